@@ -1,0 +1,3 @@
+from poppyscan.cli.main import cli
+
+cli()

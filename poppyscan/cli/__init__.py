@@ -1,0 +1,1 @@
+"""The ``poppyscan`` command line: a thin layer over tiles, detect and train."""

@@ -1,0 +1,65 @@
+"""Entry point of the ``poppyscan`` command.
+
+Subcommands live in their own modules and are imported only when invoked, so
+``poppyscan --help`` stays instant (no torch, no GDAL at start-up).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from poppyscan import __version__
+
+# command name -> (module, attribute, one-line help shown by --help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "tile": ("poppyscan.cli.tile", "tile", "Cut orthomosaics into georeferenced chips."),
+    "synth": ("poppyscan.cli.synth", "synth", "Generate a synthetic survey with ground truth."),
+    "detect": ("poppyscan.cli.detect", "detect", "Find suspected plots and write field targets."),
+    "demo": ("poppyscan.cli.demo", "demo", "Run detect on a synthetic survey with the bundled model."),
+    "model": ("poppyscan.cli.model", "model", "Inspect model bundles."),
+    "dataset": ("poppyscan.cli.dataset", "dataset", "Build training datasets from labels."),
+    "train": ("poppyscan.cli.train", "train", "Train a model bundle on a dataset."),
+    "evaluate": ("poppyscan.cli.evaluate", "evaluate", "Score a model on labelled orthomosaics."),
+    "labels": ("poppyscan.cli.labels", "labels", "Round-trip labels with Label Studio and CVAT."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _, _) in COMMANDS.items() if _module_exists(module)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):
+        from tiles.errors import PoppyscanError
+
+        try:
+            return super().invoke(ctx)
+        except PoppyscanError as err:
+            # Expected failures: one clear line, no traceback, non-zero exit.
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(2)
+
+
+def _module_exists(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="poppyscan")
+def cli() -> None:
+    """Turn a mission's orthomosaics into a short list of targets for field crews."""

@@ -1,0 +1,40 @@
+"""Orthomosaics in, georeferenced chips out: the tile grid and chip reader.
+
+``tiles`` knows nothing of models. Training and inference both read chips
+through :func:`iter_chips` / :class:`ChipReader`, so chips look the same in both.
+"""
+
+from tiles.chip import Chip
+from tiles.errors import ConfigError, LabelError, ModelError, PoppyscanError, RasterError
+from tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons, polygon_to_pixel_box
+from tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
+from tiles.raster import RasterInfo, inspect_raster, open_dataset, overview_read
+from tiles.reader import ChipReader, cells_for
+from tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, plan_chips
+
+__all__ = [
+    "Chip",
+    "ChipReader",
+    "ChipStats",
+    "ConfigError",
+    "DEFAULT_MIN_VALID_FRAC",
+    "GridCell",
+    "GridSpec",
+    "LabelError",
+    "ModelError",
+    "PoppyscanError",
+    "RasterError",
+    "RasterInfo",
+    "cells_for",
+    "chip_grid",
+    "grid_shape_px",
+    "grid_transform",
+    "inspect_raster",
+    "iter_chips",
+    "open_dataset",
+    "overview_read",
+    "pixel_box_to_polygon",
+    "pixel_boxes_to_polygons",
+    "plan_chips",
+    "polygon_to_pixel_box",
+]

@@ -1,0 +1,71 @@
+"""A chip: pixels, valid mask and georeference of one grid cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+from shapely.geometry import Polygon
+
+from tiles.geometry import pixel_box_to_polygon
+
+__all__ = ["Chip"]
+
+
+@dataclass(frozen=True, eq=False)
+class Chip:
+    """One chip as the model sees it.
+
+    ``pixels`` is (H, W, 3) uint8 RGB; ``valid`` is (H, W) bool, False on
+    nodata, alpha-masked and padded pixels. ``window`` is the chip's footprint
+    in source pixel coordinates (fractional when resampled; it may extend past
+    the raster where the chip is padded).
+    """
+
+    pixels: np.ndarray
+    valid: np.ndarray
+    transform: Affine
+    crs: CRS
+    row: int
+    col: int
+    source: str
+    window: Window
+    gsd_m: float
+
+    @property
+    def size_px(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def valid_frac(self) -> float:
+        return float(self.valid.mean())
+
+    @property
+    def polygon(self) -> Polygon:
+        """Map footprint of the whole chip (padding included)."""
+        return pixel_box_to_polygon(self.transform, 0, 0, self.size_px, self.size_px)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Map bounds ``left, bottom, right, top`` of the whole chip."""
+        return self.polygon.bounds
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """``(source, row, col)``: unique within a run."""
+        return self.source, self.row, self.col
+
+    def valid_fraction_in(self, box_px: np.ndarray) -> np.ndarray:
+        """Fraction of valid pixels inside each pixel box (N, 4) ``xmin, ymin, xmax, ymax``."""
+        boxes = np.asarray(box_px, dtype="float64").reshape(-1, 4)
+        integral = np.pad(self.valid.astype("int64").cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        size = self.size_px
+        x0, y0 = (np.clip(np.floor(boxes[:, i]), 0, size).astype(int) for i in (0, 1))
+        x1, y1 = (np.clip(np.ceil(boxes[:, i]), 0, size).astype(int) for i in (2, 3))
+        x1, y1 = np.maximum(x1, x0 + 1).clip(max=size), np.maximum(y1, y0 + 1).clip(max=size)
+        count = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+        area = np.maximum((x1 - x0) * (y1 - y0), 1)
+        return count / area

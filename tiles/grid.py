@@ -1,0 +1,130 @@
+"""The chip grid: one pure function shared by training and inference.
+
+A grid is defined on a *grid transform*: the raster's own transform for native
+chips, or a north-up transform with the model's ground sample distance anchored
+at the raster's top-left corner. Chips are squares of ``tile_px`` grid pixels
+stepping by ``tile_px - overlap_px``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from affine import Affine
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+from shapely.geometry import Polygon
+
+from tiles.errors import ConfigError
+from tiles.geometry import pixel_box_to_polygon
+
+__all__ = ["GridSpec", "GridCell", "chip_grid", "grid_transform", "grid_shape_px"]
+
+# The default overlap (6.4 m at 5 cm) lets a plot up to ~6 m across (about 30 m2,
+# the small plots that are hardest to see) appear whole in at least one chip.
+# Larger plots are cut by chip edges anyway and are stitched back together by
+# the map-space merge in ``detect``; a wider overlap would multiply chip count.
+DEFAULT_GSD_M = 0.05
+DEFAULT_TILE_PX = 640
+DEFAULT_OVERLAP_PX = 128
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Chip geometry: ground sample distance, chip size and overlap.
+
+    ``gsd_m=None`` keeps the source resolution ("native").
+    """
+
+    gsd_m: float | None = DEFAULT_GSD_M
+    tile_px: int = DEFAULT_TILE_PX
+    overlap_px: int = DEFAULT_OVERLAP_PX
+
+    def __post_init__(self) -> None:
+        if self.gsd_m is not None and not (0 < self.gsd_m <= 100):
+            raise ConfigError(f"gsd_m={self.gsd_m!r} must be in (0, 100] metres, or None for native")
+        if not (16 <= self.tile_px <= 8192):
+            raise ConfigError(f"tile_px={self.tile_px!r} must be in [16, 8192]")
+        if not (0 <= self.overlap_px < self.tile_px):
+            raise ConfigError(
+                f"overlap_px={self.overlap_px!r} must be in [0, tile_px) = [0, {self.tile_px})"
+            )
+
+    @property
+    def stride_px(self) -> int:
+        return self.tile_px - self.overlap_px
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One chip's place in the grid: position, size and georeference."""
+
+    row: int
+    col: int
+    transform: Affine  # chip pixel (col, row) -> map coordinates
+    size_px: int
+
+    @property
+    def polygon(self) -> Polygon:
+        return pixel_box_to_polygon(self.transform, 0, 0, self.size_px, self.size_px)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Map bounds ``left, bottom, right, top``."""
+        return self.polygon.bounds
+
+
+def grid_transform(src_transform: Affine, gsd_m: float | None) -> Affine:
+    """Grid transform for chips at ``gsd_m`` anchored at the raster's top-left corner."""
+    if gsd_m is None:
+        return src_transform
+    return Affine(gsd_m, 0.0, src_transform.c, 0.0, -gsd_m, src_transform.f)
+
+
+def grid_shape_px(src_transform: Affine, width: int, height: int, gsd_m: float | None) -> tuple[int, int]:
+    """Raster size ``(width, height)`` in grid pixels, rounded up so nothing is lost."""
+    if gsd_m is None:
+        return width, height
+    # A 1e-9 tolerance keeps an exact multiple (e.g. 1000 px at 0.05 -> 0.10 m) from rounding up.
+    width_px = math.ceil(width * abs(src_transform.a) / gsd_m - 1e-9)
+    height_px = math.ceil(height * abs(src_transform.e) / gsd_m - 1e-9)
+    return max(width_px, 1), max(height_px, 1)
+
+
+def _cell_transform(transform: Affine, col_off: int, row_off: int, size: int) -> Affine:
+    # rasterio's own arithmetic, so a native chip's transform is bit-identical to
+    # ``dataset.window_transform`` of the same window.
+    return window_transform(Window(col_off, row_off, size, size), transform)
+
+
+def _n_steps(extent_px: int, tile_px: int, stride_px: int) -> int:
+    return 1 + max(0, math.ceil((extent_px - tile_px) / stride_px))
+
+
+def chip_grid(
+    transform: Affine, width_px: int, height_px: int, *, tile_px: int, overlap_px: int
+) -> list[GridCell]:
+    """Cover a ``width_px`` x ``height_px`` grid with square chips, row by row.
+
+    Chip ``(row, col)`` starts at grid pixel ``(col * stride, row * stride)``
+    with ``stride = tile_px - overlap_px``. There are
+    ``1 + ceil(max(0, extent - tile_px) / stride)`` chips along each axis, so
+    every grid pixel is covered. The last chip of a row or column is *not*
+    shifted back inside the raster (that would break the constant overlap and
+    the lattice); it extends past the edge and the reader pads it. A raster
+    smaller than one chip gives one padded chip.
+
+    >>> cells = chip_grid(Affine(0.05, 0, 0, 0, -0.05, 0), 1000, 640, tile_px=640, overlap_px=128)
+    >>> [(c.row, c.col) for c in cells]
+    [(0, 0), (0, 1)]
+    """
+    spec = GridSpec(gsd_m=None, tile_px=tile_px, overlap_px=overlap_px)  # validates
+    stride = spec.stride_px
+    n_rows = _n_steps(height_px, tile_px, stride)
+    n_cols = _n_steps(width_px, tile_px, stride)
+    return [
+        GridCell(row, col, _cell_transform(transform, col * stride, row * stride, tile_px), tile_px)
+        for row in range(n_rows)
+        for col in range(n_cols)
+    ]

@@ -1,0 +1,210 @@
+"""Opening and checking orthomosaics before any work is done on them.
+
+Every check raises :class:`~tiles.errors.RasterError` with one line naming the
+file, the problem and the fix. Band, mask and brightness policy are decided
+here once per raster, so every chip of a raster looks the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import CRS as ProjCRS
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from tiles.errors import ConfigError, RasterError
+
+__all__ = ["RasterInfo", "inspect_raster", "open_dataset", "overview_read"]
+
+# GDAL's default block cache is 5% of RAM; bound it so memory stays flat however
+# large the raster (a user's own GDAL_CACHEMAX still wins).
+os.environ.setdefault("GDAL_CACHEMAX", "256")
+
+STRETCH_PERCENTILES = (0.5, 99.5)
+OVERVIEW_MAX_PX = 1024
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the chip reader needs to know about one raster, decided once."""
+
+    path: str
+    crs: CRS  # working CRS: always projected, in metres
+    transform: Affine  # working transform (north up)
+    width: int
+    height: int
+    dtype: str
+    bands: tuple[int, int, int]  # 1-based band indexes read as R, G, B
+    stretch: tuple[tuple[float, float], ...] | None  # per-band (low, high) to 0..255; None = as is
+    warped: bool  # True when a geographic raster is read through a UTM WarpedVRT
+
+    @property
+    def res_m(self) -> tuple[float, float]:
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+@contextlib.contextmanager
+def open_dataset(info: RasterInfo) -> Iterator[rasterio.io.DatasetReaderBase]:
+    """Open ``info.path`` as a dataset in the working CRS (one handle per thread)."""
+    with rasterio.open(info.path) as src:
+        if not info.warped:
+            yield src
+            return
+        with WarpedVRT(
+            src,
+            crs=info.crs,
+            transform=info.transform,
+            width=info.width,
+            height=info.height,
+            resampling=Resampling.bilinear,
+        ) as vrt:
+            yield vrt
+
+
+def inspect_raster(path: str | os.PathLike, *, bands: Sequence[int] | None = None) -> RasterInfo:
+    """Check that ``path`` is a usable orthomosaic and decide how to read it.
+
+    Geographic rasters (lon/lat degrees) are read through a WarpedVRT in the
+    local UTM zone, so chips always have square metre pixels. ``bands`` picks
+    three 1-based bands; by default RGB(A) is read as RGB and a single band is
+    repeated as grey.
+    """
+    path = str(path)
+    if not Path(path).exists():
+        raise RasterError(f"{path}: no such file")
+    try:
+        with rasterio.open(path) as src:
+            _check_georeference(path, src)
+            band_idx = _pick_bands(path, src, bands)
+            _check_readable(path, src)
+            dtype = src.dtypes[band_idx[0] - 1]
+            warped = src.crs.is_geographic
+            crs, transform, width, height = src.crs, src.transform, src.width, src.height
+            if warped:
+                crs, transform, width, height = _utm_grid(src)
+    except RasterioError as err:
+        raise RasterError(f"{path}: not a readable raster ({_first_line(err)})") from None
+    info = RasterInfo(path, crs, transform, width, height, dtype, band_idx, None, warped)
+    stretch = None if dtype == "uint8" else _robust_stretch(info)
+    return RasterInfo(path, crs, transform, width, height, dtype, band_idx, stretch, warped)
+
+
+def overview_read(
+    info: RasterInfo, *, max_px: int = OVERVIEW_MAX_PX
+) -> tuple[np.ndarray, np.ndarray, Affine]:
+    """A decimated read of the whole raster: bands (3, h, w), valid mask (h, w), transform.
+
+    GDAL serves it from the file's overviews when it has them.
+    """
+    scale = max(info.width, info.height) / max_px
+    scale = max(scale, 1.0)
+    out_w, out_h = max(1, round(info.width / scale)), max(1, round(info.height / scale))
+    with open_dataset(info) as src:
+        data = src.read(list(info.bands), out_shape=(3, out_h, out_w), resampling=Resampling.average)
+        mask = src.dataset_mask(out_shape=(out_h, out_w), resampling=Resampling.nearest) > 0
+    transform = info.transform @ Affine.scale(info.width / out_w, info.height / out_h)
+    return data, mask, transform
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _check_georeference(path: str, src) -> None:
+    if src.crs is None:
+        raise RasterError(
+            f"{path}: has no CRS; assign one first (e.g. gdal_edit.py -a_srs EPSG:32647 {path})"
+        )
+    if src.transform == Affine.identity():
+        hint = "it has GCPs only: gdalwarp it first" if src.gcps[0] else "georeference it first"
+        raise RasterError(f"{path}: has no geotransform; {hint}")
+    if src.transform.b != 0 or src.transform.d != 0:
+        raise RasterError(f"{path}: rotated geotransform is not supported; gdalwarp it north-up")
+    if src.transform.e >= 0:
+        raise RasterError(f"{path}: south-up geotransform is not supported; gdalwarp it north-up")
+    if not (src.crs.is_geographic or src.crs.is_projected):
+        raise RasterError(f"{path}: CRS {src.crs} is neither projected nor geographic")
+    if src.crs.is_projected and abs(src.crs.linear_units_factor[1] - 1.0) > 1e-9:
+        raise RasterError(
+            f"{path}: CRS units are {src.crs.linear_units!r}, not metres; gdalwarp it to a metre CRS"
+        )
+
+
+def _pick_bands(path: str, src, bands: Sequence[int] | None) -> tuple[int, int, int]:
+    if bands is not None:
+        bands = tuple(int(b) for b in bands)
+        if len(bands) != 3 or not all(1 <= b <= src.count for b in bands):
+            raise ConfigError(
+                f"{path}: bands={list(bands)} must be three band numbers in 1..{src.count}"
+            )
+        return bands  # type: ignore[return-value]
+    colour = [i + 1 for i, ci in enumerate(src.colorinterp) if ci != ColorInterp.alpha]
+    if len(colour) == 1:
+        return (colour[0],) * 3  # grey imagery: repeat the band
+    if len(colour) == 3:
+        return tuple(colour)  # type: ignore[return-value]
+    interp = {ci: i + 1 for i, ci in enumerate(src.colorinterp)}
+    rgb = [interp.get(ci) for ci in (ColorInterp.red, ColorInterp.green, ColorInterp.blue)]
+    if all(rgb):
+        return tuple(rgb)  # type: ignore[return-value]
+    raise RasterError(
+        f"{path}: {len(colour)} colour bands and no RGB colour interpretation; "
+        "choose three with bands: [r, g, b] in the tiling config or --bands R,G,B"
+    )
+
+
+def _check_readable(path: str, src) -> None:
+    """Read the first and last blocks: a truncated file fails here, not mid-run."""
+    for col, row in ((0, 0), (src.width - 1, src.height - 1)):
+        try:
+            src.read(window=Window(col, row, 1, 1))
+        except RasterioError as err:
+            raise RasterError(f"{path}: truncated or corrupt, cannot read pixel ({col}, {row}): "
+                              f"{_first_line(err)}") from None
+
+
+def _utm_grid(src) -> tuple[CRS, Affine, int, int]:
+    """The local UTM zone's grid for a geographic raster, at about its resolution."""
+    west, south, east, north = src.bounds
+    infos = query_utm_crs_info(
+        datum_name="WGS 84", area_of_interest=AreaOfInterest(west, south, east, north)
+    )
+    lon = (west + east) / 2
+    # query_utm_crs_info returns every zone touched; keep the one holding the centre.
+    info = min(infos, key=lambda i: abs((i.area_of_use.west + i.area_of_use.east) / 2 - lon))
+    utm = CRS.from_wkt(ProjCRS.from_authority(info.auth_name, info.code).to_wkt())
+    with WarpedVRT(src, crs=utm) as vrt:
+        res = max(abs(vrt.transform.a), abs(vrt.transform.e))
+        left, bottom, right, top = vrt.bounds
+    width, height = int(np.ceil((right - left) / res)), int(np.ceil((top - bottom) / res))
+    return utm, Affine(res, 0, left, 0, -res, top), width, height
+
+
+def _robust_stretch(info: RasterInfo) -> tuple[tuple[float, float], ...]:
+    """Per-band percentiles of valid pixels from one decimated read of the whole raster."""
+    data, mask, _ = overview_read(info)
+    stretch = []
+    for band in data.astype("float64"):
+        values = band[mask & np.isfinite(band)]
+        if values.size == 0:
+            raise RasterError(f"{info.path}: no valid pixels to compute a brightness stretch from")
+        low, high = np.percentile(values, STRETCH_PERCENTILES)
+        stretch.append((float(low), float(high if high > low else low + 1)))
+    return tuple(stretch)

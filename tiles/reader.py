@@ -1,0 +1,139 @@
+"""The chip reader: one grid cell in, one :class:`~tiles.chip.Chip` out.
+
+Training and inference both read chips through :class:`ChipReader`, so a chip
+seen in training looks exactly like one seen in the field: same GSD, same
+resampling, same band, mask and brightness policy.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import ExitStack
+
+import numpy as np
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from tiles.chip import Chip
+from tiles.errors import RasterError
+from tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
+from tiles.raster import RasterInfo, open_dataset
+
+__all__ = ["ChipReader", "resampling_for", "cells_for"]
+
+
+def resampling_for(scale: float) -> Resampling:
+    """Resampling policy: average when shrinking, bilinear when enlarging, none at 1:1."""
+    if math.isclose(scale, 1.0, rel_tol=1e-9):
+        return Resampling.nearest
+    return Resampling.average if scale > 1 else Resampling.bilinear
+
+
+def cells_for(info: RasterInfo, spec: GridSpec) -> list[GridCell]:
+    """The chip grid of one raster."""
+    width_px, height_px = grid_shape_px(info.transform, info.width, info.height, spec.gsd_m)
+    return chip_grid(
+        grid_transform(info.transform, spec.gsd_m),
+        width_px,
+        height_px,
+        tile_px=spec.tile_px,
+        overlap_px=spec.overlap_px,
+    )
+
+
+def _snap(value: float) -> float:
+    """Snap float noise (e.g. 215.9999999) to the integer it stands for."""
+    nearest = round(value)
+    return float(nearest) if abs(value - nearest) < 1e-6 else value
+
+
+class ChipReader:
+    """Reads chips of one raster; holds its own dataset handle (one per thread).
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, info: RasterInfo, spec: GridSpec) -> None:
+        self.info = info
+        self.spec = spec
+        self._stack = ExitStack()
+        self._src = self._stack.enter_context(open_dataset(info))
+
+    def __enter__(self) -> ChipReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def read(self, cell: GridCell) -> Chip:
+        """Read ``cell`` resampled to the grid's GSD; pixels past the raster are padded."""
+        size = cell.size_px
+        window = self._source_window(cell)
+        scale = window.width / size  # source pixels per chip pixel
+        out = self._inside(window, scale, size)
+        pixels = np.zeros((size, size, 3), dtype="uint8")
+        valid = np.zeros((size, size), dtype=bool)
+        if out is not None:
+            (r0, r1, c0, c1), src_window = out
+            data, mask = self._read_window(src_window, (r1 - r0, c1 - c0), scale)
+            pixels[r0:r1, c0:c1] = data
+            valid[r0:r1, c0:c1] = mask
+        gsd_m = abs(cell.transform.a)
+        return Chip(pixels, valid, cell.transform, self.info.crs, cell.row, cell.col,
+                    self.info.path, window, gsd_m)
+
+    def _source_window(self, cell: GridCell) -> Window:
+        # Both transforms are north-up, so the window is an exact scale and offset.
+        col_off, row_off = ~self.info.transform @ (cell.transform.c, cell.transform.f)
+        width = cell.size_px * cell.transform.a / self.info.transform.a
+        height = cell.size_px * cell.transform.e / self.info.transform.e
+        return Window(*(_snap(v) for v in (col_off, row_off, width, height)))
+
+    def _inside(self, window: Window, scale: float, size: int):
+        """Chip pixel rows/cols wholly inside the raster and their source window.
+
+        A chip pixel straddling the raster's edge is left as padding, so the
+        source window never leaves the raster and keeps the exact scale.
+        """
+        c0 = max(0, math.ceil(-window.col_off / scale - 1e-9))
+        r0 = max(0, math.ceil(-window.row_off / scale - 1e-9))
+        c1 = min(size, math.floor((self.info.width - window.col_off) / scale + 1e-9))
+        r1 = min(size, math.floor((self.info.height - window.row_off) / scale + 1e-9))
+        if c1 <= c0 or r1 <= r0:
+            return None
+        col_off = window.col_off + c0 * scale
+        row_off = window.row_off + r0 * scale
+        width = min((c1 - c0) * scale, self.info.width - col_off)
+        height = min((r1 - r0) * scale, self.info.height - row_off)
+        if abs(scale - round(scale)) < 1e-9 and abs(col_off - round(col_off)) < 1e-9:
+            col_off, row_off = round(col_off), round(row_off)
+            width, height = round(width), round(height)
+        return (r0, r1, c0, c1), Window(col_off, row_off, width, height)
+
+    def _read_window(self, window: Window, shape: tuple[int, int], scale: float):
+        resampling = resampling_for(scale)
+        try:
+            data = self._src.read(
+                list(self.info.bands), window=window, out_shape=(3, *shape), resampling=resampling
+            )
+            mask = self._src.dataset_mask(
+                window=window, out_shape=shape, resampling=Resampling.nearest
+            )
+        except RasterioError as err:
+            raise RasterError(
+                f"{self.info.path}: read failed at window {window!r}: {err}".splitlines()[0]
+            ) from None
+        return self._to_uint8(data).transpose(1, 2, 0), mask > 0
+
+    def _to_uint8(self, data: np.ndarray) -> np.ndarray:
+        if self.info.stretch is None:
+            return data.astype("uint8", copy=False)
+        out = np.empty(data.shape, dtype="uint8")
+        for band, (low, high) in enumerate(self.info.stretch):
+            scaled = (data[band].astype("float32") - low) * (255.0 / (high - low))
+            out[band] = np.clip(np.nan_to_num(scaled), 0, 255).round()
+        return out

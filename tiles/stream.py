@@ -1,0 +1,196 @@
+"""Streaming chips from one or many orthomosaics in bounded memory.
+
+Reads run on a thread pool (GDAL releases the GIL during decoding); every
+thread keeps its own dataset handle per raster, because GDAL handles are not
+thread-safe. At most ``prefetch`` chips wait in memory at any time, whatever
+the size of the rasters.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+from affine import Affine
+from rasterio.features import rasterize
+
+from tiles.chip import Chip
+from tiles.errors import ConfigError
+from tiles.grid import GridCell, GridSpec
+from tiles.raster import RasterInfo, inspect_raster, open_dataset
+from tiles.reader import ChipReader, cells_for
+
+__all__ = ["ChipStats", "iter_chips", "plan_chips", "DEFAULT_MIN_VALID_FRAC"]
+
+# A chip with less than 5% valid pixels is collar: nothing a field crew could visit.
+DEFAULT_MIN_VALID_FRAC = 0.05
+# Rasters up to this size get a coarse mask pre-screen even without overviews.
+PRESCREEN_MAX_PX = 64_000_000
+
+
+@dataclass
+class ChipStats:
+    """Counts of one run of :func:`iter_chips`, per source and in total."""
+
+    planned: int = 0
+    read: int = 0
+    yielded: int = 0
+    skipped_collar: int = 0  # below min_valid_frac (read, or ruled out by the coarse mask)
+    per_source: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, source: str, key: str, n: int = 1) -> None:
+        setattr(self, key, getattr(self, key) + n)
+        counts = self.per_source.setdefault(
+            source, {"planned": 0, "read": 0, "yielded": 0, "skipped_collar": 0}
+        )
+        counts[key] += n
+
+
+def plan_chips(
+    info: RasterInfo, spec: GridSpec, *, min_valid_frac: float = DEFAULT_MIN_VALID_FRAC
+) -> tuple[list[GridCell], int]:
+    """Grid cells worth reading, and how many were ruled out as collar without reading.
+
+    The pre-screen uses a coarse valid mask from the file's overviews (or a
+    decimated read of a small raster); cells with no valid coarse pixel at all
+    are skipped. Without overviews on a large raster every cell is read.
+    """
+    cells = cells_for(info, spec)
+    coarse = _coarse_mask(info)
+    if coarse is None or min_valid_frac <= 0:
+        return cells, 0
+    mask, transform = coarse
+    keep = [cell for cell in cells if _touches_valid(cell, mask, transform)]
+    return keep, len(cells) - len(keep)
+
+
+def iter_chips(
+    sources: Iterable[str | os.PathLike | RasterInfo],
+    spec: GridSpec = GridSpec(),
+    *,
+    min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
+    workers: int = 4,
+    prefetch: int = 16,
+    bands: Sequence[int] | None = None,
+    stats: ChipStats | None = None,
+) -> Iterator[Chip]:
+    """Yield the chips of every source in grid order, skipping collar chips.
+
+    ``min_valid_frac`` (0..1, default 0.05) is the least fraction of valid
+    pixels a chip needs; ``workers`` threads read ahead at most ``prefetch``
+    chips. Pass a :class:`ChipStats` to get the counts.
+    """
+    if not 0 <= min_valid_frac <= 1:
+        raise ConfigError(f"min_valid_frac={min_valid_frac!r} must be in [0, 1]")
+    if workers < 1 or prefetch < 1:
+        raise ConfigError(f"workers={workers!r} and prefetch={prefetch!r} must be >= 1")
+    stats = stats if stats is not None else ChipStats()
+    infos = [s if isinstance(s, RasterInfo) else inspect_raster(s, bands=bands) for s in sources]
+    with _ReaderThreads(spec, workers) as readers:
+        pending: deque[Future[Chip]] = deque()
+        for info, cell in _planned_cells(infos, spec, min_valid_frac, stats):
+            pending.append(readers.submit(info, cell))
+            if len(pending) >= prefetch:
+                yield from _emit(pending.popleft().result(), min_valid_frac, stats)
+        while pending:
+            yield from _emit(pending.popleft().result(), min_valid_frac, stats)
+
+
+def _planned_cells(infos, spec, min_valid_frac, stats) -> Iterator[tuple[RasterInfo, GridCell]]:
+    for info in infos:
+        cells, ruled_out = plan_chips(info, spec, min_valid_frac=min_valid_frac)
+        stats.count(info.path, "planned", len(cells) + ruled_out)
+        stats.count(info.path, "skipped_collar", ruled_out)
+        for cell in cells:
+            yield info, cell
+
+
+def _emit(chip: Chip, min_valid_frac: float, stats: ChipStats) -> Iterator[Chip]:
+    stats.count(chip.source, "read")
+    if chip.valid_frac < min_valid_frac or not chip.valid.any():
+        stats.count(chip.source, "skipped_collar")
+        return
+    stats.count(chip.source, "yielded")
+    yield chip
+
+
+class _ReaderThreads:
+    """Worker threads that each own one :class:`ChipReader` per raster.
+
+    rasterio ties a dataset to the thread that opened it, so each worker opens
+    and closes its own handles; results come back as futures.
+    """
+
+    def __init__(self, spec: GridSpec, workers: int) -> None:
+        self.spec = spec
+        self._tasks: queue.Queue = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"chip-read-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, info: RasterInfo, cell: GridCell) -> Future[Chip]:
+        future: Future[Chip] = Future()
+        self._tasks.put((future, info, cell))
+        return future
+
+    def __enter__(self) -> _ReaderThreads:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self) -> None:
+        readers: dict[str, ChipReader] = {}
+        try:
+            while (task := self._tasks.get()) is not None:
+                future, info, cell = task
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    reader = readers.get(info.path)
+                    if reader is None:
+                        reader = readers[info.path] = ChipReader(info, self.spec)
+                    future.set_result(reader.read(cell))
+                except BaseException as err:  # handed to the consumer via the future
+                    future.set_exception(err)
+        finally:
+            for reader in readers.values():
+                reader.close()
+
+
+def _coarse_mask(info: RasterInfo, max_px: int = 512):
+    with open_dataset(info) as src:
+        has_overviews = bool(src.overviews(1))
+        if not has_overviews and info.width * info.height > PRESCREEN_MAX_PX:
+            return None
+        scale = max(1.0, max(info.width, info.height) / max_px)
+        out_w, out_h = max(1, round(info.width / scale)), max(1, round(info.height / scale))
+        mask = src.dataset_mask(out_shape=(out_h, out_w)) > 0
+    transform = info.transform @ Affine.scale(info.width / out_w, info.height / out_h)
+    # One coarse pixel of margin: a sliver of valid pixels may vanish when decimated.
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    return grown, transform
+
+
+def _touches_valid(cell: GridCell, mask: np.ndarray, transform) -> bool:
+    footprint = rasterize(
+        [(cell.polygon, 1)], out_shape=mask.shape, transform=transform, all_touched=True,
+        dtype="uint8",
+    )
+    return bool((mask & (footprint > 0)).any())
