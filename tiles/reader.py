@@ -82,6 +82,9 @@ class ChipReader:
             data, mask = self._read_window(src_window, (r1 - r0, c1 - c0), scale)
             pixels[r0:r1, c0:c1] = data
             valid[r0:r1, c0:c1] = mask
+            # Masked pixels are black in every chip, whatever the file stores under
+            # its mask, so the collar looks the same in training and in the field.
+            pixels[~valid] = 0
         gsd_m = abs(cell.transform.a)
         return Chip(pixels, valid, cell.transform, self.info.crs, cell.row, cell.col,
                     self.info.path, window, gsd_m)
