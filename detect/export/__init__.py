@@ -1,0 +1,112 @@
+"""Target outputs for field crews: GeoJSON, GeoPackage, GPX, KML, thumbnails, report, manifest.
+
+Each writer takes a sequence of :class:`detect.targets.Target` and an output
+path and writes atomically (temporary file beside it, then rename). Writers
+overwrite an existing file: refusing to do so is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import shapely
+
+from detect.export.coverage import write_coverage_geojson
+from detect.export.geojson import write_plots_geojson, write_targets_geojson
+from detect.export.gpkg import write_targets_gpkg
+from detect.export.gpx_kml import write_targets_gpx, write_targets_kml
+from detect.export.manifest import sha256_file, write_run_manifest
+from detect.export.report import Overview, write_report_html
+from detect.export.thumbnails import write_thumbnail
+from detect.targets import Target
+from tiles.errors import ConfigError
+
+__all__ = [
+    "FORMATS",
+    "OUTPUT_NAMES",
+    "sha256_file",
+    "write_all",
+    "write_coverage_geojson",
+    "write_plots_geojson",
+    "write_report_html",
+    "write_run_manifest",
+    "write_targets_geojson",
+    "write_targets_gpkg",
+    "write_targets_gpx",
+    "write_targets_kml",
+    "write_thumbnail",
+]
+
+FORMATS: tuple[str, ...] = ("geojson", "gpkg", "gpx", "kml", "report")
+
+# Output key -> file name inside the output folder.
+OUTPUT_NAMES: dict[str, str] = {
+    "targets_geojson": "targets.geojson",
+    "plots_geojson": "plots.geojson",
+    "gpkg": "targets.gpkg",
+    "gpx": "targets.gpx",
+    "kml": "targets.kml",
+    "coverage": "coverage.geojson",
+    "report": "report.html",
+}
+
+
+def write_all(
+    out_dir: str | os.PathLike,
+    targets: Sequence[Target],
+    *,
+    mission: str,
+    model_id: str,
+    formats: Iterable[str] = FORMATS,
+    coverage: tuple[shapely.Geometry | Iterable[shapely.Geometry], Any] | None = None,
+    overview: Overview | None = None,
+    chips_processed: int | None = None,
+    chips_skipped: int | None = None,
+) -> dict[str, Path]:
+    """Write the chosen ``formats`` into ``out_dir``; return output key -> path.
+
+    ``coverage`` is ``(footprints, crs)`` of the processed chips (see
+    :func:`write_coverage_geojson`); when given, ``coverage.geojson`` is written
+    and its area goes into the report. Thumbnails are not made here: write them
+    first (:func:`write_thumbnail`) and set ``Target.thumbnail``.
+    """
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ConfigError(
+            f"unknown output format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}"
+        )
+    out = Path(out_dir)
+    paths = {key: out / name for key, name in OUTPUT_NAMES.items()}
+    written: dict[str, Path] = {}
+    area_km2 = None
+    if coverage is not None:
+        footprints, crs = coverage
+        area_km2 = write_coverage_geojson(
+            footprints, crs, paths["coverage"], n_chips=chips_processed
+        )
+        written["coverage"] = paths["coverage"]
+    if "geojson" in formats:
+        written["targets_geojson"] = write_targets_geojson(targets, paths["targets_geojson"])
+        written["plots_geojson"] = write_plots_geojson(targets, paths["plots_geojson"])
+    if "gpkg" in formats:
+        written["gpkg"] = write_targets_gpkg(targets, paths["gpkg"])
+    if "gpx" in formats:
+        written["gpx"] = write_targets_gpx(targets, paths["gpx"])
+    if "kml" in formats:
+        written["kml"] = write_targets_kml(targets, paths["kml"])
+    if "report" in formats:
+        written["report"] = write_report_html(
+            paths["report"],
+            targets,
+            mission=mission,
+            model_id=model_id,
+            overview=overview,
+            coverage_area_km2=area_km2,
+            chips_processed=chips_processed,
+            chips_skipped=chips_skipped,
+        )
+    return written

@@ -1,0 +1,60 @@
+"""Text and colours shared by the target exporters (ASCII only: GPS units mangle the rest)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from detect.targets import Target
+from tiles.errors import ConfigError
+
+__all__ = ["conf_band", "ordered_targets", "target_description", "target_name", "target_title"]
+
+# (lowest conf, band, simplestyle colour): red = visit first, then orange, then yellow.
+CONF_BANDS: tuple[tuple[float, str, str], ...] = (
+    (0.8, "high", "#e31a1c"),
+    (0.5, "medium", "#ff7f00"),
+    (0.0, "low", "#ffd92f"),
+)
+
+
+def conf_band(conf: float) -> tuple[str, str]:
+    """``(band, colour)`` for a confidence: ``conf_band(0.9) == ("high", "#e31a1c")``."""
+    for lowest, band, colour in CONF_BANDS:
+        if conf >= lowest:
+            return band, colour
+    return CONF_BANDS[-1][1], CONF_BANDS[-1][2]
+
+
+def target_name(t: Target) -> str:
+    """Short label, id first so a GPS list sorts and reads by id: ``M1-0001 poppy? 87%``."""
+    return f"{t.target_id} poppy? {round(t.conf * 100):d}%"
+
+
+def target_title(t: Target) -> str:
+    """One-line title: ``M1-0001 (rank 1): poppy? 87%, 412 m2``."""
+    return f"{t.target_id} (rank {t.rank}): poppy? {round(t.conf * 100):d}%, {t.area_m2:.0f} m2"
+
+
+def target_description(t: Target) -> str:
+    """Plain-text description, one fact a line."""
+    return "\n".join(
+        [
+            f"Target {t.target_id}, rank {t.rank}",
+            f"Confidence: {round(t.conf * 100):d}% ({conf_band(t.conf)[0]})",
+            f"Area: {t.area_m2:.0f} m2",
+            f"Status: {t.status}",
+            f"Sources: {'; '.join(t.sources)}",
+        ]
+    )
+
+
+def ordered_targets(targets: Sequence[Target]) -> list[Target]:
+    """Targets sorted by rank (then id); raise ConfigError on a non-Target or a repeated id."""
+    seen: set[str] = set()
+    for t in targets:
+        if not isinstance(t, Target):
+            raise ConfigError(f"expected detect.targets.Target, got {type(t).__name__}")
+        if t.target_id in seen:
+            raise ConfigError(f"target id {t.target_id!r} appears twice: ids must be unique")
+        seen.add(t.target_id)
+    return sorted(targets, key=lambda t: (t.rank, t.target_id))

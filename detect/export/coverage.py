@@ -1,0 +1,112 @@
+"""Where the model actually looked: the union of processed chip areas, as RFC 7946 GeoJSON.
+
+Crews need it to tell "no target here" from "not searched here".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+
+from detect.export import _rfc7946
+from tiles.atomic import atomic_write_text
+from tiles.errors import ConfigError
+
+__all__ = ["area_m2", "coverage_to_wgs84", "union_footprints", "write_coverage_geojson"]
+
+_METRES_PER_DEGREE = 111_320.0  # at the equator; only used to size densification steps
+
+
+def union_footprints(footprints: shapely.Geometry | Iterable[shapely.Geometry]) -> shapely.Geometry:
+    """One (multi)polygon covering every footprint, empty ones ignored."""
+    if isinstance(footprints, shapely.Geometry):
+        footprints = [footprints]
+    geoms = [g for g in footprints if g is not None and not g.is_empty]
+    if not geoms:
+        return shapely.MultiPolygon()
+    return shapely.union_all(geoms)
+
+
+def area_m2(geom: shapely.Geometry, crs: Any) -> float:
+    """Area in square metres; a geographic ``crs`` is projected to its UTM zone first."""
+    crs = CRS.from_user_input(crs)
+    if geom.is_empty:
+        return 0.0
+    if crs.is_geographic:
+        geom = _reproject(geom, crs, _utm_for(geom, crs), _METRES_PER_DEGREE)
+        return float(geom.area)
+    return float(geom.area) * _metres_per_unit(crs) ** 2
+
+
+def coverage_to_wgs84(
+    geom: shapely.Geometry, crs: Any, *, max_segment_m: float = 100.0
+) -> shapely.Geometry:
+    """Reproject to WGS84 lon/lat, adding vertices every ``max_segment_m`` so edges stay true."""
+    if max_segment_m <= 0:
+        raise ConfigError(f"max_segment_m={max_segment_m} is invalid: use a length > 0 metres")
+    crs = CRS.from_user_input(crs)
+    step = max_segment_m / (_METRES_PER_DEGREE if crs.is_geographic else _metres_per_unit(crs))
+    return _reproject(geom, crs, CRS.from_epsg(4326), step)
+
+
+def write_coverage_geojson(
+    footprints: shapely.Geometry | Iterable[shapely.Geometry],
+    crs: Any,
+    path: str | os.PathLike,
+    *,
+    n_chips: int | None = None,
+    max_segment_m: float = 100.0,
+) -> float:
+    """Write the union of ``footprints`` (in ``crs``) to ``path``; return its area in km2.
+
+    ``footprints`` is one geometry or an iterable of them (one per processed
+    chip, valid pixels only). ``n_chips`` defaults to the number of footprints
+    given. ``crs`` is anything pyproj accepts (a rasterio CRS, "EPSG:32647"...).
+    """
+    if isinstance(footprints, shapely.Geometry):
+        footprints = [footprints]
+    footprints = list(footprints)
+    n_chips = len(footprints) if n_chips is None else int(n_chips)
+    covered = union_footprints(footprints)
+    area_km2 = area_m2(covered, crs) / 1e6
+    features = []
+    if not covered.is_empty:
+        lonlat = coverage_to_wgs84(covered, crs, max_segment_m=max_segment_m)
+        props = {"area_km2": round(area_km2, 6), "n_chips": n_chips}
+        features.append(_rfc7946.feature("coverage", lonlat, props))
+    atomic_write_text(path, _rfc7946.dumps(_rfc7946.feature_collection(features)))
+    return area_km2
+
+
+def _reproject(geom, src: CRS, dst: CRS, max_segment: float) -> shapely.Geometry:
+    transformer = Transformer.from_crs(src, dst, always_xy=True)
+    dense = shapely.segmentize(geom, max_segment)
+    return shapely.transform(dense, lambda xy: _transform_xy(transformer, xy))
+
+
+def _transform_xy(transformer: Transformer, xy: np.ndarray) -> np.ndarray:
+    x, y = transformer.transform(xy[:, 0], xy[:, 1], errcheck=True)
+    return np.column_stack([x, y])
+
+
+def _metres_per_unit(crs: CRS) -> float:
+    """Linear unit of a projected CRS in metres (1.0 for metres, 0.3048... for feet)."""
+    return float(crs.axis_info[0].unit_conversion_factor)
+
+
+def _utm_for(geom: shapely.Geometry, crs: CRS) -> CRS:
+    # The zone of the centre: one zone even when the area straddles a boundary.
+    lon, lat = geom.centroid.x, geom.centroid.y
+    infos = query_utm_crs_info(
+        datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat)
+    )
+    if not infos:
+        raise ConfigError(f"no UTM zone found for bounds {geom.bounds} in {crs.name}")
+    return CRS.from_epsg(int(infos[0].code))

@@ -1,0 +1,140 @@
+"""run.json: what went in, which model, which thresholds, what came out, how long it took.
+
+Enough to reproduce a run and to prove which orthomosaics a target list came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiles.atomic import atomic_write_text
+from tiles.errors import ConfigError
+
+__all__ = ["MANIFEST_SCHEMA", "file_record", "sha256_file", "utc_now", "write_run_manifest"]
+
+MANIFEST_SCHEMA = "poppyscan.run/1"
+_BLOCK_BYTES = 1 << 20  # 1 MiB: constant memory on multi-GB orthomosaics
+_PACKAGES = (
+    "poppyscan",
+    "numpy",
+    "rasterio",
+    "pyogrio",
+    "shapely",
+    "pyproj",
+    "opencv-python-headless",
+    "opencv-python",
+    "torch",
+    "ultralytics",
+)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: str | os.PathLike, *, relative_to: str | os.PathLike | None = None) -> dict:
+    """``{"name", "path", "bytes", "sha256"}`` for one file; ConfigError if it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file, cannot checksum it for the run manifest")
+    shown = path
+    if relative_to is not None:
+        try:
+            shown = path.resolve().relative_to(Path(relative_to).resolve())
+        except ValueError:
+            pass  # outside the folder: keep the path as given
+    return {
+        "name": path.name,
+        "path": shown.as_posix(),
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
+
+
+def write_run_manifest(
+    path: str | os.PathLike,
+    *,
+    inputs: Sequence[str | os.PathLike],
+    model: Mapping[str, Any],
+    thresholds: Mapping[str, Any],
+    counts: Mapping[str, Any],
+    timings: Mapping[str, float],
+    outputs: Sequence[str | os.PathLike] = (),
+    settings: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    created_at: str | None = None,
+) -> Path:
+    """Write the run manifest (JSON) to ``path`` atomically.
+
+    ``inputs`` and ``outputs`` are files; each gets its size and SHA-256
+    (outputs are listed relative to the manifest's folder). ``timings`` are
+    seconds per stage. ``created_at`` defaults to now, ISO 8601 UTC.
+    """
+    path = Path(path)
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "created_at": created_at or utc_now(),
+        "software": _software_versions(),
+        "inputs": [file_record(p) for p in inputs],
+        "model": dict(model),
+        "thresholds": dict(thresholds),
+        "settings": dict(settings or {}),
+        "counts": dict(counts),
+        "timings_s": {k: round(float(v), 3) for k, v in timings.items()},
+        "outputs": [file_record(p, relative_to=path.parent) for p in outputs],
+    }
+    if extra:
+        manifest["extra"] = dict(extra)
+    text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable)
+    return atomic_write_text(path, text + "\n")
+
+
+def utc_now() -> str:
+    """Current time as ISO 8601 UTC to the second: ``2026-11-22T11:00:00Z``."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        import pyogrio
+
+        versions["gdal"] = pyogrio.__gdal_version_string__
+    except ImportError:
+        pass
+    return versions
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON fallback for paths, numpy values, tuples-as-sets and datetimes."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    raise TypeError(f"run manifest: cannot store {type(value).__name__} value {value!r} as JSON")

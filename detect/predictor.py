@@ -1,0 +1,97 @@
+"""Predictors: a batch of chips in, pixel boxes out.
+
+:class:`YoloPredictor` runs an Ultralytics YOLO detector directly on a batch
+tensor (no per-image letterboxing: chips are already the model's size), on CPU
+in float32 or on CUDA in half precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from detect._ultralytics import configure_offline
+
+__all__ = ["Predictor", "YoloPredictor", "resolve_device"]
+
+
+class Predictor(Protocol):
+    """Anything that maps a batch of RGB chips to boxes.
+
+    Input: (B, H, W, 3) uint8. Output: one (N, 6) float array per chip with
+    ``xmin, ymin, xmax, ymax, conf, class`` in chip pixels.
+    """
+
+    def __call__(self, images: np.ndarray) -> list[np.ndarray]: ...
+
+
+def resolve_device(device: str | None) -> str:
+    """``None``/``"auto"`` -> ``"cuda"`` when available else ``"cpu"``."""
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from tiles.errors import ConfigError
+
+        raise ConfigError(f"--device {device}: no CUDA device is available; use --device cpu")
+    return device
+
+
+class YoloPredictor:
+    """Ultralytics YOLO weights as a :class:`Predictor`."""
+
+    def __init__(
+        self,
+        weights: str,
+        *,
+        conf: float,
+        iou: float = 0.5,
+        device: str | None = None,
+        half: bool | None = None,
+        max_det: int = 300,
+    ) -> None:
+        configure_offline()
+        import torch
+        from ultralytics import YOLO
+
+        self.device = resolve_device(device)
+        self.half = self.device.startswith("cuda") if half is None else half
+        model = YOLO(str(weights), task="detect").model
+        model = model.fuse() if hasattr(model, "fuse") else model
+        self.model = model.to(self.device).eval()
+        self.model = self.model.half() if self.half else self.model.float()
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self._torch = torch
+
+    def __call__(self, images: np.ndarray) -> list[np.ndarray]:
+        from ultralytics.utils.nms import non_max_suppression
+
+        torch = self._torch
+        batch = torch.from_numpy(np.ascontiguousarray(images))
+        if self.device.startswith("cuda"):
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        x = batch.permute(0, 3, 1, 2)
+        x = (x.half() if self.half else x.float()).div_(255.0)
+        with torch.inference_mode():
+            raw = self.model(x)
+            out = non_max_suppression(raw, self.conf, self.iou, max_det=self.max_det)
+        return [o.float().cpu().numpy() for o in out]
+
+
+def batched(items, size: int):
+    """Yield lists of up to ``size`` items."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def stack_pixels(chips: Sequence) -> np.ndarray:
+    return np.stack([chip.pixels for chip in chips])
