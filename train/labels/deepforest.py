@@ -1,0 +1,89 @@
+"""Read DeepForest-style CSV (``image_path,xmin,ymin,xmax,ymax,label``) as georeferenced labels."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tiles.errors import LabelError
+
+from ._files import number
+from .georef import ImageLocator, boxes_to_labels
+from .labelset import LabelSet
+
+__all__ = ["read_deepforest", "DEEPFOREST_COLUMNS", "looks_like_deepforest"]
+
+DEEPFOREST_COLUMNS = ("image_path", "xmin", "ymin", "xmax", "ymax", "label")
+
+
+def looks_like_deepforest(path: Path) -> bool:
+    """Whether the CSV header names the DeepForest columns."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return set(DEEPFOREST_COLUMNS) <= {h.strip() for h in header}
+
+
+def read_deepforest(
+    path: str | os.PathLike,
+    *,
+    images_dir: str | os.PathLike | None = None,
+    default_class: str = "poppy",
+) -> LabelSet:
+    """Labels of a DeepForest CSV: one row per box, in pixel units of its image.
+
+    ``image_path`` is resolved in ``images_dir`` or the CSV's folder. Rows whose
+    box is all zeros (DeepForest's marker for an image without objects) are
+    skipped; an empty ``label`` gets ``default_class``. Extra columns are ignored.
+    """
+    path = Path(path)
+    rows = _rows(path)
+    locator = ImageLocator(path, Path(images_dir) if images_dir is not None else None)
+    by_image: dict[str, tuple[list, list]] = {}
+    for lineno, row in rows:
+        image = (row["image_path"] or "").strip()
+        if not image:
+            raise LabelError(f"{path}: line {lineno} has no image_path")
+        boxes, classes = by_image.setdefault(image, ([], []))
+        box = [
+            number(row[k], path=path, what=f"line {lineno} {k}") for k in DEEPFOREST_COLUMNS[1:5]
+        ]
+        if not any(box):
+            continue
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise LabelError(
+                f"{path}: line {lineno} box is empty or inverted (xmax <= xmin or ymax <= ymin)"
+            )
+        boxes.append(box)
+        classes.append((row["label"] or "").strip() or default_class)
+    if not by_image:
+        raise LabelError(f"{path}: CSV has no rows")
+    sets = [
+        boxes_to_labels(
+            locator.locate(image), np.array(boxes).reshape(-1, 4), classes, source=str(path)
+        )
+        for image, (boxes, classes) in by_image.items()
+    ]
+    return LabelSet.concat(sets, source=str(path))
+
+
+def _rows(path: Path) -> list[tuple[int, dict]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            fields = {h.strip() for h in reader.fieldnames or []}
+            missing = [c for c in DEEPFOREST_COLUMNS if c not in fields]
+            if missing:
+                raise LabelError(
+                    f"{path}: CSV lacks column(s) {', '.join(missing)}; "
+                    f"DeepForest CSV needs {','.join(DEEPFOREST_COLUMNS)}"
+                )
+            reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
+            return [(i, row) for i, row in enumerate(reader, start=2)]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise LabelError(f"{path}: cannot read CSV ({err})") from err

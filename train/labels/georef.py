@@ -1,0 +1,215 @@
+"""Find the image a pixel label refers to and place pixel boxes/polygons on the map.
+
+Pixel coordinates follow GDAL's corner convention (see ``tiles.geometry``), which
+is also the convention of COCO, YOLO, Label Studio and DeepForest: (0, 0) is the
+outer top-left corner of the image.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+from tiles.errors import LabelError
+from tiles.geometry import pixel_boxes_to_polygons
+
+from .labelset import LabelSet
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageGeoref",
+    "ImageLocator",
+    "read_georef",
+    "pixel_polygons_to_map",
+    "boxes_to_labels",
+    "polygons_to_labels",
+    "polygon_parts",
+    "check_image_size",
+]
+
+# Image suffixes tried when a label names an image by stem only (YOLO).
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class ImageGeoref:
+    """Where an image lies on the map: its affine transform, CRS and size."""
+
+    path: Path
+    transform: Affine
+    crs: pyproj.CRS
+    width_px: int
+    height_px: int
+
+
+def read_georef(path: Path, *, label_file: Path | str = "") -> ImageGeoref:
+    """Georeferencing of ``path``; LabelError if it has none.
+
+    PNG/JPEG chips are georeferenced by GDAL through their world file
+    (``.pgw``/``.jgw``/``.wld``) and ``.aux.xml`` (CRS).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                transform, crs = src.transform, src.crs
+                width_px, height_px = src.width, src.height
+    except RasterioIOError as err:
+        raise LabelError(f"{path}: cannot open image for labels {label_file} ({err})") from err
+    if crs is None or transform.is_identity:
+        missing = "CRS" if crs is None and not transform.is_identity else "georeferencing"
+        raise LabelError(
+            f"{path}: image has no {missing}, so the labels of {label_file} cannot be placed on "
+            "the map; use the georeferenced chip (GeoTIFF, or PNG/JPEG with its world file "
+            "and .aux.xml beside it)"
+        )
+    return ImageGeoref(
+        Path(path), transform, pyproj.CRS.from_user_input(crs.to_wkt()), width_px, height_px
+    )
+
+
+class ImageLocator:
+    """Resolve image names from a label file to georeferenced images, with a cache.
+
+    A name is looked up as given (absolute, or relative to each search folder),
+    then by its basename in each folder. Search folders: ``images_dir`` first,
+    then the label file's folder, then any ``extra_dirs`` of the call. The first
+    candidate that exists *and* is georeferenced wins, so a georeferenced copy in
+    ``images_dir`` beats a bare copy that a labelling tool exported.
+    """
+
+    def __init__(self, label_file: Path, images_dir: Path | None = None) -> None:
+        self.label_file = Path(label_file)
+        base = self.label_file if self.label_file.is_dir() else self.label_file.parent
+        self.search_dirs = [Path(images_dir)] if images_dir is not None else []
+        self.search_dirs.append(base)
+        self._cache: dict[Path, ImageGeoref] = {}
+
+    def locate(
+        self,
+        *names: str,
+        extra_dirs: Sequence[Path] = (),
+        suffixes: Sequence[str] = ("",),
+    ) -> ImageGeoref:
+        """Georeferenced image for the first of ``names`` found (each tried with ``suffixes``)."""
+        dirs = [*self.search_dirs, *extra_dirs]
+        candidates = [p for name in names for p in _candidates(name, dirs, suffixes)]
+        first_error: LabelError | None = None
+        for path in candidates:
+            if not path.is_file():
+                continue
+            key = path.resolve()
+            if key in self._cache:
+                return self._cache[key]
+            try:
+                geo = read_georef(path, label_file=self.label_file)
+            except LabelError as err:
+                first_error = first_error or err
+                continue
+            self._cache[key] = geo
+            return geo
+        if first_error is not None:
+            raise first_error
+        looked = ", ".join(str(d) for d in dict.fromkeys(dirs))
+        raise LabelError(
+            f"{self.label_file}: image {names[0]!r} not found (looked in {looked}); "
+            "pass the folder of the images (images_dir= / --images)"
+        )
+
+
+def _candidates(name: str, dirs: Sequence[Path], suffixes: Sequence[str]) -> list[Path]:
+    rel = Path(name)
+    paths: list[Path] = []
+    for suffix in suffixes:
+        named = Path(f"{name}{suffix}")
+        if rel.is_absolute():
+            paths.append(named)
+        paths.extend(d / named for d in dirs)
+        paths.extend(d / named.name for d in dirs)
+    return list(dict.fromkeys(paths))
+
+
+def pixel_polygons_to_map(transform: Affine, rings_px: Sequence[np.ndarray]) -> np.ndarray:
+    """Map pixel polygons (each an (N, 2) array of col, row) through ``transform``.
+
+    Invalid rings (self-intersections from hand drawing) are repaired with
+    ``make_valid`` and split into their polygon parts, so the result may be
+    longer than ``rings_px``; use :func:`polygons_to_labels` to keep classes aligned.
+    """
+    polys = np.array(
+        [shapely.Polygon(np.asarray(r, dtype="float64")) for r in rings_px], dtype=object
+    )
+
+    def to_map(xy: np.ndarray) -> np.ndarray:
+        xs, ys = transform @ (xy[:, 0], xy[:, 1])
+        return np.column_stack([xs, ys])
+
+    mapped = shapely.transform(polys, to_map) if len(polys) else polys
+    return shapely.orient_polygons(mapped) if len(mapped) else mapped
+
+
+def boxes_to_labels(
+    geo: ImageGeoref, boxes_px: np.ndarray, classes: Sequence[str], *, source: str
+) -> LabelSet:
+    """Pixel boxes ``xmin, ymin, xmax, ymax`` of one image as georeferenced labels."""
+    boxes_px = np.asarray(boxes_px, dtype="float64").reshape(-1, 4)
+    geoms = pixel_boxes_to_polygons(geo.transform, boxes_px) if len(boxes_px) else []
+    return LabelSet(np.asarray(geoms, dtype=object), tuple(classes), geo.crs, source)
+
+
+def polygons_to_labels(
+    geo: ImageGeoref, rings_px: Sequence[np.ndarray], classes: Sequence[str], *, source: str
+) -> LabelSet:
+    """Pixel polygons of one image as georeferenced labels (invalid ones repaired)."""
+    geoms: list = []
+    names: list[str] = []
+    for poly, name in zip(pixel_polygons_to_map(geo.transform, rings_px), classes, strict=True):
+        parts = polygon_parts(poly)
+        geoms.extend(parts)
+        names.extend([name] * len(parts))
+    return LabelSet(np.array(geoms, dtype=object), tuple(names), geo.crs, source)
+
+
+def polygon_parts(geom) -> list:
+    """Valid, non-empty Polygon parts of ``geom`` (MultiPolygons and collections split)."""
+    if geom is None or shapely.is_empty(geom):
+        return []
+    if not shapely.is_valid(geom):
+        geom = shapely.make_valid(geom)
+    parts = shapely.get_parts(geom)
+    out = []
+    for part in parts:
+        kind = shapely.get_type_id(part)
+        if kind == shapely.GeometryType.POLYGON and not part.is_empty and part.area > 0:
+            out.append(part)
+        elif kind in (shapely.GeometryType.MULTIPOLYGON, shapely.GeometryType.GEOMETRYCOLLECTION):
+            out.extend(polygon_parts(part))
+    return out
+
+
+def check_image_size(
+    geo: ImageGeoref,
+    width_px: float | None,
+    height_px: float | None,
+    *,
+    label_file: os.PathLike | str,
+) -> None:
+    """LabelError if a label file's declared image size differs from the image on disk."""
+    if width_px is None or height_px is None:
+        return
+    if int(width_px) != geo.width_px or int(height_px) != geo.height_px:
+        raise LabelError(
+            f"{label_file}: declares {geo.path.name} as {int(width_px)}x{int(height_px)} px but the "
+            f"image is {geo.width_px}x{geo.height_px} px; labels would land on the wrong pixels "
+            "(use the image the labels were drawn on)"
+        )

@@ -1,0 +1,176 @@
+"""Read YOLO txt labels (one file per chip) as georeferenced labels.
+
+Lines are ``class cx cy w h`` (a sixth value, a confidence, is ignored) or
+``class x1 y1 x2 y2 x3 y3 ...`` (segmentation polygons), all normalised to the
+image size. Both the Ultralytics layout (``images/<split>/x.png`` beside
+``labels/<split>/x.txt``, names in ``data.yaml``) and the darknet layout that
+CVAT's "YOLO 1.1" uses (images beside the txt files, names in ``obj.names``)
+are understood.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from tiles.errors import LabelError
+
+from ._files import number
+from .georef import IMAGE_SUFFIXES, ImageLocator, boxes_to_labels, polygons_to_labels
+from .labelset import LabelSet
+
+__all__ = ["read_yolo", "read_yolo_class_names", "yolo_label_files"]
+
+# Files in a YOLO folder that are not per-image labels.
+_NOT_LABELS = {"classes.txt", "train.txt", "val.txt", "valid.txt", "test.txt", "obj.data"}
+_NAME_FILES = ("data.yaml", "dataset.yaml", "classes.txt", "obj.names")
+_SUFFIXES = IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES)
+
+
+def read_yolo(
+    path: str | os.PathLike,
+    *,
+    images_dir: str | os.PathLike | None = None,
+    class_names: Sequence[str] | None = None,
+) -> LabelSet:
+    """Labels of a YOLO txt file, a folder of them, or a dataset's ``data.yaml``.
+
+    ``class_names``: names by class index; default read from ``data.yaml``,
+    ``dataset.yaml``, ``classes.txt`` or ``obj.names`` in the folder or up to
+    three folders above. Each txt file's image is found by stem: in
+    ``images_dir``, in the Ultralytics ``images/`` twin of its ``labels/``
+    folder, or beside it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LabelError(f"{path}: no such YOLO label file or folder")
+    names = list(class_names) if class_names else read_yolo_class_names(path)
+    root = path.parent if path.suffix.lower() in (".yaml", ".yml") else path
+    locator = ImageLocator(root, Path(images_dir) if images_dir is not None else None)
+    files = [path] if path.is_file() and path.suffix.lower() == ".txt" else yolo_label_files(root)
+    if not files:
+        raise LabelError(f"{path}: no YOLO label files (*.txt) found")
+    sets = [_read_one(txt, names, locator, images_dir) for txt in files]
+    return LabelSet.concat(sets, source=str(path))
+
+
+def yolo_label_files(root: Path) -> list[Path]:
+    """Per-image label files under ``root`` (its ``labels/`` folder when there is one)."""
+    base = root / "labels" if (root / "labels").is_dir() else root
+    return sorted(p for p in base.rglob("*.txt") if p.name not in _NOT_LABELS)
+
+
+def read_yolo_class_names(path: Path) -> list[str]:
+    """Class names by index from the first names file found at or above ``path``."""
+    path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
+        names = _names_from_yaml(path)
+        if names is not None:
+            return names
+    start = path if path.is_dir() else path.parent
+    for folder in [start, *list(start.parents)[:3]]:
+        for file_name in _NAME_FILES:
+            candidate = folder / file_name
+            if not candidate.is_file():
+                continue
+            if candidate.suffix == ".yaml":
+                names = _names_from_yaml(candidate)
+            else:
+                lines = candidate.read_text(encoding="utf-8").splitlines()
+                names = [line.strip() for line in lines if line.strip()]
+            if names:
+                return names
+    raise LabelError(
+        f"{path}: no class names for the YOLO class indices (no data.yaml, classes.txt or "
+        "obj.names found); pass class_names= / --class-names"
+    )
+
+
+def _names_from_yaml(path: Path) -> list[str] | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise LabelError(f"{path}: not valid YAML ({err})") from err
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict):
+        try:
+            by_index = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise LabelError(f"{path}: 'names' keys must be class indices 0, 1, ...") from None
+        if sorted(by_index) != list(range(len(by_index))):
+            raise LabelError(f"{path}: 'names' indices must run 0..{len(by_index) - 1}")
+        return [by_index[i] for i in range(len(by_index))]
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    return None
+
+
+def _image_dirs(txt: Path, images_dir: str | os.PathLike | None) -> list[Path]:
+    dirs: list[Path] = []
+    if images_dir is not None:
+        dirs.append(Path(images_dir) / txt.parent.name)  # images_dir/<split>/
+    parts = txt.parent.parts
+    if "labels" in parts:
+        # Ultralytics pairs .../labels/<split>/x.txt with .../images/<split>/x.*
+        i = len(parts) - 1 - parts[::-1].index("labels")
+        dirs.append(Path(*parts[:i], "images", *parts[i + 1 :]))
+    dirs.append(txt.parent)
+    return dirs
+
+
+def _read_one(
+    txt: Path, names: list[str], locator: ImageLocator, images_dir: str | os.PathLike | None
+) -> LabelSet:
+    boxes, box_classes, rings, ring_classes = _parse(txt, names)
+    geo = locator.locate(txt.stem, extra_dirs=_image_dirs(txt, images_dir), suffixes=_SUFFIXES)
+    size = np.array([geo.width_px, geo.height_px], dtype="float64")
+    source = str(txt)
+    box_arr = np.array(boxes, dtype="float64").reshape(-1, 4)
+    centre, half = box_arr[:, :2] * size, box_arr[:, 2:] * size / 2
+    box_px = np.hstack([centre - half, centre + half])
+    rings_px = [np.asarray(r, dtype="float64").reshape(-1, 2) * size for r in rings]
+    return LabelSet.concat(
+        [
+            boxes_to_labels(geo, box_px, box_classes, source=source),
+            polygons_to_labels(geo, rings_px, ring_classes, source=source),
+        ],
+        source=source,
+    )
+
+
+def _parse(txt: Path, names: list[str]) -> tuple[list, list, list, list]:
+    boxes, box_classes, rings, ring_classes = [], [], [], []
+    try:
+        lines = txt.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise LabelError(f"{txt}: cannot read YOLO label file ({err})") from err
+    for lineno, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"line {lineno}"
+        values = [number(v, path=txt, what=f"{where} value") for v in fields]
+        index = values[0]
+        if index != int(index) or not 0 <= index < len(names):
+            raise LabelError(
+                f"{txt}: {where}: class index {fields[0]} is not one of 0..{len(names) - 1} "
+                f"({', '.join(names)}); fix the line or the class names"
+            )
+        name = names[int(index)]
+        coords = values[1:]
+        if len(coords) in (4, 5):  # cx cy w h [confidence]
+            boxes.append(coords[:4])
+            box_classes.append(name)
+        elif len(coords) >= 6 and len(coords) % 2 == 0:
+            rings.append(coords)
+            ring_classes.append(name)
+        else:
+            raise LabelError(
+                f"{txt}: {where} has {len(fields)} values; expected 'class cx cy w h' "
+                "or 'class x1 y1 x2 y2 x3 y3 ...'"
+            )
+    return boxes, box_classes, rings, ring_classes
