@@ -78,6 +78,10 @@ class YoloPredictor:
         with torch.inference_mode():
             raw = self.model(x)
             out = non_max_suppression(raw, self.conf, self.iou, max_det=self.max_det)
+            height, width = images.shape[1:3]
+            for o in out:  # boxes may reach past the chip; keep them on it
+                o[:, [0, 2]] = o[:, [0, 2]].clamp(0, width)
+                o[:, [1, 3]] = o[:, [1, 3]].clamp(0, height)
         return [o.float().cpu().numpy() for o in out]
 
 

@@ -1,0 +1,133 @@
+"""One detection run, start to finish: orthomosaics in, a folder of field outputs out."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from detect.build import make_targets
+from detect.bundle import ModelBundle
+from detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thumbnail
+from detect.pipeline import DetectionResult, run_detection
+from detect.predictor import Predictor
+from detect.targets import Target
+from tiles.raster import RasterInfo, overview_read
+
+__all__ = ["RunOutputs", "detect_to_dir", "OUTPUTS"]
+
+OUTPUTS = (*OUTPUT_NAMES.values(), "run.json", "thumbs")
+
+
+@dataclass
+class RunOutputs:
+    out_dir: Path
+    targets: list[Target]
+    result: DetectionResult
+    paths: dict[str, Path]
+
+
+def detect_to_dir(
+    orthos: Sequence[str | os.PathLike | RasterInfo],
+    out_dir: str | os.PathLike,
+    *,
+    bundle: ModelBundle,
+    predictor: Predictor,
+    mission: str | None = None,
+    batch_size: int = 8,
+    workers: int = 4,
+    merge: str | None = None,
+    on_chips: Callable[[int], None] | None = None,
+    settings: dict | None = None,
+) -> RunOutputs:
+    """Detect on ``orthos`` with ``predictor`` and write every output into ``out_dir``.
+
+    Outputs are first written into a hidden staging folder beside ``out_dir``
+    and moved in at the end, so an interrupted run leaves nothing that looks
+    complete.
+    """
+    started = time.perf_counter()
+    paths = [o.path if isinstance(o, RasterInfo) else str(o) for o in orthos]
+    mission = mission or Path(paths[0]).stem
+    thresholds = bundle.thresholds
+    merge_rule = merge or thresholds.get("merge_rule", "union")
+    merge_options = {k: thresholds[k] for k in ("min_overlap", "cut_overlap") if k in thresholds}
+    result = run_detection(orthos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
+                           merge=merge_rule, merge_options=merge_options, on_chips=on_chips)
+    targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
+                           gsd_m=bundle.grid.gsd_m)
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        t0 = time.perf_counter()
+        targets = _thumbnails(targets, result, staging)
+        written = write_all(
+            staging, targets, mission=mission, model_id=bundle.model_id,
+            coverage=(result.coverage, result.crs), overview=_overview(result),
+            chips_processed=result.stats.yielded, chips_skipped=result.stats.skipped_collar,
+        )
+        timings = {**result.timings_s, "outputs": time.perf_counter() - t0,
+                   "wall": time.perf_counter() - started}
+        written["run"] = write_run_manifest(
+            staging / "run.json", inputs=paths,
+            model={"model_id": bundle.model_id, "bundle": str(bundle.path), "sha256":
+                   bundle.card["weights"]["sha256"], "grid": dataclasses.asdict(bundle.grid)},
+            thresholds={**thresholds, "merge_rule": merge_rule},
+            counts=_counts(result, targets), timings=timings, outputs=list(written.values()),
+            settings={"batch_size": batch_size, "workers": workers, "mission": mission, **(settings or {})},
+        )
+        _move_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return RunOutputs(out, targets, result, {k: out / p.relative_to(staging) for k, p in written.items()})
+
+
+def _counts(result: DetectionResult, targets: list[Target]) -> dict:
+    return {
+        "chips_planned": result.stats.planned, "chips_read": result.stats.read,
+        "chips_processed": result.stats.yielded, "chips_skipped_collar": result.stats.skipped_collar,
+        "detections": len(result.detections), "detections_dropped_collar": result.collar_boxes,
+        "targets": len(targets), "per_source": result.stats.per_source,
+    }
+
+
+def _thumbnails(targets: list[Target], result: DetectionResult, out: Path) -> list[Target]:
+    """One JPEG crop per target, from the first file it was seen in."""
+    by_name = {Path(info.path).name: info.path for info in result.infos}
+    done = []
+    for target in targets:
+        rel = f"thumbs/{target.target_id}.jpg"
+        write_thumbnail(by_name[target.sources[0]], target.polygon, out / rel, polygon_crs="EPSG:4326")
+        done.append(dataclasses.replace(target, thumbnail=rel))
+    return done
+
+
+def _overview(result: DetectionResult):
+    """A decimated image of the first orthomosaic for the report."""
+    info = result.infos[0]
+    data, mask, transform = overview_read(info, max_px=1600)
+    rgb = data.transpose(1, 2, 0).copy()
+    rgb[~mask] = 0
+    if rgb.dtype != "uint8":  # the report shows 8-bit; reuse the raster's stretch
+        import numpy as np
+
+        lows = np.array([s[0] for s in info.stretch])
+        highs = np.array([s[1] for s in info.stretch])
+        rgb = np.clip((rgb - lows) / (highs - lows) * 255, 0, 255).astype("uint8")
+    return rgb, transform, info.crs
+
+
+def _move_in(staging: Path, out: Path) -> None:
+    """Move staged outputs into ``out``, replacing older ones of the same name."""
+    out.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        dest = out / item.name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(item, dest)
