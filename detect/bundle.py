@@ -19,7 +19,8 @@ from tiles.atomic import atomic_write_text
 from tiles.errors import ModelError
 from tiles.grid import GridSpec
 
-__all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "sha256_file"]
+__all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "sha256_file",
+           "write_untrained_bundle"]
 
 REQUIRED = (
     "name",
@@ -135,3 +136,32 @@ def write_bundle(out_dir: str | os.PathLike, weights: str | os.PathLike, card: d
         out_dir / "card.yaml", yaml.safe_dump(card, sort_keys=False, allow_unicode=True)
     )
     return load_bundle(out_dir)
+
+
+def write_untrained_bundle(out_dir: str | os.PathLike, *, architecture: str = "yolo11n",
+                           tile_px: int = 640, gsd_m: float = 0.05, overlap_px: int = 128,
+                           conf: float = 0.25, seed: int = 0) -> ModelBundle:
+    """A bundle of randomly initialised weights, for plumbing tests and speed benchmarks only."""
+    from detect._ultralytics import configure_offline
+
+    configure_offline()
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(seed)
+    model = DetectionModel(f"{architecture}.yaml", nc=1, verbose=False)
+    model.names = {0: "poppy"}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / "untrained.pt"
+    torch.save({"model": model.half(), "train_args": {}, "date": None}, weights)
+    card = {
+        "name": "untrained", "model_id": f"untrained-{architecture}-{seed}",
+        "architecture": architecture, "classes": ["poppy"], "gsd_m": gsd_m, "tile_px": tile_px,
+        "overlap_px": overlap_px, "thresholds": {"conf": conf, "iou_nms": 0.5, "merge_rule": "union"},
+        "notice": "random weights: detects nothing real",
+    }
+    try:
+        return write_bundle(out_dir, weights, card)
+    finally:
+        weights.unlink()

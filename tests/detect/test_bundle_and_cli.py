@@ -60,7 +60,7 @@ def test_detect_cli_writes_every_output(untrained_bundle, tmp_path):
                  "coverage.geojson", "run.json", "report.html"):
         assert (out / name).is_file(), name
     run = json.loads((out / "run.json").read_text())
-    assert run["counts"]["chips_processed"] == 9 and run["model"]["model_id"] == "untrained-test-0"
+    assert run["counts"]["chips_processed"] == 9 and run["model"]["model_id"] == "untrained-yolo11n-0"
     assert run["inputs"][0]["sha256"]
     assert pyogrio.read_info(out / "targets.gpkg", layer="targets")["features"] == run["counts"]["targets"]
     assert len(list((out / "thumbs").glob("*.jpg"))) == run["counts"]["targets"]
