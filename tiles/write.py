@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from pyogrio.raw import write as ogr_write
 import rasterio
 import shapely
 from pyproj import CRS, Transformer
@@ -67,6 +66,8 @@ def write_chip_index(index: ChipIndex, path: str | os.PathLike) -> Path:
     Footprints stay in their rasters' CRS when all chips share one; chips from
     rasters in different CRSs are written in WGS84 (field ``crs`` keeps each one's own).
     """
+    from pyogrio.raw import write as ogr_write  # vector I/O only where it is needed
+
     if not index.rows:
         raise ValueError("no chips to index")
     crss = {row["crs"] for row in index.rows}

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyproj
 import shapely
-from pyogrio.raw import write as ogr_write
 
 from tiles.atomic import atomic_path
 from tiles.errors import ConfigError, LabelError
@@ -124,6 +123,8 @@ class LabelSet:
         (GDAL writes it as a ``crs`` member), so reproject with :meth:`to_crs`
         first if a strict RFC 7946 (EPSG:4326) file is needed.
         """
+        from pyogrio.raw import write as ogr_write  # vector I/O only where needed
+
         path = Path(path)
         driver = WRITE_DRIVERS.get(path.suffix.lower())
         if driver is None:
