@@ -1,0 +1,77 @@
+"""``poppyscan synth``: write a synthetic survey (orthomosaic + ground truth) into a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+# Keys a synth config file may set: generate_survey's keyword arguments.
+CONFIG_KEYS = ("seed", "size_px", "gsd_m", "crs", "mask", "compress", "jpeg_quality", "stages",
+               "plot_density_per_ha", "distractor_density_per_ha", "forest_cover", "block_px",
+               "wgs84", "overviews")
+
+
+@click.command("synth")
+@click.option("--seed", type=int, default=None,
+              help="Random seed, 0..2^32-1: same seed and options, same bytes [0].")
+@click.option("--size-px", type=int, nargs=2, default=None, metavar="W H",
+              help="Raster width and height in pixels, each 64-200000 [2048 2048].")
+@click.option("--gsd", "gsd_m", type=float, default=None, metavar="METRES",
+              help="Ground sample distance in metres, 0.015-0.10 [0.05].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for ortho.tif, plots.geojson and distractors.geojson (created).")
+@click.option("--crs", default=None,
+              help="Projected CRS in metres; the survey lands inside its area of use "
+                   "[EPSG:32647, UTM 47N].")
+@click.option("--mask", type=click.Choice(["alpha", "nodata"]), default=None,
+              help="Footprint as an alpha band (RGBA) or as nodata=0 (RGB) [alpha].")
+@click.option("--compress", type=click.Choice(["jpeg", "deflate"]), default=None,
+              help="GeoTIFF compression: JPEG as photogrammetry tools write it, or lossless [jpeg].")
+@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=None,
+              help="JPEG quality of the GeoTIFF, 1-100 [90].")
+@click.option("--stages", default=None, metavar="LIST",
+              help="Comma-separated poppy growth stages to include [rosette,flowering,capsule].")
+@click.option("--plot-density", "plot_density_per_ha", type=float, default=None,
+              metavar="PER_HA", help="Poppy plots per hectare of flown area, 0-200 [3].")
+@click.option("--distractor-density", "distractor_density_per_ha", type=float, default=None,
+              metavar="PER_HA", help="Look-alike crop and flower patches per hectare, 0-200 [6].")
+@click.option("--forest-cover", type=float, default=None, metavar="FRACTION",
+              help="Share of the flown area under forest, 0-0.9 [random 0.35-0.6 per seed].")
+@click.option("--block-px", type=click.Choice(["128", "256", "512"]), default=None,
+              help="Render block in pixels; the output bytes do not depend on it [512].")
+@click.option("--wgs84/--no-wgs84", default=None,
+              help="Also write plots_wgs84.geojson (RFC 7946 lon/lat) [no].")
+@click.option("--overviews/--no-overviews", default=None,
+              help="Build internal overviews, 2x, 4x, ... down to 256 px [no].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML file of defaults, keys as in configs/synth.yaml [configs/synth.yaml].")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
+def synth(out_dir: Path, config_path: str | None, overwrite: bool, stages: str | None,
+          block_px: str | None, **flags) -> None:
+    """Generate a synthetic drone survey of poppy-growing uplands, with ground truth.
+
+    Writes OUT/ortho.tif (tiled, compressed GeoTIFF, nodata outside the flight
+    footprint), OUT/plots.geojson (each poppy plot with stage, area, occlusion)
+    and OUT/distractors.geojson (look-alike crops, flowers and roofs).
+    """
+    from poppyscan.config import load_config
+    from tiles.errors import ConfigError
+    from train.synth import generate_survey
+
+    if stages is not None:
+        flags["stages"] = [s.strip() for s in stages.split(",") if s.strip()]
+    if block_px is not None:
+        flags["block_px"] = int(block_px)
+    config = load_config("synth", config_path, **flags)
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(f"synth config: unknown key(s) {unknown}; valid: {list(CONFIG_KEYS)}")
+    if "size_px" in config:
+        config["size_px"] = tuple(config["size_px"])
+    config.setdefault("seed", 0)
+    res = generate_survey(out_dir, overwrite=overwrite, **config)
+    w, h = res.size_px
+    click.echo(f"{res.ortho_path}: {w} x {h} px at {res.gsd_m:.3f} m, {len(res.plots)} plots, "
+               f"{len(res.distractors)} distractors; {w * h / 1e6:.1f} Mpx in "
+               f"{res.elapsed_s:.1f} s ({res.mpx_per_s:.1f} Mpx/s)")

@@ -1,0 +1,13 @@
+"""Synthetic drone surveys of poppy-growing uplands, with ground truth.
+
+No public labelled poppy orthomosaic exists; tests, benchmarks and the demo
+model are built on these. ``generate_survey`` writes a tiled, compressed
+GeoTIFF with a nodata collar plus GeoJSON of every poppy plot and look-alike.
+"""
+
+from train.synth.conditions import Conditions
+from train.synth.scene import DISTRACTOR_KINDS, PETAL_COLORS, STAGES
+from train.synth.survey import GSD_RANGE_M, SurveyResult, generate_survey
+
+__all__ = ["Conditions", "DISTRACTOR_KINDS", "GSD_RANGE_M", "PETAL_COLORS", "STAGES",
+           "SurveyResult", "generate_survey"]
