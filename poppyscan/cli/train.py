@@ -1,0 +1,55 @@
+"""``poppyscan train``: train a model bundle on a dataset from ``poppyscan dataset build``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEFAULT_CONFIG = "train/demo"  # configs/train/demo.yaml
+
+
+@click.command("train")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Dataset folder built by `poppyscan dataset build`.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Model bundle folder: card.yaml, weights.pt, and run/ (curves, checkpoints).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Training config YAML [configs/train/demo.yaml].")
+@click.option("--epochs", type=click.IntRange(1, 10_000), default=None,
+              help="Training epochs, 1-10000 [config: 60].")
+@click.option("--batch", type=click.IntRange(1, 4096), default=None,
+              help="Chips per training batch, 1-4096 [config: 32].")
+@click.option("--device", default=None,
+              help="cpu, cuda, cuda:N or auto (CUDA when present) [config: auto].")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Data loader processes, 0-64 [config: 4].")
+@click.option("--seed", type=click.IntRange(0), default=None, help="Training seed, >= 0 [config: 0].")
+@click.option("--name", default=None, help="Model name; the model id adds a hash [config's name].")
+@click.option("--conf", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Detection threshold written to the card, (0, 1) [config: 0.25].")
+@click.option("--resume/--no-resume", default=None,
+              help="Pick up the run in --out/run: continue it if interrupted, bundle it again "
+                   "if finished; --no-resume trains afresh [config: resume].")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing bundle in --out (with --resume and a finished run: "
+                   "re-bundle it, e.g. with a new --conf, without training).")
+def train(data_dir, out_dir, config_path, epochs, batch, device, workers, seed, name, conf, resume,
+          overwrite) -> None:
+    """Train a YOLO detector on --data offline (CPU or GPU) and write a model bundle."""
+    from poppyscan.config import load_config
+    from train.training import train_model
+
+    config = load_config(DEFAULT_CONFIG, config_path, epochs=epochs, batch=batch, device=device,
+                         workers=workers, seed=seed, conf=conf, resume=resume)
+    if name is not None:  # `name` is load_config's own first parameter
+        config["name"] = name
+    bundle = train_model(data_dir, out_dir, config=config, overwrite=overwrite)
+    metrics = bundle.card.get("metrics", {})
+    scores = "  ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+    click.echo(f"Model {bundle.model_id} -> {Path(out_dir)}")
+    click.echo(f"  validation: {scores}")
+    click.echo(f"  grid: {bundle.grid.tile_px} px chips at {bundle.grid.gsd_m:g} m, overlap "
+               f"{bundle.grid.overlap_px} px; conf {bundle.conf:g}")
+    if bundle.card.get("notice"):
+        click.echo(f"  notice: {bundle.card['notice']}")

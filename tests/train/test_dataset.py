@@ -1,0 +1,310 @@
+"""Dataset builder: chips on the detection grid, clipped labels, spatially blocked splits."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import yaml
+from affine import Affine
+from pyogrio.raw import read as ogr_read
+
+from tests.data.rasters import UTM_47N
+from tests.train.loop import GRID, synthetic_survey
+from tiles import ChipReader, GridSpec, cells_for, inspect_raster
+from tiles.errors import ConfigError, LabelError
+from tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
+from train.dataset import build_dataset, chip_labels, load_summary
+from train.labels import LabelSet, read_labels
+
+ORIGIN = (652_003.37, 2_300_101.71)  # not on the 10 cm lattice
+
+
+def write_rgba(path: Path, size_px, *, gsd_m=0.1, origin=ORIGIN, valid_cols=None, seed=0) -> Path:
+    """Noise RGB with an alpha band; columns from ``valid_cols`` on are collar."""
+    width, height = size_px
+    rgb = np.random.default_rng(seed).integers(40, 200, (3, height, width), dtype="uint8")
+    alpha = np.full((height, width), 255, dtype="uint8")
+    if valid_cols is not None:
+        alpha[:, valid_cols:] = 0
+    profile = dict(driver="GTiff", width=width, height=height, count=4, dtype="uint8", crs=UTM_47N,
+                   transform=Affine(gsd_m, 0, origin[0], 0, -gsd_m, origin[1]), photometric="RGB")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(rgb, [1, 2, 3])
+        dst.write(alpha, 4)
+        dst.colorinterp = [*dst.colorinterp[:3], rasterio.enums.ColorInterp.alpha]
+    return path
+
+
+def boxes_to_labels(path: Path, boxes_px, cls: str = "poppy") -> LabelSet:
+    """Label polygons from pixel boxes of the raster at ``path``."""
+    with rasterio.open(path) as src:
+        polys = pixel_boxes_to_polygons(src.transform, np.asarray(boxes_px, dtype=float))
+    return LabelSet(polys, (cls,) * len(polys), UTM_47N, str(path))
+
+
+def read_rows(txt: Path) -> np.ndarray:
+    """YOLO rows (N, 5) of a label file; (0, 5) for a negative chip."""
+    return np.array([line.split() for line in txt.read_text().splitlines()], float).reshape(-1, 5)
+
+
+def read_index(ds: Path) -> dict:
+    meta, _, wkb, data = ogr_read(str(ds / "chips.gpkg"))
+    out = {name: np.asarray(values) for name, values in zip(meta["fields"], data, strict=True)}
+    out["geometry"] = shapely.from_wkb(wkb)
+    return out
+
+
+def assert_no_ground_in_two_splits(index: dict) -> None:
+    geoms, splits = index["geometry"], index["split"]
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    cross = (splits[a] != splits[b]) & (a < b)
+    shared = shapely.area(shapely.intersection(geoms[a[cross]], geoms[b[cross]]))
+    assert np.all(shared < 1e-6), shared.max()
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    return synthetic_survey(tmp_path_factory.mktemp("survey"))
+
+
+@pytest.fixture(scope="module")
+def survey_ds(survey, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "survey_ds"
+    build_dataset([survey.ortho_path], survey.plots_path, out, grid=GRID, seed=0)
+    return out
+
+
+def test_no_chip_covers_ground_of_two_splits(survey_ds):
+    index = read_index(survey_ds)
+    summary = load_summary(survey_ds)
+    assert set(index["split"]) == {"train", "val", "test"}
+    assert len(set(index["chip_id"])) == len(index["chip_id"])
+    assert_no_ground_in_two_splits(index)
+    for split, counts in summary.splits.items():
+        in_split = index["split"] == split
+        assert counts["images"] == in_split.sum() == len(list((survey_ds / "images" / split).glob("*.png")))
+        assert counts["images"] == len(list((survey_ds / "labels" / split).glob("*.txt")))
+        assert counts["negative"] == (index["negative"][in_split]).sum()
+    # Chips straddling two splits were dropped, and counted.
+    assert summary.counts["chips_dropped_split"] > 0
+
+
+def test_every_label_line_is_a_valid_box(survey_ds):
+    index = read_index(survey_ds)
+    n_lines = {}
+    for txt in (survey_ds / "labels").rglob("*.txt"):
+        rows = read_rows(txt)
+        n_lines[txt.stem] = len(rows)
+        assert np.all(rows[:, 0] == 0)
+        assert np.all((rows[:, 1:] >= 0) & (rows[:, 1:] <= 1))
+        assert np.all(rows[:, 3:] > 0)
+        cx, cy, w, h = rows[:, 1:].T
+        assert np.all(cx - w / 2 >= -1e-6) and np.all(cx + w / 2 <= 1 + 1e-6)
+        assert np.all(cy - h / 2 >= -1e-6) and np.all(cy + h / 2 <= 1 + 1e-6)
+    assert n_lines == dict(zip(index["chip_id"], index["n_labels"].tolist(), strict=True))
+
+
+def test_chip_index_ties_each_chip_to_its_source_window(survey_ds, survey):
+    index = read_index(survey_ds)
+    with rasterio.open(survey.ortho_path) as src:
+        for k in range(0, len(index["chip_id"]), 7):
+            window = rasterio.windows.Window(index["win_col_off"][k], index["win_row_off"][k],
+                                             index["win_width"][k], index["win_height"][k])
+            assert (window.width, window.height) == (128, 128)  # same GSD: 1 source px per chip px
+            data = src.read(window=window, boundless=True, fill_value=0)
+            image = cv2.cvtColor(cv2.imread(str(survey_ds / index["file"][k])), cv2.COLOR_BGR2RGB)
+            valid = data[3] > 0
+            assert np.array_equal(image[valid], np.moveaxis(data[:3], 0, -1)[valid])
+            assert np.all(image[~valid] == 0)
+            footprint = pixel_box_to_polygon(src.window_transform(window), 0, 0, 128, 128)
+            assert shapely.equals_exact(footprint.normalize(), index["geometry"][k].normalize(), 1e-6)
+
+
+def test_label_boxes_land_on_the_right_pixels(tmp_path):
+    # 5 cm source resampled to the 10 cm grid, origin off the lattice, polygons not boxes.
+    ortho = write_rgba(tmp_path / "fine.tif", (1024, 1024), gsd_m=0.05)
+    rng = np.random.default_rng(4)
+    with rasterio.open(ortho) as src:
+        left, bottom, right, top = src.bounds
+    polys = []
+    for _ in range(40):
+        cx, cy = rng.uniform(left + 3, right - 3), rng.uniform(bottom + 3, top - 3)
+        r = rng.uniform(0.6, 2.5)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 7))
+        polys.append(shapely.Polygon(np.c_[cx + r * np.cos(angles), cy + r * np.sin(angles)]))
+    labels = LabelSet(np.array(polys, dtype=object), ("poppy",) * len(polys), UTM_47N, "test")
+    out = tmp_path / "ds"
+    summary = build_dataset([ortho], labels, out, grid=GRID, seed=1, negative_ratio=0.0)
+    raster_box = shapely.box(left, bottom, right, top)
+    n_checked = 0
+    for png in (out / "images").rglob("*.png"):
+        with rasterio.open(png) as chip:  # georeferenced through the world file + .aux.xml
+            transform = chip.transform
+            assert chip.crs.to_epsg() == 32647
+        rows = read_rows(out / "labels" / png.parent.name / f"{png.stem}.txt")
+        cx, cy, w, h = (rows[:, 1:] * 128).T
+        got = pixel_boxes_to_polygons(transform, np.c_[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+        imagery = pixel_box_to_polygon(transform, 0, 0, 128, 128).intersection(raster_box)
+        want = [shapely.box(*p.intersection(imagery).bounds) for p in polys
+                if p.intersection(imagery).area >= 0.4 * min(p.area, imagery.area)]
+        assert len(got) == len(want)
+        for box in got:  # each box matches one expected box within half a pixel (5 cm)
+            assert min(shapely.hausdorff_distance(box, w_) for w_ in want) <= 0.05
+            n_checked += 1
+    assert n_checked == sum(sum(s["labels"].values()) for s in summary.splits.values()) > 20
+
+
+def test_sliver_of_a_label_grazing_a_chip_is_dropped(tmp_path):
+    ortho = write_rgba(tmp_path / "o.tif", (256, 256))
+    grid = GridSpec(0.1, 128, 0)
+    info = inspect_raster(ortho)
+    cells = {(c.row, c.col): c for c in cells_for(info, grid)}
+    # 6 of its 20 px lie in chip (0, 0): a sliver there; 14 px in chip (0, 1): kept.
+    labels = boxes_to_labels(ortho, [[122, 10, 142, 30]])
+    tree = shapely.STRtree(labels.geometries)
+    with ChipReader(info, grid) as reader:
+        left = chip_labels(reader.read(cells[0, 0]), labels.geometries, np.array([0]), tree,
+                           min_visible_frac=0.4)
+        right = chip_labels(reader.read(cells[0, 1]), labels.geometries, np.array([0]), tree,
+                            min_visible_frac=0.4)
+    assert (left.touched, left.slivers, len(left.boxes)) == (1, 1, 0)
+    assert (right.touched, right.slivers) == (1, 0)
+    np.testing.assert_allclose(right.boxes, [[0, 7 / 128, 20 / 128, 14 / 128, 20 / 128]], atol=1e-9)
+
+
+def test_label_larger_than_a_chip_is_kept_where_it_fills_the_chip(tmp_path):
+    ortho = write_rgba(tmp_path / "o.tif", (256, 256))
+    grid = GridSpec(0.1, 128, 0)
+    info = inspect_raster(ortho)
+    cells = {(c.row, c.col): c for c in cells_for(info, grid)}
+    labels = boxes_to_labels(ortho, [[100, 0, 256, 256]])  # 156 x 256 px: bigger than a chip
+    tree = shapely.STRtree(labels.geometries)
+    with ChipReader(info, grid) as reader:
+        filled = chip_labels(reader.read(cells[0, 1]), labels.geometries, np.array([0]), tree,
+                             min_visible_frac=0.4)
+        edge = chip_labels(reader.read(cells[0, 0]), labels.geometries, np.array([0]), tree,
+                           min_visible_frac=0.4)
+    np.testing.assert_allclose(filled.boxes, [[0, 0.5, 0.5, 1.0, 1.0]], atol=1e-9)
+    assert edge.slivers == 1 and not edge.positive  # 28 of 128 columns: a sliver
+
+
+def test_label_is_clipped_to_the_valid_area_and_collar_labels_are_slivers(tmp_path):
+    ortho = write_rgba(tmp_path / "o.tif", (256, 256), valid_cols=128)  # right half is collar
+    grid = GridSpec(0.1, 256, 0)
+    info = inspect_raster(ortho)
+    labels = boxes_to_labels(ortho, [[100, 40, 160, 80], [180, 40, 220, 80]])
+    tree = shapely.STRtree(labels.geometries)
+    with ChipReader(info, grid) as reader:
+        found = chip_labels(reader.read(cells_for(info, grid)[0]), labels.geometries,
+                            np.array([0, 0]), tree, min_visible_frac=0.4)
+    assert (found.touched, found.slivers, found.label_ids) == (2, 1, [0])
+    np.testing.assert_allclose(found.boxes, [[0, 114 / 256, 60 / 256, 28 / 256, 40 / 256]],
+                               atol=1e-9)
+
+
+def test_negatives_follow_the_ratio_and_avoid_the_collar(tmp_path):
+    # 8 x 4 chips; columns 0-2 valid, column 3 half collar, columns 4-7 all collar.
+    ortho = write_rgba(tmp_path / "o.tif", (1024, 512), valid_cols=448)
+    grid = GridSpec(0.1, 128, 0)
+    boxes = [[c * 128 + 40, r * 128 + 40, c * 128 + 80, r * 128 + 80]
+             for r in range(4) for c in range(3) if (r + c) % 2 == 0]
+    labels = boxes_to_labels(ortho, boxes)
+    out = tmp_path / "ds"
+    summary = build_dataset([ortho], labels, out, grid=grid, negative_ratio=0.5, block_m=25.6,
+                            val_frac=0.25, test_frac=0.25, seed=2, min_valid_frac=0.6)
+    index = read_index(out)
+    assert np.all(index["valid_frac"] >= 0.6)
+    assert not np.any(index["col"] >= 3)  # half-collar and collar chips never become chips
+    for counts in summary.splits.values():
+        assert counts["negative"] == round(0.5 * counts["positive"])
+    assert sum(c["positive"] for c in summary.splits.values()) == len(boxes)
+    assert_no_ground_in_two_splits(index)
+    again = build_dataset([ortho], labels, tmp_path / "ds2", grid=grid, negative_ratio=0.5,
+                          block_m=25.6, val_frac=0.25, test_frac=0.25, seed=2, min_valid_frac=0.6)
+    assert again.splits == summary.splits
+    assert list(read_index(tmp_path / "ds2")["chip_id"]) == list(index["chip_id"])
+
+
+def test_split_by_ortho_keeps_overlapping_orthos_together(tmp_path):
+    a = write_rgba(tmp_path / "a.tif", (256, 256), seed=1)
+    b = write_rgba(tmp_path / "b.tif", (256, 256), origin=(ORIGIN[0] + 10, ORIGIN[1]), seed=2)
+    c = write_rgba(tmp_path / "c.tif", (256, 256), origin=(ORIGIN[0] + 500, ORIGIN[1]), seed=3)
+    boxes = [[30, 30, 60, 60], [150, 150, 190, 180]]
+    labels = LabelSet.concat([boxes_to_labels(p, boxes) for p in (a, b, c)])
+    out = tmp_path / "ds"
+    build_dataset([a, b, c], labels, out, grid=GridSpec(0.1, 128, 32), split="ortho", seed=0,
+                  val_frac=0.3, test_frac=0.3)
+    index = read_index(out)
+    split_of = {src: set(index["split"][index["source"] == src]) for src in ("a.tif", "b.tif", "c.tif")}
+    assert split_of["a.tif"] == split_of["b.tif"] and len(split_of["a.tif"]) == 1
+    assert split_of["c.tif"] != split_of["a.tif"]
+    assert_no_ground_in_two_splits(index)
+
+
+def test_data_yaml_needs_no_path_and_survives_a_move(survey_ds, tmp_path, monkeypatch):
+    data = yaml.safe_load((survey_ds / "data.yaml").read_text())
+    assert "path" not in data
+    assert data["train"] == "images/train" and data["names"] == {0: "poppy"}
+    moved = tmp_path / "elsewhere" / "ds"
+    shutil.copytree(survey_ds, moved)
+    from detect._ultralytics import configure_offline
+
+    configure_offline()
+    from ultralytics.data.utils import check_det_dataset
+
+    monkeypatch.chdir(tmp_path)
+    resolved = check_det_dataset(str(moved / "data.yaml"))
+    assert Path(resolved["train"]) == (moved / "images" / "train").resolve()
+    monkeypatch.chdir(moved)
+    resolved = check_det_dataset("data.yaml")
+    assert Path(resolved["val"]) == (moved / "images" / "val").resolve()
+
+
+def test_real_osbs_tree_labels_build_a_georeferenced_dataset(tmp_path, real_dir):
+    out = tmp_path / "osbs"
+    summary = build_dataset([real_dir / "OSBS_029.tif"], real_dir / "OSBS_029.csv", out, grid=GRID)
+    assert summary.class_names == ("Tree",)
+    assert summary.crs == "EPSG:32617"
+    assert summary.counts["labels_in"] == 61
+    n_boxes = sum(s["labels"].get("Tree", 0) for s in summary.splits.values())
+    assert all(summary.splits[s]["positive"] > 0 for s in ("train", "val", "test"))
+    # The chips read back through the label readers, on the map, inside the original crowns.
+    back = read_labels(out, format="yolo")
+    assert len(back) == n_boxes and set(back.classes) == {"Tree"}
+    original = read_labels(real_dir / "OSBS_029.csv")
+    grown = shapely.buffer(original.geometries, 0.05, join_style="mitre")
+    for box in back.geometries:
+        assert np.any(shapely.contains(grown, box))
+
+
+def test_options_are_checked_up_front(tmp_path, real_dir):
+    ortho, csv = real_dir / "OSBS_029.tif", real_dir / "OSBS_029.csv"
+    with pytest.raises(ConfigError, match="block, ortho"):
+        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, split="random")
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        build_dataset([ortho], csv, tmp_path / "a", grid=GridSpec(0.1, 100, 0))
+    with pytest.raises(ConfigError, match="chip plus its overlap"):
+        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, block_m=10.0)
+    with pytest.raises(ConfigError, match="fixed GSD"):
+        build_dataset([ortho], csv, tmp_path / "a", grid=GridSpec(None, 128, 0))
+    with pytest.raises(ConfigError, match="val_frac"):
+        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, val_frac=0.0)
+    with pytest.raises(ConfigError, match="png, jpg"):
+        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, image_format="tif")
+    with pytest.raises(LabelError, match=r"\['Tree'\] are not in the class names"):
+        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, class_names=["poppy"])
+    build_dataset([ortho], csv, tmp_path / "b", grid=GRID)
+    with pytest.raises(ConfigError, match="overwrite"):
+        build_dataset([ortho], csv, tmp_path / "b", grid=GRID)
+    summary = build_dataset([ortho], csv, tmp_path / "b", grid=GRID, overwrite=True,
+                            image_format="jpg")
+    assert len(list((tmp_path / "b" / "images").rglob("*.png"))) == 0
+    assert len(list((tmp_path / "b" / "images").rglob("*.jpg"))) == sum(
+        s["images"] for s in summary.splits.values())

@@ -1,0 +1,175 @@
+"""Evaluation: whole orthomosaics through the real pipeline, targets matched to plots."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from pyogrio.raw import write as ogr_write
+from pyproj import CRS
+
+from detect.pipeline import run_detection
+from tests.data.rasters import ORIGIN, UTM_47N
+from tests.train.loop import GRID, block_network, synthetic_survey, tiny_config
+from tiles.geometry import pixel_box_to_polygon
+from train.dataset import build_dataset
+from train.evaluate import (
+    TruthPlots,
+    evaluate,
+    evaluate_detections,
+    match_targets,
+    read_truth,
+)
+from train.synth import STAGES
+from train.training import train_model
+
+TRANSFORM = Affine(0.1, 0, ORIGIN[0], 0, -0.1, ORIGIN[1])
+AREA_KM2 = 51.2 * 51.2 / 1e6  # the 512 x 512 px raster at 10 cm
+# Red marks (pixel boxes, redness) and the truth plots (pixel boxes, stage):
+MARKS = {
+    "A": ([20, 20, 50, 50], 250),  # 9 m2 plot, found
+    "B": ([200, 200, 260, 260], 200),  # 36 m2 plot, found but only at conf < 0.78
+    "C": ([300, 40, 410, 150], 250),  # 121 m2 plot across four chips, found once
+    "E": ([400, 400, 430, 430], 250),  # no plot there: a false target
+}
+PLOTS = {
+    "A": ([20, 20, 50, 50], "rosette"),
+    "B": ([200, 200, 260, 260], "flowering"),
+    "C": ([300, 40, 410, 150], "capsule"),
+    "D": ([50, 350, 90, 390], "rosette"),  # 16 m2, not visible: missed
+}
+
+
+class RednessPredictor:
+    """Boxes around red blobs; confidence = the blob's redness (red channel / 255)."""
+
+    def __call__(self, images: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for image in images:
+            red = (image[..., 0] > 160) & (image[..., 1] < 90) & (image[..., 2] < 90)
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(red.astype("uint8"), connectivity=4)
+            boxes = [[x, y, x + w, y + h, image[..., 0][labels == k].mean() / 255, 0]
+                     for k, (x, y, w, h, _) in enumerate(stats) if k > 0]
+            out.append(np.array(boxes, dtype="float32").reshape(-1, 6))
+        return out
+
+
+@pytest.fixture()
+def marked(tmp_path):
+    rgb = np.random.default_rng(0).integers(60, 110, (3, 512, 512), dtype="uint8")
+    for (x0, y0, x1, y1), redness in MARKS.values():
+        rgb[:, y0:y1, x0:x1] = np.array([redness, 30, 30], dtype="uint8")[:, None, None]
+    ortho = tmp_path / "marked.tif"
+    with rasterio.open(ortho, "w", driver="GTiff", width=512, height=512, count=3, dtype="uint8",
+                       crs=UTM_47N, transform=TRANSFORM) as dst:
+        dst.write(rgb)
+    polys = [pixel_box_to_polygon(TRANSFORM, *box) for box, _ in PLOTS.values()]
+    truth = tmp_path / "plots.geojson"
+    ogr_write(str(truth), shapely.to_wkb(np.array(polys, dtype=object)),
+              [np.array([stage for _, stage in PLOTS.values()], dtype=object)], ["stage"],
+              driver="GeoJSON", geometry_type="Polygon", crs=CRS(UTM_47N).to_wkt())
+    return ortho, truth
+
+
+def _report(ortho, truth, *, conf=0.5, sweep=(0.5, 0.9)):
+    result = run_detection([str(ortho)], RednessPredictor(), GRID, workers=1)
+    plots = read_truth(truth, crs=result.crs)
+    return evaluate_detections(result, plots, conf=conf, model_id="redness", sweep=sweep)
+
+
+def test_plot_level_scores_count_targets_against_plots(marked):
+    report = _report(*marked)
+    s = report.score
+    assert (s.n_plots, s.n_targets, s.true_targets, s.false_targets, s.missed) == (4, 4, 3, 1, 1)
+    assert s.recall == pytest.approx(0.75) and s.precision == pytest.approx(0.75)
+    assert s.f1 == pytest.approx(0.75)
+    assert s.area_km2 == pytest.approx(AREA_KM2)
+    assert s.false_per_km2 == pytest.approx(1 / AREA_KM2)
+
+
+def test_recall_by_plot_size_and_stage(marked):
+    report = _report(*marked)
+    assert report.recall_by_size == {
+        "<20": {"plots": 2, "found": 1, "recall": 0.5},
+        "20-100": {"plots": 1, "found": 1, "recall": 1.0},
+        "100-600": {"plots": 1, "found": 1, "recall": 1.0},
+        ">=600": {"plots": 0, "found": 0, "recall": None},
+    }
+    assert report.recall_by_stage == {
+        "capsule": {"plots": 1, "found": 1, "recall": 1.0},
+        "flowering": {"plots": 1, "found": 1, "recall": 1.0},
+        "rosette": {"plots": 2, "found": 1, "recall": 0.5},
+    }
+
+
+def test_conf_sweep_re_merges_the_same_detections(marked):
+    report = _report(*marked, sweep=(0.5, 0.9))
+    low, high = report.sweep
+    assert (low["conf"], low["n_targets"], low["true_targets"]) == (0.5, 4, 3)
+    # B's redness is 200/255 = 0.78: gone at 0.9.
+    assert (high["conf"], high["n_targets"], high["true_targets"]) == (0.9, 3, 2)
+    assert high["recall"] == 0.5 and high["precision"] == pytest.approx(2 / 3, abs=1e-4)
+    assert low == {**report.score.to_dict()}
+
+
+def test_report_json_and_summary(marked, tmp_path):
+    report = _report(*marked)
+    data = json.loads(report.to_json(tmp_path / "report.json"))
+    assert json.loads((tmp_path / "report.json").read_text()) == data
+    assert data["recall"] == 0.75 and data["plots_outside_coverage"] == 0
+    assert data["false_per_km2"] == pytest.approx(1 / AREA_KM2, abs=0.01)
+    text = report.summary_text()
+    assert "Recall 75.0% (3/4)" in text and "Precision 75.0% (3/4)" in text
+    assert "rosette 50.0% (1/2)" in text
+    assert str(ORIGIN[0])[:6] not in text  # no coordinates in the summary
+
+
+def test_match_rule_iou_or_centroid_one_to_one():
+    plot = shapely.box(0, 0, 10, 10)
+    plots = np.array([plot], dtype=object)
+    inside_small = shapely.box(4, 4, 5, 5)  # IoU 0.01, centroid inside: a hit
+    overlapping = shapely.box(-6, 0, 4, 10)  # IoU 0.25, centroid outside: a hit
+    grazing = shapely.box(-9.5, 0, 0.5, 10)  # IoU 0.026, centroid outside: no hit
+    assert match_targets([inside_small], [0.9], plots) == {0: 0}
+    assert match_targets([overlapping], [0.9], plots) == {0: 0}
+    assert match_targets([grazing], [0.9], plots) == {}
+    # One target per plot: the more confident one takes it, the other is a false target.
+    assert match_targets([inside_small, overlapping], [0.4, 0.8], plots) == {1: 0}
+
+
+def test_plots_off_the_examined_ground_are_not_counted(marked):
+    ortho, truth = marked
+    result = run_detection([str(ortho)], RednessPredictor(), GRID, workers=1)
+    plots = read_truth(truth, crs=result.crs)
+    outside = pixel_box_to_polygon(TRANSFORM, 600, 100, 640, 140)  # east of the raster
+    more = TruthPlots(np.append(plots.geometries, outside), (*plots.stages, "rosette"), plots.crs)
+    report = evaluate_detections(result, more, conf=0.5, sweep=())
+    assert report.score.n_plots == 4 and report.n_plots_total == 5
+    assert report.to_dict()["plots_outside_coverage"] == 1
+
+
+def test_build_train_evaluate_on_a_synthetic_survey(tmp_path, monkeypatch):
+    block_network(monkeypatch)
+    survey = synthetic_survey(tmp_path / "survey")
+    ds = tmp_path / "ds"
+    summary = build_dataset([survey.ortho_path], survey.plots_path, ds, grid=GRID, seed=0)
+    bundle = train_model(ds, tmp_path / "model", config=tiny_config())
+    report = evaluate(tmp_path / "model", [survey.ortho_path], survey.plots_path, device="cpu",
+                      data_dir=ds, sweep=(0.05, 0.5))
+    assert report.model_id == bundle.model_id
+    assert report.score.conf == 0.05  # the card's threshold
+    assert report.n_plots_total == len(survey.plots)
+    assert report.score.n_plots == len(survey.plots)  # the survey's plots lie on imaged ground
+    assert set(report.recall_by_stage) <= set(STAGES)
+    assert sum(b["plots"] for b in report.recall_by_size.values()) == report.score.n_plots
+    assert report.chip_metrics["images"] == summary.splits["test"]["images"] > 0
+    assert set(report.chip_metrics) >= {"mAP50", "mAP50-95", "precision", "recall"}
+    assert [row["conf"] for row in report.sweep] == [0.05, 0.5]
+    area_km2 = survey.footprint.area / 1e6
+    assert report.score.area_km2 == pytest.approx(area_km2, rel=0.05)  # the flight, not the collar
+    assert json.loads(report.to_json())["model_id"] == bundle.model_id

@@ -1,0 +1,24 @@
+"""Training datasets: orthomosaics + label polygons -> Ultralytics chips, spatially split.
+
+Build one with :func:`build_dataset`; read what it holds with :func:`load_summary`.
+"""
+
+from train.dataset.boxes import ChipLabels, chip_labels, valid_area
+from train.dataset.build import OUTPUTS, DatasetSummary, build_dataset, load_summary
+from train.dataset.images import IMAGE_FORMATS, write_chip_image
+from train.dataset.split import SPLIT_MODES, SPLITS, default_block_m
+
+__all__ = [
+    "ChipLabels",
+    "DatasetSummary",
+    "IMAGE_FORMATS",
+    "OUTPUTS",
+    "SPLITS",
+    "SPLIT_MODES",
+    "build_dataset",
+    "chip_labels",
+    "default_block_m",
+    "load_summary",
+    "valid_area",
+    "write_chip_image",
+]

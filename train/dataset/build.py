@@ -1,0 +1,368 @@
+"""Build an Ultralytics detection dataset from orthomosaics and label polygons.
+
+Chips come from the same grid and reader as detection (:func:`tiles.iter_chips`),
+so the model trains on exactly what it will see in the field. Layout::
+
+    DS/data.yaml                  train/val/test relative to DS (no ``path:``), names
+    DS/images/<split>/<id>.png    chips, with .pgw world file and .aux.xml (CRS)
+    DS/labels/<split>/<id>.txt    YOLO boxes ``class cx cy w h`` (empty for negatives)
+    DS/chips.gpkg                 chip index: id, split, source, row, col, window, footprint
+    DS/summary.json               counts per split and class, what was dropped, options
+
+``data.yaml`` has no ``path`` key: Ultralytics then resolves the splits against
+the folder holding ``data.yaml``, so the dataset works from any working folder
+and after being moved. It is written last: a dataset without it is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+import yaml
+from pyproj import CRS
+
+from tiles import (
+    ChipReader,
+    ChipStats,
+    GridSpec,
+    inspect_raster,
+    iter_chips,
+)
+from tiles.atomic import atomic_write_text
+from tiles.chip import Chip
+from tiles.errors import ConfigError, LabelError
+from tiles.stream import DEFAULT_MIN_VALID_FRAC
+from tiles.write import ChipIndex, write_chip_index
+from train.dataset.boxes import chip_labels, yolo_lines
+from train.dataset.images import image_suffix, write_chip_image
+from train.dataset.plan import ChipPlan, plan_dataset
+from train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
+from train.labels import LabelSet, read_labels
+
+__all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
+
+DATA_YAML, INDEX_NAME, SUMMARY_NAME = "data.yaml", "chips.gpkg", "summary.json"
+OUTPUTS = (DATA_YAML, INDEX_NAME, SUMMARY_NAME, "images", "labels")
+YOLO_STRIDE_PX = 32
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What a built dataset holds (``summary.json``)."""
+
+    path: Path
+    class_names: tuple[str, ...]
+    gsd_m: float
+    tile_px: int
+    overlap_px: int
+    crs: str
+    sources: tuple[str, ...]
+    splits: dict[str, dict[str, Any]]  # split -> images, positive, negative, labels per class
+    counts: dict[str, int]  # what was dropped or left over, see build_dataset
+    options: dict[str, Any]
+
+    @property
+    def data_yaml(self) -> Path:
+        return self.path / DATA_YAML
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``path`` left out: the summary lives in the dataset folder)."""
+        return {
+            "class_names": list(self.class_names), "gsd_m": self.gsd_m, "tile_px": self.tile_px,
+            "overlap_px": self.overlap_px, "crs": self.crs, "sources": list(self.sources),
+            "splits": self.splits, "counts": self.counts, "options": self.options,
+        }
+
+
+def load_summary(data_dir: str | os.PathLike) -> DatasetSummary:
+    """Read ``summary.json`` of a dataset built by :func:`build_dataset`."""
+    data_dir = Path(data_dir)
+    path = data_dir / SUMMARY_NAME
+    if not path.is_file() or not (data_dir / DATA_YAML).is_file():
+        raise ConfigError(
+            f"{data_dir}: not a poppyscan dataset (no {SUMMARY_NAME} / {DATA_YAML}); "
+            "build one with `poppyscan dataset build`"
+        )
+    raw = json.loads(path.read_text())
+    return DatasetSummary(
+        data_dir, tuple(raw["class_names"]), float(raw["gsd_m"]), int(raw["tile_px"]),
+        int(raw["overlap_px"]), raw["crs"], tuple(raw["sources"]), raw["splits"], raw["counts"],
+        raw["options"],
+    )
+
+
+@dataclass
+class _Tally:
+    splits: dict[str, dict] = field(
+        default_factory=lambda: {s: {"images": 0, "positive": 0, "negative": 0,
+                                     "labels": Counter()} for s in SPLITS}
+    )
+    counts: Counter = field(default_factory=Counter)
+    kept_labels: set[int] = field(default_factory=set)
+
+
+def build_dataset(
+    orthos: Sequence[str | os.PathLike],
+    labels: LabelSet | str | os.PathLike | Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    grid: GridSpec,
+    class_names: Sequence[str] | None = None,
+    min_visible_frac: float = 0.4,
+    negative_ratio: float = 0.25,
+    split: str = "block",
+    block_m: float | None = None,
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    seed: int = 0,
+    image_format: str = "png",
+    min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
+    bands: Sequence[int] | None = None,
+    label_format: str = "auto",
+    workers: int = 2,
+    overwrite: bool = False,
+    on_chips: Callable[[int], None] | None = None,
+) -> DatasetSummary:
+    """Cut ``orthos`` into labelled chips in the Ultralytics layout (see the module doc).
+
+    ``grid``: the model's chip grid (fixed ``gsd_m``; ``tile_px`` a multiple of 32).
+    ``class_names`` (default: the labels' classes, sorted) fixes the class indexes.
+    ``min_visible_frac`` (0-1, default 0.4): least visible part of a label for it
+    to be kept in a chip (see :mod:`train.dataset.boxes`). ``negative_ratio``
+    (>= 0, default 0.25): chips without any label kept per positive chip, per
+    split, drawn at random among non-collar chips. ``split``: ``"block"`` (ground
+    blocks of ``block_m`` metres, default :func:`~train.dataset.split.default_block_m`)
+    or ``"ortho"`` (whole orthomosaics, overlapping ones kept together).
+    ``val_frac`` (default 0.15) and ``test_frac`` (default 0.15): shares of chips
+    per split. ``seed`` fixes the split and the negatives. ``image_format``:
+    ``"png"`` (default) or ``"jpg"``. ``on_chips(n)`` reports chips read.
+
+    The summary's ``counts``: ``labels_in`` (labels given), ``slivers_dropped``
+    (label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips
+    left out because they held only slivers: neither positive nor a clean
+    negative), ``chips_dropped_split`` (chips straddling two splits),
+    ``collar_chips``, ``negatives_available`` (label-free chips to draw from) and
+    ``labels_unused`` (labels in no chip at all, e.g. off the imagery or only in
+    dropped chips).
+    """
+    _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
+                   image_format, orthos)
+    out_dir = Path(out_dir)
+    _prepare_out_dir(out_dir, overwrite)
+    label_set = _as_label_set(labels, label_format)
+    names = _class_names(label_set, class_names)
+    infos = [inspect_raster(path, bands=bands) for path in orthos]
+    crs = CRS.from_user_input(infos[0].crs.to_wkt())
+    rng = np.random.default_rng(seed)
+    if split == "block" and block_m is None:
+        block_m = default_block_m(grid.gsd_m, grid.tile_px, grid.overlap_px)
+    local = _LocalLabels(label_set, names)
+    plans = plan_dataset(infos, grid, crs, local.for_crs(crs)[1], split=split, block_m=block_m,
+                  val_frac=val_frac, test_frac=test_frac, rng=rng, min_valid_frac=min_valid_frac,
+                  min_visible_frac=min_visible_frac)
+    suffix = image_suffix(image_format)
+    tally, index = _Tally(), ChipIndex()
+    tally.counts["labels_in"] = len(label_set)
+
+    def write(chip: Chip, plan: ChipPlan, boxes: np.ndarray, n_slivers: int) -> None:
+        name = f"{plan.chip_id}{suffix}"
+        write_chip_image(chip, out_dir / "images" / plan.split / name, image_format=image_format)
+        atomic_write_text(out_dir / "labels" / plan.split / f"{plan.chip_id}.txt", yolo_lines(boxes))
+        index.add(chip, f"images/{plan.split}/{name}")
+        window = chip.window
+        index.rows[-1].update(
+            chip_id=plan.chip_id, split=plan.split, negative=not len(boxes), n_labels=len(boxes),
+            n_slivers=n_slivers, win_col_off=float(window.col_off),
+            win_row_off=float(window.row_off), win_width=float(window.width),
+            win_height=float(window.height),
+        )
+        counts = tally.splits[plan.split]
+        counts["images"] += 1
+        counts["negative" if not len(boxes) else "positive"] += 1
+        counts["labels"].update(names[int(c)] for c in boxes[:, 0])
+
+    negatives = _read_positives(infos, grid, plans, local, tally, write, min_valid_frac=min_valid_frac,
+                                min_visible_frac=min_visible_frac, workers=workers,
+                                on_chips=on_chips)
+    _add_negatives(negatives, plans, grid, tally, write, negative_ratio=negative_ratio, rng=rng)
+    _check_splits(out_dir, tally)
+    summary = DatasetSummary(
+        out_dir, names, float(grid.gsd_m), grid.tile_px, grid.overlap_px,
+        crs.to_string(), tuple(Path(i.path).name for i in infos),
+        {s: {**c, "labels": dict(sorted(c["labels"].items()))} for s, c in tally.splits.items()},
+        _final_counts(tally, len(label_set)),
+        dict(split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
+             min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
+             min_valid_frac=min_valid_frac, image_format=image_format),
+    )
+    index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
+    write_chip_index(index, out_dir / INDEX_NAME)
+    atomic_write_text(out_dir / SUMMARY_NAME, json.dumps(summary.to_dict(), indent=2) + "\n")
+    atomic_write_text(out_dir / DATA_YAML, _data_yaml(names, tally))
+    return summary
+
+
+def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
+                   image_format, orthos) -> None:
+    if not orthos:
+        raise ConfigError("no orthomosaics given; pass at least one")
+    if grid.gsd_m is None:
+        raise ConfigError("a dataset needs a fixed GSD (the model's); gsd_m=None (native) is not allowed")
+    if grid.tile_px % YOLO_STRIDE_PX:
+        raise ConfigError(
+            f"tile_px={grid.tile_px} must be a multiple of {YOLO_STRIDE_PX} (YOLO stride), e.g. "
+            f"{max(YOLO_STRIDE_PX, grid.tile_px // YOLO_STRIDE_PX * YOLO_STRIDE_PX)}"
+        )
+    if not 0 < min_visible_frac <= 1:
+        raise ConfigError(f"min_visible_frac={min_visible_frac!r} must be in (0, 1]")
+    if not 0 <= negative_ratio <= 100:
+        raise ConfigError(f"negative_ratio={negative_ratio!r} must be in [0, 100] negatives per positive")
+    if split not in SPLIT_MODES:
+        raise ConfigError(f"split={split!r}: use one of {', '.join(SPLIT_MODES)}")
+    if block_m is not None:
+        if split != "block":
+            raise ConfigError(f"block_m={block_m!r} applies only to split='block'")
+        least = (grid.tile_px + grid.overlap_px) * grid.gsd_m
+        if not block_m >= least:
+            raise ConfigError(
+                f"block_m={block_m!r} must be at least a chip plus its overlap ({least:g} m)"
+            )
+    check_fracs(val_frac, test_frac)
+    image_suffix(image_format)
+
+
+def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    existing = [name for name in OUTPUTS if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{out_dir}: already holds {', '.join(existing)}; pass overwrite=True / --overwrite")
+    for name in existing:  # data.yaml first: the folder is never a complete-looking mix
+        target = out_dir / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _as_label_set(labels, label_format: str) -> LabelSet:
+    if isinstance(labels, LabelSet):
+        return labels
+    paths = [labels] if isinstance(labels, (str, os.PathLike)) else list(labels)
+    if not paths:
+        raise ConfigError("no label files given; pass at least one")
+    sets = [read_labels(path, format=label_format) for path in paths]
+    return sets[0] if len(sets) == 1 else LabelSet.concat(sets)
+
+
+def _class_names(label_set: LabelSet, class_names: Sequence[str] | None) -> tuple[str, ...]:
+    names = tuple(class_names) if class_names else label_set.class_names
+    if not names:
+        raise LabelError(f"{label_set.source}: no labels and no class names; nothing to train on")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"class names {list(names)!r} repeat a name")
+    unknown = sorted(set(label_set.classes) - set(names))
+    if unknown:
+        raise LabelError(
+            f"{label_set.source}: classes {unknown} are not in the class names {list(names)}; "
+            "add them or relabel"
+        )
+    return names
+
+
+class _LocalLabels:
+    """The label set in each raster's CRS, with a spatial index, built once per CRS."""
+
+    def __init__(self, label_set: LabelSet, names: Sequence[str]) -> None:
+        self.label_set = label_set
+        lookup = {name: i for i, name in enumerate(names)}
+        self.class_ids = np.array([lookup[c] for c in label_set.classes], dtype="int64")
+        self._by_crs: dict[str, tuple[np.ndarray, shapely.STRtree]] = {}
+
+    def for_crs(self, crs) -> tuple[np.ndarray, shapely.STRtree]:
+        key = crs.to_wkt()
+        if key not in self._by_crs:
+            geoms = self.label_set.to_crs(key).geometries
+            self._by_crs[key] = (geoms, shapely.STRtree(geoms))
+        return self._by_crs[key]
+
+
+def _read_positives(infos, grid, plans, local, tally, write, *, min_valid_frac, min_visible_frac,
+                    workers, on_chips) -> dict[str, list]:
+    """Read every chip once: write the labelled ones, return the label-free ones by split."""
+    negatives: dict[str, list] = defaultdict(list)
+    stats, seen = ChipStats(), 0
+    for chip in iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers,
+                           stats=stats):
+        if on_chips:
+            on_chips(stats.read - seen)
+            seen = stats.read
+        plan = plans.get(chip.key)
+        if plan is None or plan.split is None:
+            tally.counts["chips_dropped_split"] += 1
+            continue
+        geoms, tree = local.for_crs(chip.crs)
+        found = chip_labels(chip, geoms, local.class_ids, tree, min_visible_frac=min_visible_frac)
+        tally.counts["slivers_dropped"] += found.slivers
+        if found.positive:
+            write(chip, plan, found.boxes, found.slivers)
+            tally.kept_labels.update(found.label_ids)
+        elif found.touched:
+            tally.counts["sliver_only_chips"] += 1
+        else:
+            negatives[plan.split].append((chip.key, chip.valid_frac))
+    if on_chips and stats.read > seen:
+        on_chips(stats.read - seen)
+    tally.counts["collar_chips"] = stats.skipped_collar
+    return negatives
+
+
+def _add_negatives(negatives, plans, grid, tally, write, *, negative_ratio, rng) -> None:
+    """Draw ``negative_ratio`` label-free chips per positive chip in each split and write them."""
+    chosen: list[tuple[str, int, int]] = []
+    for split in SPLITS:
+        pool = sorted(key for key, _ in negatives.get(split, []))
+        tally.counts["negatives_available"] += len(pool)
+        want = min(len(pool), int(round(negative_ratio * tally.splits[split]["positive"])))
+        picks = rng.choice(len(pool), size=want, replace=False) if want else []
+        chosen.extend(pool[i] for i in sorted(picks))
+    by_source: dict[str, list] = defaultdict(list)
+    for key in chosen:
+        by_source[key[0]].append(plans[key])
+    for items in by_source.values():
+        with ChipReader(items[0].info, grid) as reader:
+            for plan in items:
+                write(reader.read(plan.cell), plan, np.zeros((0, 5)), 0)
+
+
+def _check_splits(out_dir: Path, tally: _Tally) -> None:
+    empty = [s for s in ("train", "val") if not tally.splits[s]["images"]]
+    if empty:
+        raise ConfigError(
+            f"{out_dir}: the {' and '.join(empty)} split got no chips; add orthomosaics or labels, "
+            "use smaller blocks (block_m) or split='ortho' with more orthomosaics"
+        )
+
+
+def _final_counts(tally: _Tally, n_labels: int) -> dict[str, int]:
+    counts = {key: int(tally.counts.get(key, 0)) for key in (
+        "labels_in", "slivers_dropped", "sliver_only_chips", "chips_dropped_split",
+        "collar_chips", "negatives_available")}
+    counts["labels_unused"] = n_labels - len(tally.kept_labels)
+    return counts
+
+
+def _data_yaml(names: Sequence[str], tally: _Tally) -> str:
+    data: dict[str, Any] = {s: f"images/{s}" for s in SPLITS if tally.splits[s]["images"]}
+    data["nc"] = len(names)
+    data["names"] = dict(enumerate(names))
+    header = (
+        "# Built by poppyscan. No `path:` on purpose: Ultralytics resolves the splits against\n"
+        "# this file's folder, so the dataset works from anywhere and after being moved.\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

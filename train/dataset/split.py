@@ -1,0 +1,158 @@
+"""Spatially blocked train/val/test splits: no ground pixel in two splits.
+
+Neighbouring chips overlap and share the same plots, so a random split by chip
+leaks: the model is tested on pixels it trained on. Instead the ground is cut
+into square *blocks* (or whole orthomosaics are kept together) and every block
+goes to one split. A chip belongs to the block holding its centre; a chip whose
+footprint reaches into a block of another split is dropped. A last check drops
+any chip that still overlaps a chip of another split (possible where the
+orthomosaics of a mission have grids that do not line up).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import shapely
+from shapely.strtree import STRtree
+
+from tiles.errors import ConfigError
+
+__all__ = [
+    "SPLITS",
+    "SPLIT_MODES",
+    "default_block_m",
+    "block_of",
+    "blocks_touched",
+    "allot_units",
+    "group_overlapping",
+    "drop_conflicts",
+    "check_fracs",
+]
+
+SPLITS = ("train", "val", "test")
+SPLIT_MODES = ("block", "ortho")
+# Block edges within this fraction of a block of a chip edge count as the same line.
+_EDGE_TOL = 1e-6
+# Shared area below this fraction of a chip is an edge touching, not an overlap.
+_AREA_TOL = 1e-9
+
+
+def default_block_m(gsd_m: float, tile_px: int, overlap_px: int) -> float:
+    """Blocks of whole chip strides, at least two chips wide: ``ceil(2 tile / stride) * stride``.
+
+    Whole strides keep block edges on chip edges, so fewer chips cross a block
+    edge; two chips wide is larger than a chip plus its overlap.
+
+    >>> default_block_m(0.1, 128, 32)  # stride 96 px: 3 strides
+    28.8
+    """
+    stride_px = tile_px - overlap_px
+    return round(math.ceil(2 * tile_px / stride_px) * stride_px * gsd_m, 9)
+
+
+def block_of(x: float, y: float, origin: tuple[float, float], block_m: float) -> tuple[int, int]:
+    """Block ``(row, col)`` holding map point ``x, y``; rows count down from ``origin``'s north edge."""
+    x0, y0 = origin
+    return math.floor((y0 - y) / block_m), math.floor((x - x0) / block_m)
+
+
+def blocks_touched(
+    bounds: Sequence[float], origin: tuple[float, float], block_m: float
+) -> list[tuple[int, int]]:
+    """Blocks that map bounds ``left, bottom, right, top`` cover with a positive area."""
+    left, bottom, right, top = bounds
+    x0, y0 = origin
+    c0 = math.floor((left - x0) / block_m + _EDGE_TOL)
+    c1 = math.ceil((right - x0) / block_m - _EDGE_TOL)
+    r0 = math.floor((y0 - top) / block_m + _EDGE_TOL)
+    r1 = math.ceil((y0 - bottom) / block_m - _EDGE_TOL)
+    return [(r, c) for r in range(r0, max(r1, r0 + 1)) for c in range(c0, max(c1, c0 + 1))]
+
+
+def allot_units(
+    weights: Mapping[Hashable, float],
+    *,
+    val_frac: float,
+    test_frac: float,
+    rng: np.random.Generator,
+) -> dict[Hashable, str]:
+    """Give each unit (block or ortho group) a split, in a seeded random order.
+
+    Units are shuffled, then each goes to the split furthest below its share of
+    the total weight (``val_frac``, ``test_frac``, the rest ``train``; ties in
+    the order train, val, test). Shares are met as closely as whole units allow.
+    """
+    keys = sorted(weights, key=repr)
+    order = [keys[i] for i in rng.permutation(len(keys))]
+    total = float(sum(weights[k] for k in keys))
+    share = {"train": 1.0 - val_frac - test_frac, "val": val_frac, "test": test_frac}
+    taken = dict.fromkeys(SPLITS, 0.0)
+    out: dict[Hashable, str] = {}
+    for unit in order:
+        split = max(SPLITS, key=lambda s: (share[s] * total - taken[s], -SPLITS.index(s)))
+        out[unit] = split
+        taken[split] += weights[unit]
+    return out
+
+
+def group_overlapping(polygons: Sequence) -> list[int]:
+    """Group index of each polygon: polygons that overlap (directly or in a chain) share one."""
+    polys = np.asarray(polygons, dtype=object)
+    parent = list(range(len(polys)))
+
+    def find(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    if len(polys):
+        left, right = STRtree(polys).query(polys, predicate="intersects")
+        for a, b in zip(left.tolist(), right.tolist(), strict=True):
+            if a < b and _overlap(polys[a], polys[b]):
+                parent[find(a)] = find(b)
+    roots = [find(k) for k in range(len(polys))]
+    ids = {root: i for i, root in enumerate(dict.fromkeys(roots))}
+    return [ids[root] for root in roots]
+
+
+def drop_conflicts(footprints: Sequence, splits: Sequence[str]) -> np.ndarray:
+    """Keep-mask that leaves no two footprints of different splits overlapping.
+
+    Of each overlapping pair the chip of the larger split is dropped (train
+    before val before test), so the small evaluation splits keep their chips.
+    """
+    polys = np.asarray(footprints, dtype=object)
+    splits = list(splits)
+    keep = np.ones(len(polys), dtype=bool)
+    if len(polys) < 2:
+        return keep
+    counts = {s: splits.count(s) for s in set(splits)}
+    left, right = STRtree(polys).query(polys, predicate="intersects")
+    for a, b in sorted(zip(left.tolist(), right.tolist(), strict=True)):
+        if a >= b or splits[a] == splits[b] or not (keep[a] and keep[b]):
+            continue
+        if not _overlap(polys[a], polys[b]):
+            continue
+        rank = {s: (counts[s], -SPLITS.index(s)) for s in (splits[a], splits[b])}
+        keep[a if rank[splits[a]] > rank[splits[b]] else b] = False
+    return keep
+
+
+def _overlap(a, b) -> bool:
+    return shapely.intersection(a, b).area > _AREA_TOL * min(a.area, b.area)
+
+
+def check_fracs(val_frac: float, test_frac: float) -> None:
+    """ConfigError unless ``val_frac`` is in (0, 1), ``test_frac`` in [0, 1) and their sum < 1."""
+    if not 0 < val_frac < 1:
+        raise ConfigError(f"val_frac={val_frac!r} must be in (0, 1): training needs a validation split")
+    if not 0 <= test_frac < 1:
+        raise ConfigError(f"test_frac={test_frac!r} must be in [0, 1)")
+    if val_frac + test_frac >= 1:
+        raise ConfigError(
+            f"val_frac + test_frac = {val_frac + test_frac:g} must be below 1 to leave a train split"
+        )

@@ -1,0 +1,321 @@
+"""Train a YOLO detector on a poppyscan dataset and write a model bundle.
+
+Fully offline: the network is built from its architecture YAML (no pretrained
+download), plots are off (they fetch fonts), the dataset check's font fetch is
+stubbed, and on CUDA the AMP self-test (which downloads weights) is replaced by
+a plain "AMP works". Runs on CPU or GPU, and resumes an interrupted run from
+``<out>/run/weights/last.pt``.
+
+The bundle's card takes the grid (GSD, chip size, overlap) from the dataset, so
+detection always feeds the model chips like the ones it learned from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from detect._ultralytics import configure_offline
+from detect.bundle import ModelBundle, sha256_file, write_bundle
+from detect.merge import MERGE_RULES
+from tiles.errors import ConfigError, ModelError
+from train.dataset import DatasetSummary, load_summary
+
+__all__ = [
+    "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "train_model", "ultralytics_device",
+]
+
+# Settings of configs/train/*.yaml; ``hyp`` passes Ultralytics hyperparameters through.
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "name": "poppy",
+    "architecture": "yolo11n.yaml",  # built from YAML: no pretrained weights, no download
+    "epochs": 60,
+    "batch": 16,
+    "imgsz": None,  # must equal the dataset's tile_px; None takes it from the dataset
+    "device": "auto",  # auto | cpu | cuda | cuda:N
+    "workers": 2,  # data loader processes
+    "seed": 0,
+    "patience": 20,  # epochs without improvement before stopping
+    "resume": True,  # continue <out>/run if it was interrupted
+    "cache": False,  # False | ram | disk
+    "conf": 0.25,  # default detection threshold written to the card
+    "iou_nms": 0.5,
+    "merge_rule": "union",
+    "min_overlap": 0.3,
+    "notice": None,  # written to the card, e.g. that the model saw only synthetic imagery
+    "hyp": {},  # Ultralytics train arguments: mosaic, fliplr, flipud, hsv_h, lr0, ...
+}
+# Train arguments poppyscan sets itself: not allowed in ``hyp``.
+_RESERVED = {"data", "model", "epochs", "batch", "imgsz", "device", "workers", "seed", "patience",
+             "resume", "cache", "project", "name", "exist_ok", "pretrained", "plots", "amp",
+             "save_dir", "mode", "task", "val"}
+RUN_NAME = "run"
+
+log = logging.getLogger(__name__)
+
+
+def check_train_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``config`` over :data:`TRAIN_DEFAULTS`, checked; ConfigError naming the bad key."""
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise ConfigError(
+            f"training config: unknown keys {unknown}; valid keys: {', '.join(TRAIN_DEFAULTS)} "
+            "(Ultralytics arguments go under hyp:)"
+        )
+    cfg = {**TRAIN_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    for key, low in (("epochs", 1), ("batch", 1), ("workers", 0), ("patience", 1)):
+        if not isinstance(cfg[key], int) or cfg[key] < low:
+            raise ConfigError(f"training config: {key}={cfg[key]!r} must be an integer >= {low}")
+    for key, high in (("conf", 0.999), ("iou_nms", 1.0), ("min_overlap", 1.0)):
+        if not 0 < float(cfg[key]) <= high:
+            raise ConfigError(f"training config: {key}={cfg[key]!r} must be in (0, {high:g}]")
+    if cfg["merge_rule"] not in MERGE_RULES:
+        raise ConfigError(f"training config: merge_rule={cfg['merge_rule']!r}: use one of {', '.join(MERGE_RULES)}")
+    if not str(cfg["architecture"]).endswith((".yaml", ".yml", ".pt")):
+        raise ConfigError(
+            f"training config: architecture={cfg['architecture']!r}: give a model YAML such as "
+            "yolo11n.yaml (or a local .pt to fine-tune)"
+        )
+    if not isinstance(cfg["hyp"], Mapping):
+        raise ConfigError("training config: hyp must be a mapping of Ultralytics train arguments")
+    clash = sorted(set(cfg["hyp"]) & _RESERVED)
+    if clash:
+        raise ConfigError(f"training config: hyp may not set {clash}; use the top-level keys")
+    return cfg
+
+
+def ultralytics_device(device: str | None) -> str:
+    """poppyscan device (auto, cpu, cuda, cuda:N) -> Ultralytics' ("cpu", "0", "N")."""
+    from detect.predictor import resolve_device
+
+    resolved = resolve_device(device)
+    if resolved == "cpu":
+        return "cpu"
+    if resolved == "cuda":
+        return "0"
+    if resolved.startswith("cuda:"):
+        return resolved.split(":", 1)[1]
+    raise ConfigError(f"device={device!r}: use auto, cpu, cuda or cuda:N")
+
+
+def train_model(
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    config: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> ModelBundle:
+    """Train on the dataset in ``data_dir``; write the bundle (weights + card) to ``out_dir``.
+
+    ``config``: see :data:`TRAIN_DEFAULTS`. With ``resume`` (default) a run in
+    ``out_dir/run`` is picked up: an interrupted one continues where it stopped,
+    a finished one is validated and bundled again without training (to change
+    the card's thresholds, or to bundle a run trained elsewhere); with
+    ``resume=False`` any earlier run is discarded and training starts afresh.
+    ``overwrite`` lets an existing bundle in ``out_dir`` be replaced. Training
+    curves and checkpoints stay in ``out_dir/run``.
+    """
+    cfg = check_train_config(config)
+    summary = load_summary(data_dir)
+    imgsz = _check_imgsz(cfg, summary)
+    out_dir = Path(out_dir)
+    run_dir = out_dir / RUN_NAME
+    _prepare(out_dir, overwrite)
+    device = ultralytics_device(cfg["device"])
+    configure_offline()
+    from ultralytics import YOLO
+
+    _check_hyp(cfg["hyp"])
+    data_yaml = str(summary.data_yaml.resolve())
+    last = run_dir / "weights" / "last.pt"
+    args = dict(
+        data=data_yaml, epochs=cfg["epochs"], batch=cfg["batch"], imgsz=imgsz, device=device,
+        workers=cfg["workers"], seed=cfg["seed"], patience=cfg["patience"], cache=cfg["cache"],
+        project=str(out_dir.resolve()), name=RUN_NAME, exist_ok=True,
+        pretrained=str(cfg["architecture"]).endswith(".pt"),  # a .pt is fine-tuned
+        plots=False, amp=device != "cpu", deterministic=True, verbose=False, **cfg["hyp"],
+    )
+    with offline_ultralytics(cuda=device != "cpu"):
+        state = _run_state(last) if cfg["resume"] else "none"
+        if state != "none":
+            _note_other_data(run_dir, data_yaml)
+        if state == "interrupted":
+            YOLO(str(last)).train(resume=True, data=data_yaml, device=device,
+                                  workers=cfg["workers"], plots=False,
+                                  save_dir=str(run_dir.resolve()))
+        elif state == "none":
+            shutil.rmtree(run_dir, ignore_errors=True)
+            _base_model(YOLO, cfg["architecture"]).train(**args)
+        weights = _best_weights(run_dir)
+        metrics = _validate(YOLO, weights, data_yaml, imgsz, device, cfg, run_dir)
+    run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
+    card = _card(cfg, summary, weights, metrics, device, run_dir, run)
+    return write_bundle(out_dir, weights, card)
+
+
+def _run_state(last: Path) -> str:
+    """``none`` (no checkpoint), ``interrupted`` or ``finished`` (Ultralytics strips the optimizer)."""
+    if not last.is_file():
+        return "none"
+    import torch
+
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    return "finished" if ckpt.get("optimizer") is None else "interrupted"
+
+
+def _note_other_data(run_dir: Path, data_yaml: str) -> None:
+    """Log when an earlier run in ``run_dir`` was trained on another dataset path."""
+    args_file = run_dir / "args.yaml"
+    if not args_file.is_file():
+        return
+    trained_on = str((yaml.safe_load(args_file.read_text()) or {}).get("data", ""))
+    if trained_on and Path(trained_on) != Path(data_yaml):
+        log.warning("continuing the run in %s, which was trained on %s (now %s); pass "
+                    "resume=False / --no-resume to train afresh", run_dir, trained_on, data_yaml)
+
+
+def _base_model(YOLO, architecture: str):
+    """The untrained network of a model YAML, or a local .pt to fine-tune; never a download."""
+    if architecture.endswith(".pt") and not Path(architecture).is_file():
+        raise ConfigError(
+            f"architecture={architecture!r}: no such weights file; training is offline, so give "
+            "a local .pt or a model YAML such as yolo11n.yaml"
+        )
+    try:
+        return YOLO(architecture, task="detect")
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"architecture={architecture!r}: Ultralytics has no such model YAML ({err}); use e.g. "
+            "yolo11n.yaml, yolo11s.yaml, yolov8n.yaml"
+        ) from None
+
+
+def _check_imgsz(cfg: dict, summary: DatasetSummary) -> int:
+    if cfg["imgsz"] not in (None, summary.tile_px):
+        raise ConfigError(
+            f"training config: imgsz={cfg['imgsz']} differs from the dataset's tile_px="
+            f"{summary.tile_px}; detection feeds {summary.tile_px} px chips, so train at that "
+            "size (drop imgsz or rebuild the dataset)"
+        )
+    return summary.tile_px
+
+
+def _check_hyp(hyp: Mapping[str, Any]) -> None:
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    unknown = sorted(set(hyp) - set(DEFAULT_CFG_DICT))
+    if unknown:
+        raise ConfigError(f"training config: hyp keys {unknown} are not Ultralytics train arguments")
+
+
+def _prepare(out_dir: Path, overwrite: bool) -> None:
+    card = out_dir / "card.yaml"
+    if card.exists() and not overwrite:
+        raise ConfigError(f"{out_dir}: already holds a model bundle; pass overwrite=True / --overwrite")
+    if overwrite:  # the run stays: with resume, a finished run is bundled again
+        for path in (card, out_dir / "weights.pt"):
+            path.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _torch_device(device: str) -> str:
+    """Ultralytics' device ("cpu", "0") as torch names it ("cpu", "cuda:0")."""
+    return device if device == "cpu" or device.startswith("cuda") else f"cuda:{device}"
+
+
+def _epochs_run(run_dir: Path) -> int:
+    """Epochs logged in ``results.csv`` (one row each)."""
+    results = run_dir / "results.csv"
+    if not results.is_file():
+        return 0
+    return max(0, len(results.read_text().strip().splitlines()) - 1)
+
+
+def _best_weights(run_dir: Path) -> Path:
+    for name in ("best.pt", "last.pt"):
+        path = run_dir / "weights" / name
+        if path.is_file():
+            return path
+    raise ModelError(f"{run_dir}: training wrote no weights (see the log above)")
+
+
+@contextlib.contextmanager
+def offline_ultralytics(*, cuda: bool) -> Iterator[None]:
+    """Stub the two Ultralytics checks that reach the network during training."""
+    import ultralytics.data.utils as data_utils
+    import ultralytics.engine.trainer as trainer
+
+    saved = data_utils.check_font, trainer.check_amp
+    data_utils.check_font = lambda *args, **kwargs: None  # fonts serve plots only: plots are off
+    if cuda:
+        trainer.check_amp = lambda model: True  # the real check downloads yolo26n.pt
+    try:
+        yield
+    finally:
+        data_utils.check_font, trainer.check_amp = saved
+
+
+def _validate(YOLO, weights: Path, data_yaml: str, imgsz: int, device: str, cfg: dict,
+              run_dir: Path) -> dict[str, float]:
+    """Precision, recall, mAP50 and mAP50-95 of ``weights`` on the validation chips."""
+    result = YOLO(str(weights), task="detect").val(
+        data=data_yaml, split="val", imgsz=imgsz, batch=cfg["batch"], device=device,
+        workers=cfg["workers"], plots=False, verbose=False, project=str(run_dir.resolve()),
+        name="val", exist_ok=True, conf=0.001, iou=float(cfg["iou_nms"]),
+    )
+    box = result.box
+    return {"split": "val", "precision": round(float(box.mp), 4), "recall": round(float(box.mr), 4),
+            "mAP50": round(float(box.map50), 4), "mAP50-95": round(float(box.map), 4)}
+
+
+def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, device: str,
+          run_dir: Path, run: str) -> dict:
+    import torch
+    import ultralytics
+
+    # What the run actually used (a reused or resumed run keeps its own settings).
+    args_file = run_dir / "args.yaml"
+    args = (yaml.safe_load(args_file.read_text()) if args_file.is_file() else None) or {}
+    model = str(args.get("model", ""))  # a resumed run names its checkpoint here, not the YAML
+    architecture = model if model.endswith((".yaml", ".yml")) else str(cfg["architecture"])
+
+    sha = sha256_file(weights)
+    card: dict[str, Any] = {
+        "name": cfg["name"],
+        "model_id": f"{cfg['name']}-{sha[:8]}",
+        "architecture": Path(architecture).stem,
+        "classes": list(summary.class_names),
+        "gsd_m": summary.gsd_m,
+        "tile_px": summary.tile_px,
+        "overlap_px": summary.overlap_px,
+        "thresholds": {"conf": float(cfg["conf"]), "iou_nms": float(cfg["iou_nms"]),
+                       "merge_rule": cfg["merge_rule"], "min_overlap": float(cfg["min_overlap"])},
+        "metrics": metrics,
+        "training": {
+            "trained_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+            "run": run, "epochs": int(args.get("epochs", cfg["epochs"])),
+            "epochs_run": _epochs_run(run_dir), "batch": int(args.get("batch", cfg["batch"])),
+            "imgsz": summary.tile_px, "seed": int(args.get("seed", cfg["seed"])),
+            "device": _torch_device(str(args.get("device", device))),
+            "hyp": {k: args.get(k, v) for k, v in cfg["hyp"].items()},
+            "ultralytics": str(ultralytics.__version__),
+            "torch": str(torch.__version__),
+        },
+        "data": {
+            "sources": list(summary.sources), "crs": summary.crs,
+            "splits": {s: {k: v for k, v in c.items()} for s, c in summary.splits.items()},
+            "counts": summary.counts, "options": summary.options,
+        },
+    }
+    if cfg["notice"]:
+        card["notice"] = str(cfg["notice"])
+    return card
