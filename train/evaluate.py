@@ -392,6 +392,8 @@ def evaluate(
         raise ConfigError(f"conf={conf!r} and sweep {list(sweep)} must be in (0, 1)")
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
+    if not 0 < match_iou <= 1:
+        raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
     thresholds = bundle.thresholds
     merge = str(thresholds.get("merge_rule", "union"))
     merge_options = {k: float(thresholds[k]) for k in ("min_overlap", "cut_overlap") if k in thresholds}

@@ -30,13 +30,7 @@ import shapely
 import yaml
 from pyproj import CRS
 
-from tiles import (
-    ChipReader,
-    ChipStats,
-    GridSpec,
-    inspect_raster,
-    iter_chips,
-)
+from tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
 from tiles.atomic import atomic_write_text
 from tiles.chip import Chip
 from tiles.errors import ConfigError, LabelError
@@ -157,18 +151,21 @@ def build_dataset(
     _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
                    image_format, orthos)
     out_dir = Path(out_dir)
-    _prepare_out_dir(out_dir, overwrite)
+    existing = [name for name in OUTPUTS if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{out_dir}: already holds {', '.join(existing)}; pass overwrite=True / --overwrite")
     label_set = _as_label_set(labels, label_format)
     names = _class_names(label_set, class_names)
     infos = [inspect_raster(path, bands=bands) for path in orthos]
+    _clear_out_dir(out_dir, existing)  # only once the inputs are known to be good
     crs = CRS.from_user_input(infos[0].crs.to_wkt())
     rng = np.random.default_rng(seed)
     if split == "block" and block_m is None:
         block_m = default_block_m(grid.gsd_m, grid.tile_px, grid.overlap_px)
     local = _LocalLabels(label_set, names)
     plans = plan_dataset(infos, grid, crs, local.for_crs(crs)[1], split=split, block_m=block_m,
-                  val_frac=val_frac, test_frac=test_frac, rng=rng, min_valid_frac=min_valid_frac,
-                  min_visible_frac=min_visible_frac)
+                         val_frac=val_frac, test_frac=test_frac, rng=rng,
+                         min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac)
     suffix = image_suffix(image_format)
     tally, index = _Tally(), ChipIndex()
     tally.counts["labels_in"] = len(label_set)
@@ -190,9 +187,9 @@ def build_dataset(
         counts["negative" if not len(boxes) else "positive"] += 1
         counts["labels"].update(names[int(c)] for c in boxes[:, 0])
 
-    negatives = _read_positives(infos, grid, plans, local, tally, write, min_valid_frac=min_valid_frac,
-                                min_visible_frac=min_visible_frac, workers=workers,
-                                on_chips=on_chips)
+    negatives = _read_positives(infos, grid, plans, local, tally, write,
+                                min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac,
+                                workers=workers, on_chips=on_chips)
     _add_negatives(negatives, plans, grid, tally, write, negative_ratio=negative_ratio, rng=rng)
     _check_splits(out_dir, tally)
     summary = DatasetSummary(
@@ -240,11 +237,8 @@ def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_f
     image_suffix(image_format)
 
 
-def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    existing = [name for name in OUTPUTS if (out_dir / name).exists()]
-    if existing and not overwrite:
-        raise ConfigError(f"{out_dir}: already holds {', '.join(existing)}; pass overwrite=True / --overwrite")
-    for name in existing:  # data.yaml first: the folder is never a complete-looking mix
+def _clear_out_dir(out_dir: Path, existing: Sequence[str]) -> None:
+    for name in existing:  # data.yaml first: the folder never looks like a complete dataset
         target = out_dir / name
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
