@@ -5,12 +5,15 @@
 The same 60 m x 60 m scene is rendered at 2, 5 and 8 cm GSD (the layout depends
 only on the seed and the ground extent), so each row shows one plot or
 look-alike at the three resolutions, at its native pixels (nearest-neighbour
-enlarged, never smoothed). Chips are 8 m across.
+enlarged, never smoothed). Chips are 8 m across; plots carry their ground-truth
+outline (yellow). ``overview.png`` is a whole 400 m x 300 m survey at 8 cm,
+``conditions.png`` one scene under several flight conditions.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,16 +23,39 @@ import rasterio
 import shapely
 from rasterio.windows import Window
 
-from train.synth import generate_survey
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tiles.atomic import atomic_path  # noqa: E402
+from train.synth import generate_survey  # noqa: E402
 
 GSDS_M = (0.02, 0.05, 0.08)
 EXTENT_M = 60.0
 CHIP_M = 8.0
 CELL_PX = 300
 LABEL_PX = 150
-STAGE_ROWS = (("rosette", None), ("flowering", "white"), ("flowering", "red"),
-              ("flowering", "pink"), ("flowering", "purple"), ("flowering", "mixed"),
-              ("capsule", None))
+
+def _plot_row(stage: str | None = None, colour: str | None = None, *, occluded: bool = False,
+              interplanted: bool = False):
+    def pred(p: dict) -> bool:
+        return ((stage is None or p["stage"] == stage)
+                and (colour is None or p["petal_color"] == colour)
+                and (p["occluded_frac"] > 0.15 if occluded else p["occluded_frac"] < 0.1)
+                and p["interplanted"] == interplanted)
+    return pred
+
+
+STAGE_ROWS = {
+    "rosette": _plot_row("rosette"),
+    "flowering, white": _plot_row("flowering", "white"),
+    "flowering, red": _plot_row("flowering", "red"),
+    "flowering, pink": _plot_row("flowering", "pink"),
+    "flowering, purple": _plot_row("flowering", "purple"),
+    "flowering, mixed": _plot_row("flowering", "mixed"),
+    "capsule": _plot_row("capsule"),
+    "under canopy edge": _plot_row(occluded=True),
+    "interplanted": _plot_row(interplanted=True),
+}
 DISTRACTOR_ROWS = ("vegetable", "maize", "tea", "banana", "flowering_shrub", "wildflower", "roof")
 
 
@@ -86,38 +112,39 @@ def _pick(items: list[dict], pred, footprint) -> dict | None:
                default=None)
 
 
-def stage_sheet(tmp: Path, seeds: range) -> np.ndarray:
-    rows, need = [], list(STAGE_ROWS)
+def stage_sheet(tmp: Path, seeds: range) -> tuple[np.ndarray, list[str]]:
+    rows, need = {}, dict(STAGE_ROWS)
     for seed in seeds:
         res = _surveys(tmp, seed, plot_density_per_ha=60, distractor_density_per_ha=10,
                        forest_cover=0.3)
-        for stage, colour in list(need):
-            plot = _pick(res[0].plots, lambda p: p["stage"] == stage and p["occluded_frac"] < 0.2
-                         and (colour is None or p["petal_color"] == colour), res[0].footprint)
+        for name, pred in list(need.items()):
+            plot = _pick(res[0].plots, pred, res[0].footprint)
             if plot is None:
                 continue
-            need.remove((stage, colour))
+            del need[name]
             c = plot["geometry"].representative_point()
-            name = stage if colour is None else f"{stage}, {colour}"
-            info = [f"{plot['area_m2']:.0f} m2, {plot['planting']}",
+            stage = plot["stage"] + (f", {plot['petal_color']}" if plot["petal_color"] else "")
+            info = [stage] if stage != name else []
+            info += [f"{plot['area_m2']:.0f} m2, {plot['planting']}",
+                    f"{plot['occluded_frac']:.0%} under crowns",
                     f"seed {seed}, plot {plot['plot_id']}"]
             if plot["interplanted"]:
                 info.append(f"+ {plot['intercrop']}")
-            rows.append(np.hstack([_label(name, info)] +
-                                  [_chip(r, (c.x, c.y), plot["geometry"]) for r in res]))
+            rows[name] = np.hstack([_label(name, info)] +
+                                   [_chip(r, (c.x, c.y), plot["geometry"]) for r in res])
         if not need:
             break
-    order = {key: i for i, key in enumerate(STAGE_ROWS)}
-    return _sheet(rows, [f"{g * 100:.0f} cm GSD" for g in GSDS_M]), [k for k in STAGE_ROWS if k in need]
+    ordered = [rows[name] for name in STAGE_ROWS if name in rows]
+    return _sheet(ordered, [f"{g * 100:.0f} cm GSD" for g in GSDS_M]), list(need)
 
 
-def distractor_sheet(tmp: Path, seeds: range) -> np.ndarray:
+def distractor_sheet(tmp: Path, seeds: range) -> tuple[np.ndarray, list[str]]:
     rows, need = [], list(DISTRACTOR_ROWS)
     for seed in seeds:
         res = _surveys(tmp, seed, plot_density_per_ha=5, distractor_density_per_ha=60,
-                       forest_cover=0.3)
+                       roof_density_per_ha=15, forest_cover=0.3)
         for kind in list(need):
-            item = _pick(res[0].distractors, lambda d: d["kind"] == kind, res[0].footprint)
+            item = _pick(res[0].distractors, lambda d, k=kind: d["kind"] == k, res[0].footprint)
             if item is None:
                 continue
             need.remove(kind)
@@ -130,6 +157,31 @@ def distractor_sheet(tmp: Path, seeds: range) -> np.ndarray:
     return _sheet(rows, [f"{g * 100:.0f} cm GSD" for g in GSDS_M]), need
 
 
+CONDITIONS = {
+    "as drawn for the seed": None,
+    "low morning sun": dict(sun_elevation_deg=35.0, sun_azimuth_deg=110.0),
+    "haze": dict(haze=0.28),
+    "cloud shadows": dict(cloud=0.35),
+    "strong seams, vignetting": dict(seam_gain=0.09, vignette=0.15),
+    "soft, noisy, low JPEG": dict(blur_px=1.6, noise_dn=5.0, jpeg_quality=60),
+}
+
+
+def conditions_sheet(tmp: Path, seed: int) -> np.ndarray:
+    """One 40 m scene at 5 cm under several flight conditions (shrunk to half)."""
+    cells = []
+    for name, overrides in CONDITIONS.items():
+        res = generate_survey(tmp / "cond", seed=seed, gsd_m=0.05, size_px=(800, 800),
+                              overwrite=True, conditions=overrides, forest_cover=0.45)
+        with rasterio.open(res.ortho_path) as src:
+            img = src.read([1, 2, 3], out_shape=(3, 400, 400))
+        img = np.ascontiguousarray(np.moveaxis(img, 0, -1)[..., ::-1])
+        cv2.putText(img, name, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        cells.append(img)
+    return np.vstack([np.hstack(cells[:3]), np.hstack(cells[3:])])
+
+
 def overview(tmp: Path, seed: int) -> np.ndarray:
     """A whole 400 m x 300 m survey at 8 cm, shrunk: footprint, forest, clearings, roads."""
     res = generate_survey(tmp / "overview", seed=seed, gsd_m=0.08, size_px=(5000, 3750),
@@ -137,6 +189,11 @@ def overview(tmp: Path, seed: int) -> np.ndarray:
     with rasterio.open(res.ortho_path) as src:
         img = src.read([1, 2, 3], out_shape=(3, 750, 1000))
     return np.ascontiguousarray(np.moveaxis(img, 0, -1)[..., ::-1])
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def main() -> None:
@@ -149,11 +206,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sheet, missing = stage_sheet(tmp, seeds)
-        cv2.imwrite(str(args.out / "stages.png"), sheet)
+        _write_png(args.out / "stages.png", sheet)
         sheet, missing_d = distractor_sheet(tmp, seeds)
-        cv2.imwrite(str(args.out / "distractors.png"), sheet)
-        cv2.imwrite(str(args.out / "overview.png"), overview(tmp, args.seed))
-    print(f"wrote {args.out}/stages.png, distractors.png, overview.png"
+        _write_png(args.out / "distractors.png", sheet)
+        _write_png(args.out / "overview.png", overview(tmp, args.seed))
+        _write_png(args.out / "conditions.png", conditions_sheet(tmp, args.seed + 14))
+    print(f"wrote {args.out}/stages.png, distractors.png, overview.png, conditions.png"
           + (f"; no example found for {missing + missing_d}" if missing or missing_d else ""))
 
 

@@ -8,7 +8,8 @@ import click
 
 # Keys a synth config file may set: generate_survey's keyword arguments.
 CONFIG_KEYS = ("seed", "size_px", "gsd_m", "crs", "mask", "compress", "jpeg_quality", "stages",
-               "plot_density_per_ha", "distractor_density_per_ha", "forest_cover", "block_px",
+               "plot_density_per_ha", "distractor_density_per_ha", "roof_density_per_ha",
+               "forest_cover", "block_px",
                "wgs84", "overviews")
 
 
@@ -36,6 +37,8 @@ CONFIG_KEYS = ("seed", "size_px", "gsd_m", "crs", "mask", "compress", "jpeg_qual
               metavar="PER_HA", help="Poppy plots per hectare of flown area, 0-200 [3].")
 @click.option("--distractor-density", "distractor_density_per_ha", type=float, default=None,
               metavar="PER_HA", help="Look-alike crop and flower patches per hectare, 0-200 [6].")
+@click.option("--roof-density", "roof_density_per_ha", type=float, default=None,
+              metavar="PER_HA", help="Roofs (huts, houses) per hectare, 0-200 [0.4].")
 @click.option("--forest-cover", type=float, default=None, metavar="FRACTION",
               help="Share of the flown area under forest, 0-0.9 [random 0.35-0.6 per seed].")
 @click.option("--block-px", type=click.Choice(["128", "256", "512"]), default=None,

@@ -118,7 +118,7 @@ class Block:
     def fill_rings(self, rings_xy: np.ndarray, values, out: np.ndarray) -> np.ndarray:
         """Rasterise ``(k, n, 2)`` rings one by one with ``values[k]`` (later ones on top)."""
         px = self.to_px(rings_xy)
-        for ring, value in zip(px, values):
+        for ring, value in zip(px, values, strict=True):
             self._fill_px([ring], value, out)
         return out
 

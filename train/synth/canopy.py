@@ -42,12 +42,12 @@ def _shadow_geometry(crowns: Crowns, idx, sun: np.ndarray):
     return hc, crowns.x[idx] + step[0] * hc, crowns.y[idx] + step[1] * hc
 
 
-def crown_extent_boxes(crowns: Crowns, sun: np.ndarray) -> np.ndarray:
-    """Boxes holding each crown and its shadow (to find what touches a block)."""
+def crown_extent_boxes(crowns: Crowns, sun: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Boxes ``x0, y0, x1, y1`` holding each crown and its shadow (what touches a block)."""
     hc, sx, sy = _shadow_geometry(crowns, slice(None), sun)
     pad = 1.3 * crowns.r / sun[2]
-    return shapely.box(np.minimum(crowns.x, sx) - pad, np.minimum(crowns.y, sy) - pad,
-                       np.maximum(crowns.x, sx) + pad, np.maximum(crowns.y, sy) + pad)
+    return (np.minimum(crowns.x, sx) - pad, np.minimum(crowns.y, sy) - pad,
+            np.maximum(crowns.x, sx) + pad, np.maximum(crowns.y, sy) + pad)
 
 
 def paint_crowns(blk: Block, crowns: Crowns, idx: np.ndarray, rgb: np.ndarray,
@@ -70,24 +70,28 @@ def paint_crowns(blk: Block, crowns: Crowns, idx: np.ndarray, rgb: np.ndarray,
     nx, ny = dx * F(1.3), dy * F(1.3)
     crease = F(1.0)
     rim = None
-    for clump_m, weight, depth in ((1.2, 0.9, 0.8),):
-        w = F(weight * lod(clump_m, blk.gsd_m))
-        if w == 0:
-            continue
-        cells, d2nd = nearest_cells(blk, clump_m, clump_m, int(clump_m * 1000), uv=(x, y), jitter=1.0)
-        # Each clump is a small dome; creases between clumps fall into shade.
+    clump_m = 1.0
+    w = F(0.9 * lod(clump_m, blk.gsd_m))
+    if w > 0:
+        # Leaf clumps: each crown its own clump size (species, age) and its own lattice.
+        scale = F(0.6) + F(0.8) * unit(crowns.seed[k])
+        shift = (crowns.seed[k] % 9973).astype(F)
+        cells, d2nd = nearest_cells(blk, clump_m, clump_m, 1000, uv=(x / scale + shift, y / scale),
+                                    jitter=1.0)
         bump = F(0.6 * clump_m)
         nx = nx + w * np.clip(cells.pu / bump, -1, 1)
         ny = ny + w * np.clip(cells.pv / bump, -1, 1)
-        deep = F(depth) * (F(0.4) + F(0.6) * unit(rehash(cells.h)))  # some creases open to the shade
-        crease = crease * (F(1) - w * deep * np.exp(-(d2nd - cells.d) / F(0.08 * clump_m)))
-        if rim is None:
-            rim = cells.d / bump
+        # Creases between clumps fall into shade, some deeply (gaps into the crown).
+        deep = F(0.55) * unit(rehash(cells.h)) ** 2
+        crease = F(1) - w * deep * np.exp(-(d2nd - cells.d) / F(0.06 * clump_m))
+        rim = cells.d / bump
     norm = np.sqrt(nx * nx + ny * ny + nz * nz)
     lam = np.clip((nx * F(sun[0]) + ny * F(sun[1]) + nz * F(sun[2])) / norm, 0, 1)
     light = (F(0.18) + F(0.95) * lam) * crease / F(0.18 + 0.95 * sun[2])
     tone = CANOPY[crowns.tone[k]] * (F(0.88) + F(0.24) * ((crowns.seed[k] >> 8) % 256).astype(F) / F(255))[:, None]
-    leaves = F(1) + blk.detail(0.12, 77, 2)[rr, cc] * F(0.9)
+    leaves = F(1) + (blk.detail(0.12, 77, 2) * F(0.9) + blk.detail(0.45, 78) * F(0.6))[rr, cc]
+    holes = np.clip((F(0.22) - blk.noise(0.3, 79)[rr, cc]) * F(6), 0, 1) * F(lod(0.3, blk.gsd_m))
+    leaves *= F(1) - F(0.6) * holes
     # The rim is scalloped by the clumps: gaps between them show what lies below.
     keep = dd < (F(1.12) - F(0.3) * np.minimum(rim, F(1.5))) ** 2 if rim is not None else slice(None)
     rr, cc, k = rr[keep], cc[keep], k[keep]
@@ -114,7 +118,9 @@ def paint_roof(blk: Block, roof: Roof, rgb: np.ndarray, mask: np.ndarray, height
     g = blk.gsd_m
     if roof.material in ("metal", "rusty"):
         ribs = np.cos(u * F(2 * np.pi / 0.076)) * F(0.12 * lod(0.038, g))
-        rust = np.clip(blk.fbm(1.5, seed, 2) * F(2) - F(0.9 if roof.material == "metal" else 0.4), 0, 1)
+        # Rust runs down the slope from nail lines and overlaps: streaks across the ridge.
+        streaks = blk.noise(0.6, seed) * F(0.6) + F(0.4) * (np.sin(u * F(9.0) + F(seed % 7)) * F(0.5) + F(0.5))
+        rust = np.clip(streaks * F(2) - F(1.1 if roof.material == "metal" else 0.5), 0, 1)
         col = mix(C["metal"], C["rust"], rust) * (F(1) + ribs)[..., None]
         col = col * (F(1) + F(0.6) * (lam - F(0.7)) * (lam > F(0.7)))[..., None]  # specular sheen
     elif roof.material == "thatch":
@@ -145,7 +151,7 @@ def paint_shadows(blk: Block, crowns: Crowns, idx: np.ndarray, roof_shadows: lis
                   strength: float) -> None:
     """Darken (towards bluish skylight) what lies below a shadow cast by a crown or roof."""
     cast = np.zeros(blk.shape, F)  # height of the shadow-casting object above each pixel
-    for geom, h in zip(roof_shadows, roof_heights):
+    for geom, h in zip(roof_shadows, roof_heights, strict=True):
         blk.fill(geom, float(h), cast)
     if len(idx):
         hc, sx, sy = _shadow_geometry(crowns, idx, sun)
@@ -160,8 +166,9 @@ def paint_shadows(blk: Block, crowns: Crowns, idx: np.ndarray, roof_shadows: lis
     k = 2 * int(np.ceil(3 * sigma)) + 1
     soft = cv2.GaussianBlur(shadowed, (k, k), sigma).astype(F) / F(255)
     dapple = F(0.85) + F(0.3) * blk.noise(0.5, 911)
-    s = np.clip(soft * F(strength) * dapple, 0, 1)
-    rgb *= mix(np.ones(3, F), C["shade"] / F(0.5) * F(0.45), s)
+    s = soft * F(strength) * dapple
+    lit = s > F(0.002)
+    rgb[lit] *= mix(np.ones(3, F), C["shade"] / F(0.5) * F(0.45), np.minimum(s[lit], F(1)))
 
 
 def _trunk_quads(x0, y0, x1, y1, half_w) -> np.ndarray:

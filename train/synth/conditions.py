@@ -17,7 +17,8 @@ from train.synth import noise
 from train.synth.block import Block
 from train.synth.palette import C
 
-__all__ = ["Conditions", "sample_conditions", "with_overrides", "radiometry", "to_u8", "sensor",
+__all__ = ["Conditions", "sample_conditions", "check_overrides", "with_overrides", "radiometry",
+           "to_u8", "sensor",
            "jpeg_roundtrip"]
 
 F = np.float32
@@ -71,17 +72,32 @@ def sample_conditions(seed: int, gsd_m: float, flight_angle_rad: float) -> Condi
     )
 
 
-def with_overrides(cond: Conditions, overrides: dict | None) -> Conditions:
-    """``cond`` with some fields replaced; unknown names raise, listing the valid ones."""
-    if not overrides:
-        return cond
+# Valid ranges of the overridable scalar conditions.
+_RANGES = {
+    "sun_azimuth_deg": (0.0, 360.0), "sun_elevation_deg": (10.0, 90.0), "exposure": (0.3, 3.0),
+    "haze": (0.0, 0.6), "cloud": (0.0, 0.8), "blur_px": (0.0, 4.0), "noise_dn": (0.0, 20.0),
+    "jpeg_quality": (0, 100), "seam_gain": (0.0, 0.3), "vignette": (0.0, 0.5),
+}
+
+
+def check_overrides(overrides: dict | None) -> None:
+    """Raise ConfigError for unknown condition names or values out of range."""
     from tiles.errors import ConfigError
 
-    names = {f.name for f in dataclasses.fields(Conditions)}
-    bad = sorted(set(overrides) - names)
+    names = sorted(f.name for f in dataclasses.fields(Conditions))
+    bad = sorted(set(overrides or ()) - set(names))
     if bad:
-        raise ConfigError(f"unknown condition(s) {bad}; valid: {sorted(names)}")
-    return dataclasses.replace(cond, **overrides)
+        raise ConfigError(f"unknown condition(s) {bad}; valid: {names}")
+    for name, value in (overrides or {}).items():
+        lo, hi = _RANGES.get(name, (-np.inf, np.inf))
+        if np.ndim(value) == 0 and not lo <= value <= hi:
+            raise ConfigError(f"condition {name}={value} out of range {lo}-{hi}")
+
+
+def with_overrides(cond: Conditions, overrides: dict | None) -> Conditions:
+    """``cond`` with some fields replaced (see :func:`check_overrides`)."""
+    check_overrides(overrides)
+    return dataclasses.replace(cond, **overrides) if overrides else cond
 
 
 def radiometry(blk: Block, cond: Conditions, rgb: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ import numpy as np
 
 from train.synth.block import Block, cover, lod, ragged_mask
 from train.synth.ground import grass, soil
-from train.synth.palette import C, FLOWERS, PETAL_BLOTCH, PETALS, mix
-from train.synth.plants import Cells, disc_plants, nearest_cells, plant_cells, rotated, star_plants
+from train.synth.palette import FLOWERS, PETAL_BLOTCH, PETALS, C, mix
+from train.synth.plants import disc_plants, nearest_cells, plant_cells, rotated, star_plants
 from train.synth.scene import Field
 
 __all__ = ["PAINTERS", "paint_field"]
@@ -44,14 +44,16 @@ def _poppy_grid(f: Field) -> tuple[float, float, float]:
 
 
 def paint_poppy(blk: Block, f: Field, rgb, mask, height) -> None:
+    """Opium poppy: glaucous rosettes on soil, or a bolted canopy with petals or capsules."""
     a, seed, angle = f.attrs, f.seed, f.angle_rad
     du, dv, jit = _poppy_grid(f)
     vig = a["vigour"]
     ground = soil(blk, seed + 1, moist=0.4)
     if a["stage"] == "rosette":
         # Young rosettes, 10-20 cm across, glaucous, on tilled soil.
-        cells = plant_cells(blk, angle, du, dv, seed, jitter=jit)
-        cov, t, rnd = disc_plants(blk, cells, 0.05 + 0.05 * vig, missing=0.12, lobes=7)
+        cells, _ = nearest_cells(blk, du, dv, seed, angle_rad=angle, jitter=jit)
+        cov, t, rnd = disc_plants(blk, cells, 0.05 + 0.05 * vig, missing=0.12, lobes=7,
+                                  fill_room=99.0)
         leaf = mix(C["glaucous"], C["glaucous_light"], (F(1) - t) * F(0.6) + rnd * F(0.2))
         leaf = leaf * _shade(t, 0.8, 1.05)
         col = mix(ground, leaf, cov)
@@ -64,7 +66,7 @@ def paint_poppy(blk: Block, f: Field, rgb, mask, height) -> None:
         near, second = nearest_cells(blk, du, dv, seed, angle_rad=angle, jitter=jit)
         r = max(du, dv) * (0.5 if capsule else 0.62) * (0.85 + 0.3 * vig)
         cov, t, rnd = disc_plants(blk, near, r, spread=0.3, fill_room=99.0)
-        cov = cov * (near.rand(6) > F(0.06))  # gaps where plants failed
+        cov = cov * (near.rand(6) > F(0.015))  # gaps where plants failed
         crease = np.exp(-(second - near.d) / F(0.015))  # leaves of neighbours overlap here
         leaf = mix(C["glaucous_dark"], C["glaucous_light"], (F(1) - t) * F(0.3) + rnd * F(0.35))
         texture = blk.detail(0.05, seed + 3, 2) * F(1.0) + blk.detail(0.2, seed + 6) * F(0.5)
@@ -72,7 +74,7 @@ def paint_poppy(blk: Block, f: Field, rgb, mask, height) -> None:
         if capsule:  # senescing leaves yellow in patches
             yellow = np.clip(blk.noise(1.5, seed + 4) * F(0.7) + F(0.15 + 0.3 * vig), 0, 1)
             leaf = mix(leaf, C["poppy_yellowing"] * (F(1) + texture)[..., None], yellow)
-        col = mix(ground * F(0.6), leaf, cov)
+        col = mix(mix(ground, C["glaucous_dark"], F(0.3)) * F(0.55), leaf, cov)  # shaded, leaf litter
         if capsule:
             dots, t, rnd = _dots(blk, angle, 0.6 * du, 0.012 + 0.006 * vig, 0.8, seed + 5)
             cap = mix(C["capsule"], C["capsule_scored"], (rnd > F(0.7)) * F(0.45))
@@ -106,7 +108,7 @@ def _intercrop(blk: Block, f: Field, col: np.ndarray, seed: int) -> np.ndarray:
     dv = f.attrs["row_m"] * 3 if rows else 0.9
     cells = plant_cells(blk, f.angle_rad, 0.3 if crop == "maize" else 0.45, dv, seed, jitter=0.3 if rows else 0.8)
     if crop == "maize":
-        cov, along, _ = star_plants(blk, cells, 0.35, 0.07, 8)
+        cov, along, _, _ = star_plants(blk, cells, 0.35, 0.07, 8)
         plant = C["maize"] * (F(0.8) + F(0.35) * along)[..., None]
     else:
         r = 0.2 if crop == "cabbage" else 0.13
@@ -157,7 +159,7 @@ def paint_maize(blk: Block, f: Field, rgb, mask, height) -> None:
     for off in ((0, 0), (1, 0)):  # leaves reach into the next plant's cell along the row
         cells = plant_cells(blk, f.angle_rad, 0.25, a["row_m"], seed + 1, jitter=0.3, offset=off,
                             uv=(u, v))
-        cov, along, _ = star_plants(blk, cells, length, 0.08, 9)
+        cov, along, _, _ = star_plants(blk, cells, length, 0.08, 9)
         leaf = mix(C["maize"], C["grass_lush"], cells.rand(3) * F(0.5))
         leaf = leaf * (F(1.15) - F(0.35) * along)[..., None]
         col = mix(col, leaf, cov * (F(1) - cov_all * F(0.5)))
@@ -198,14 +200,16 @@ def paint_banana(blk: Block, f: Field, rgb, mask, height) -> None:
     best = np.full(blk.shape, -1.0, F)
     for off in ((0, 0), (1, 0), (0, 1), (1, 1)):
         cells = plant_cells(blk, f.angle_rad, sp, sp, seed + 1, jitter=0.3, offset=off, uv=(u, v))
-        cov, along, across = star_plants(blk, cells, 0.62 * sp, 0.55, 7)
+        cov, along, across, rnd = star_plants(blk, cells, 0.62 * sp, 0.65, 7)
         z = cells.rand(6)  # taller stools overlap shorter ones
         top = (cov > F(0.5)) & (z > best)
-        dead = cells.rand(7) < F(0.15)
-        leaf = mix(C["banana"], C["banana_dead"], dead * F(1.0))
-        torn = F(1) - F(0.35) * (blk.noise(0.08, seed + 2) > F(0.8)) * F(lod(0.08, blk.gsd_m))
-        midrib = (across < F(0.08)) * F(0.25 * lod(0.04, blk.gsd_m))
-        leaf = leaf * ((F(0.8) + F(0.4) * (F(1) - along)) * torn + midrib)[..., None]
+        dead = (rnd < F(0.18)) * F(1.0)  # old leaves hang brown
+        leaf = mix(mix(C["banana"], C["grass_lush"], rnd * F(0.6)), C["banana_dead"], dead)
+        # Leaves tear between their veins, and their two halves tilt differently to the sun.
+        torn = F(1) - F(0.4) * (blk.noise(0.06, seed + 2) > F(0.78)) * F(lod(0.06, blk.gsd_m))
+        midrib = (np.abs(across) < F(0.07)) * F(0.2 * lod(0.04, blk.gsd_m))
+        side = F(1) + F(0.12) * np.sign(across)
+        leaf = leaf * ((F(0.75) + F(0.4) * (F(1) - along)) * torn * side + midrib)[..., None]
         col = np.where(top[..., None], mix(col, leaf, cov), col)
         best = np.where(top, z, best)
     rgb[mask] = col[mask]
@@ -222,8 +226,8 @@ def paint_flowering_shrub(blk: Block, f: Field, rgb, mask, height) -> None:
     bush = C["shrub"] * (_shade(t, 0.6, 1.1)[..., 0] * (F(1) - F(0.4) * crease)
                          * (F(1) + blk.detail(0.05, seed + 1, 2)))[..., None]
     col = mix(C["shrub"] * F(0.4), bush, cov)
-    bloom = np.clip(blk.noise(0.8, seed + 3) * F(1.4) - F(0.2), 0, 1)  # flowers come in masses
-    dots, t2, rnd2 = _dots(blk, f.angle_rad, 0.1, 0.04, 0.7, seed + 2)
+    bloom = np.clip(blk.noise(0.8, seed + 3) * F(1.5), 0, 1)  # flowers come in masses
+    dots, t2, rnd2 = _dots(blk, f.angle_rad, 0.09, 0.04, 0.85, seed + 2)
     flower = FLOWERS[f.attrs["variant"]] * (F(0.8) + F(0.3) * rnd2)[..., None]
     col = mix(col, flower, dots * cov * bloom)
     rgb[mask] = col[mask]
@@ -236,8 +240,8 @@ def paint_wildflower(blk: Block, f: Field, rgb, mask, height) -> None:
     mask = ragged_mask(blk, mask.astype(np.uint8), seed, reach_m=0.4)
     col = grass(blk, seed, dry=0.1)
     colours = np.stack([FLOWERS[c] for c in a["variant"].split("+")])
-    patchy = np.clip(blk.noise(3.0, seed + 1) * F(1.5) - F(0.25), 0, 1)
-    dots, t, rnd = _dots(blk, f.angle_rad, 0.06, 0.016, a["density"], seed + 2)
+    patchy = np.clip(blk.noise(3.0, seed + 1) * F(1.5) - F(0.1), 0, 1)
+    dots, t, rnd = _dots(blk, f.angle_rad, 0.05, 0.022, a["density"], seed + 2)
     pick = colours[np.minimum((rnd * F(len(colours))).astype(np.intp), len(colours) - 1)]
     col = mix(col, pick * _shade(t, 0.85, 1.05), dots * patchy)
     rgb[mask] = col[mask]
@@ -256,6 +260,7 @@ def paint_fallow(blk: Block, f: Field, rgb, mask, height) -> None:
 
 
 def paint_pasture(blk: Block, f: Field, rgb, mask, height) -> None:
+    """Grazed grass, drier than the surrounding sward."""
     rgb[mask] = grass(blk, f.seed, dry=0.45)[mask]
     height[mask] = 0.2
 

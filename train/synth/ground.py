@@ -6,7 +6,7 @@ import numpy as np
 
 from train.synth.block import Block, cover, lod, ragged_mask
 from train.synth.palette import C, mix
-from train.synth.plants import plant_cells
+from train.synth.plants import nearest_cells
 from train.synth.scene import Lines, Terrain
 
 __all__ = ["soil", "grass", "base_ground", "relief", "terraces", "paint_line"]
@@ -24,16 +24,16 @@ def soil(blk: Block, seed: int, *, moist: float = 0.3, tone: str = "soil_tilled"
 
 
 def grass(blk: Block, seed: int, *, dry: float = 0.3) -> np.ndarray:
-    """Grass sward: tussocks with shaded gaps, dry and lush patches at several scales."""
+    """Grass sward: mottled tufts with shaded hollows, dry and lush patches at several scales."""
     dryness = np.clip(blk.fbm(14.0, seed, 2) * F(1.6) - F(0.8) + F(dry), 0, 1)
     col = mix(mix(C["grass_lush"], C["grass"], blk.noise(4.0, seed + 1)), C["grass_dry"], dryness)
     light = F(1.0) + (blk.fbm(1.5, seed + 5, 2) - F(0.5)) * F(0.5)
-    if lod(0.4, blk.gsd_m) > 0:  # tussocks, with shaded gaps between them
-        cells = plant_cells(blk, 0.6, 0.4, 0.4, seed + 2, jitter=0.5)
-        gap = (F(1) - cover(cells.d, cells.room * F(1.3), blk.gsd_m)) * F(0.3 * lod(0.4, blk.gsd_m))
-        light = light * (F(1) - gap) * (F(0.9) + F(0.2) * cells.rand(1))
-    tufts = blk.detail(0.1, seed + 3, 2) + blk.detail(0.03, seed + 4) * F(0.8)
-    return col * (light * (F(1.0) + tufts * F(0.5)))[..., None]
+    light += blk.detail(0.15, seed + 2, 2) * F(0.6) + blk.detail(0.04, seed + 3) * F(0.7)
+    w = lod(0.1, blk.gsd_m)
+    if w > 0:  # hollows between tufts fall into shade
+        hollow = np.clip((F(0.3) - blk.noise(0.1, seed + 4)) * F(5), 0, 1)
+        light *= F(1) - F(0.3 * w) * hollow
+    return col * light[..., None]
 
 
 def base_ground(blk: Block, seed: int, open_mask: np.ndarray, dryness: float) -> np.ndarray:
@@ -53,6 +53,7 @@ def base_ground(blk: Block, seed: int, open_mask: np.ndarray, dryness: float) ->
 
 def _dem(blk: Block, terrain: Terrain) -> np.ndarray:
     relief = blk.fbm(140.0, terrain.seed, 3) * F(terrain.relief_m)
+    relief += blk.fbm(30.0, terrain.seed + 1, 2) * F(0.25 * terrain.relief_m)  # spurs and gullies
     return relief + blk.X * F(terrain.tilt[0]) + blk.Y * F(terrain.tilt[1])
 
 
@@ -73,11 +74,19 @@ def terraces(blk: Block, terrain: Terrain, dem: np.ndarray, sun: np.ndarray) -> 
     slope = np.sqrt(gx * gx + gy * gy) + F(1e-3)
     t = dem / step
     dist_m = np.abs(t - np.round(t)) * step / slope
-    riser_m = F(0.35) + F(0.25) * blk.noise(5.0, terrain.seed + 5)
+    riser_m = F(0.4) + F(0.4) * blk.noise(5.0, terrain.seed + 5)
     cov = np.clip((riser_m / F(2) - dist_m) / g + F(0.5), 0, 1)
+    cov *= F(0.45) + F(0.4) * blk.noise(1.5, terrain.seed + 6)  # grass and slumps break the line
     # A riser faces downhill: lit when downhill points to the sun.
     faces = (gx * F(sun[0]) - gy * F(sun[1])) / slope
     return cov, F(0.75) + F(0.35) * np.clip(faces, -1, 1)
+
+
+def disc_edge(cells, r_m: np.ndarray, gsd_m: float) -> np.ndarray:
+    """Coverage of lumpy discs (stones): radius wobbles with direction."""
+    ang = np.arctan2(cells.pv, cells.pu)
+    lumpy = F(1) + F(0.18) * np.cos(F(3) * ang + F(6.283) * cells.rand(5))
+    return cover(cells.d / lumpy, r_m, gsd_m)
 
 
 def paint_line(blk: Block, lines: Lines, i: int, rgb: np.ndarray, mask: np.ndarray) -> None:
@@ -103,14 +112,18 @@ def paint_line(blk: Block, lines: Lines, i: int, rgb: np.ndarray, mask: np.ndarr
         col = mix(col, grass(blk, seed + 4, dry=0.5), np.clip((e - F(0.8)) * F(5), 0, 1))
         puddle = np.clip((blk.noise(3.0, seed + 5) - F(0.86)) * F(20), 0, 1) * rut
         col = mix(col, C["water"] * F(1.3), puddle)
-    else:  # stream: dark water, sky glints, rocks on the margins
+    else:  # stream: dark water, ripples catching the sky, rocks in the shallows
         depth = np.clip(F(1.0) - e, 0, 1)
-        water = mix(C["water"], C["water_sky"], blk.noise(1.2, seed) * F(0.35) * depth)
-        glint = np.clip((blk.noise(0.25, seed + 1) - F(0.8)) * F(5), 0, 1) * F(lod(0.25, blk.gsd_m))
-        water = mix(water, C["foam"], glint * F(0.5))
-        cells = plant_cells(blk, 0.0, 0.7, 0.7, seed + 2, jitter=0.8)
-        rock_r = F(0.15) + F(0.2) * cells.rand(1)
-        rocks = cover(cells.d, rock_r, blk.gsd_m) * (cells.rand(2) < np.clip(e * F(1.2) - F(0.2), 0, 1) * F(0.8))
-        rock = C["rock"] * (F(0.85) + F(0.3) * cells.rand(3))[..., None] * (F(1.1) - F(0.4) * cells.d / F(0.35))[..., None]
-        col = mix(mix(water, C["soil_wet"], np.clip((e - F(0.75)) * F(4), 0, 1)), rock, rocks)
+        along = (blk.X - F(x0)) * tx + (blk.Y - F(y0)) * ty
+        water = mix(C["water"], C["water_sky"], blk.fbm(1.5, seed, 2) * F(0.4) * depth)
+        ripple = np.cos(along * F(2 * np.pi / 0.35) + blk.noise(0.5, seed + 1) * F(12))
+        glint = np.clip((ripple - F(0.85)) * F(6), 0, 1) * (blk.noise(2.0, seed + 6) > F(0.55))
+        water = mix(water, C["foam"], glint * F(0.45 * lod(0.1, blk.gsd_m)))
+        near, _ = nearest_cells(blk, 0.8, 0.8, seed + 2, jitter=1.0)
+        rock_r = F(0.12) + F(0.22) * near.rand(1)
+        shallow = np.clip(e * F(1.3) - F(0.3), 0, 1)
+        rocks = disc_edge(near, rock_r, blk.gsd_m) * (near.rand(2) < shallow * F(0.9))
+        lit = F(1.0) - F(0.35) * np.clip((near.pu + near.pv) / (rock_r * F(1.4)), -1, 1)
+        rock = mix(C["rock"], C["soil_pale"], near.rand(3) * F(0.5)) * (lit * (F(0.85) + F(0.3) * near.rand(4)))[..., None]
+        col = mix(mix(water, C["soil_wet"], np.clip((e - F(0.8)) * F(5), 0, 1)), rock, rocks)
     rgb[mask] = col[mask] if col.ndim == 3 else col

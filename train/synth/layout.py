@@ -96,7 +96,7 @@ def make_clearings(rng: np.random.Generator, footprint: Polygon, forest_cover: f
     """Irregular clearings until the footprint is ``1 - forest_cover`` open ground."""
     x0, y0, x1, y1 = footprint.bounds
     side = np.sqrt((x1 - x0) * (y1 - y0))
-    target = (1.0 - forest_cover) * footprint.area
+    target = min(1.0 - forest_cover, 0.95) * footprint.area
     centre = footprint.representative_point()
     blobs = [blob(centre.x, centre.y, float(np.clip(0.25 * side, 8, 70)), rng, roughness=0.35)]
     clearings = blobs[0]

@@ -18,10 +18,13 @@ def rgb(r: int, g: int, b: int) -> np.ndarray:
 
 def mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``a`` where ``t`` is 0, ``b`` where it is 1; colours ``(3,)`` or ``(..., 3)``, ``t`` ``(...)``."""
-    t = np.asarray(t, np.float32)[..., None]
-    out = np.empty(np.broadcast_shapes(np.shape(a), np.shape(b), t.shape), np.float32)
-    np.subtract(b, a, out=out)
-    out *= t
+    t = np.asarray(t, np.float32)
+    if np.ndim(a) == 1 and np.ndim(b) == 1:  # two plain colours: one pass fewer
+        out = np.multiply.outer(t, np.subtract(b, a, dtype=np.float32))
+    else:
+        out = np.empty(np.broadcast_shapes(np.shape(a), np.shape(b), t.shape + (1,)), np.float32)
+        np.subtract(b, a, out=out)
+        out *= t[..., None]
     out += a
     return out
 
@@ -32,17 +35,17 @@ C = {
     "soil_wet": rgb(96, 78, 62), "soil_tilled": rgb(122, 95, 74), "litter": rgb(82, 70, 52),
     "ash": rgb(70, 66, 62), "char": rgb(28, 26, 25),
     # grasses and weeds
-    "grass": rgb(98, 124, 62), "grass_lush": rgb(78, 120, 52), "grass_dry": rgb(158, 146, 98),
+    "grass": rgb(104, 120, 70), "grass_lush": rgb(86, 116, 60), "grass_dry": rgb(160, 148, 104),
     "straw": rgb(184, 168, 118), "weed": rgb(86, 128, 56), "understory": rgb(52, 76, 40),
     # poppy
-    "glaucous": rgb(126, 154, 138), "glaucous_light": rgb(160, 182, 166),
-    "glaucous_dark": rgb(90, 112, 100), "poppy_yellowing": rgb(168, 168, 104),
+    "glaucous": rgb(128, 150, 134), "glaucous_light": rgb(164, 180, 166),
+    "glaucous_dark": rgb(92, 110, 98), "poppy_yellowing": rgb(168, 168, 104),
     "capsule": rgb(182, 194, 162), "capsule_scored": rgb(128, 104, 78),
     # crops
     "cabbage": rgb(126, 160, 142), "cabbage_head": rgb(176, 198, 160), "mustard": rgb(96, 146, 58),
     "lettuce": rgb(150, 190, 92), "garlic": rgb(98, 140, 124), "maize": rgb(84, 124, 48),
     "maize_tassel": rgb(186, 160, 102), "tea": rgb(52, 88, 38), "tea_flush": rgb(126, 162, 66),
-    "banana": rgb(124, 160, 62), "banana_dead": rgb(146, 118, 74), "shrub": rgb(66, 102, 48),
+    "banana": rgb(108, 142, 58), "banana_dead": rgb(146, 118, 74), "shrub": rgb(66, 102, 48),
     # water, roads, roofs
     "water": rgb(58, 72, 64), "water_sky": rgb(120, 138, 146), "foam": rgb(210, 214, 208),
     "rock": rgb(142, 138, 128), "road": rgb(168, 144, 112), "rut": rgb(118, 98, 78),

@@ -96,21 +96,26 @@ def disc_plants(blk: Block, cells: Cells, r_m: float, *, spread: float = 0.35,
 
 
 def star_plants(blk: Block, cells: Cells, length_m: float, width_m: float, n_leaves: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Plants of strap leaves radiating from a centre (maize, banana).
 
-    Returns ``(coverage, position along the leaf 0..1, offset across it -1..1)``.
+    Each plant has ``n_leaves`` give or take two, each leaf its own length.
+    Returns coverage, position along the leaf (0..1), signed offset across it
+    (-1..1) and a random number per leaf.
     """
     g = blk.gsd_m
-    length = F(length_m) * (F(0.75) + F(0.5) * cells.rand(1))
-    step = F(2 * np.pi / n_leaves)
-    a = np.arctan2(cells.pv, cells.pu) - F(6.283) * cells.rand(2)
-    da = a - step * np.round(a / step)
+    n = F(n_leaves - 2) + np.floor(cells.rand(3) * F(5))
+    step = F(2 * np.pi) / n
+    a = np.arctan2(cells.pv, cells.pu) + F(np.pi)
+    k = np.round(a / step)
+    da = a - step * k
+    leaf = unit(rehash(cells.h ^ (k.astype(np.uint32) * np.uint32(0x9E3779B1))))
+    length = F(length_m) * (F(0.6) + F(0.3) * cells.rand(1) + F(0.4) * leaf)
     along = np.minimum(cells.d / length, F(1.0))
     half_w = F(width_m / 2) * np.sin(F(np.pi) * np.clip(along * F(0.9) + F(0.1), 0, 1))
-    across = np.abs(da) * cells.d
-    cov = np.clip((half_w - across) / F(g) + F(0.5), 0.0, 1.0) * (cells.d < length)
-    return cov.astype(F), along, np.minimum(across / (half_w + F(1e-4)), F(1.0))
+    across = da * cells.d
+    cov = np.clip((half_w - np.abs(across)) / F(g) + F(0.5), 0.0, 1.0) * (cells.d < length)
+    return cov.astype(F), along, np.clip(across / (half_w + F(1e-4)), -1, 1), leaf
 
 
 def nearest_cells(blk: Block, du_m: float, dv_m: float, seed: int, *, angle_rad: float = 0.0,
@@ -133,5 +138,5 @@ def nearest_cells(blk: Block, du_m: float, dv_m: float, seed: int, *, angle_rad:
         closer = c.d < best.d
         second = np.where(closer, best.d, np.minimum(second, c.d))
         best = Cells(*(np.where(closer, new, old) for new, old in
-                       zip((c.pu, c.pv, c.d, c.room, c.h), (best.pu, best.pv, best.d, best.room, best.h))))
+                       zip((c.pu, c.pv, c.d, c.room, c.h), (best.pu, best.pv, best.d, best.room, best.h), strict=True)))
     return best, second

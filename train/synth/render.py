@@ -1,7 +1,8 @@
 """Render one block of the survey: paint what intersects it, then apply the flight conditions.
 
-Only features whose extent meets the block (found with STRtrees) are touched.
-The block is rendered with a halo of ``HALO_PX`` so blurs and masks near its
+Only features whose extent meets the block (found with STRtrees, or a grid
+index for the many crowns) are touched.
+The block is rendered with a halo (``halo_px``) so blurs and masks near its
 edge see the same neighbourhood as in any other block; the halo is cropped
 before the camera JPEG, which runs on 8x8 blocks aligned to the global grid.
 """
@@ -12,18 +13,33 @@ import numpy as np
 import shapely
 
 from train.synth.block import Block
-from train.synth.canopy import (crown_extent_boxes, paint_crowns, paint_roof, paint_shadows,
-                                roof_shadow, sun_vector)
+from train.synth.boxindex import BoxIndex
+from train.synth.canopy import (
+    crown_extent_boxes,
+    paint_crowns,
+    paint_roof,
+    paint_shadows,
+    roof_shadow,
+    sun_vector,
+)
 from train.synth.conditions import Conditions, jpeg_roundtrip, radiometry, sensor, to_u8
 from train.synth.crops import paint_field
 from train.synth.ground import base_ground, paint_line, relief, terraces
 from train.synth.palette import C, mix
 from train.synth.scene import LINE_KINDS, Scene
 
-__all__ = ["HALO_PX", "SceneIndex", "render_block"]
+__all__ = ["SceneIndex", "render_block", "halo_px"]
 
-HALO_PX = 16  # > 3 sigma of the widest blur chain (edge raggedness, shadows, camera)
 F = np.float32
+
+
+def halo_px(blur_px: float) -> int:
+    """Pixels a block needs around it: the widest chain of blurs that feed a pixel.
+
+    Ragged field edges (Gaussian radius <= 9 px) then the camera blur
+    (radius 3 sigma), plus one pixel for the relief gradient.
+    """
+    return 10 + int(np.ceil(3 * max(blur_px, 0.0)))
 
 
 class SceneIndex:
@@ -33,6 +49,7 @@ class SceneIndex:
         self.scene = scene
         self.cond = cond
         self.gsd_m = gsd_m
+        self.halo_px = halo_px(cond.blur_px)
         self.sun = sun_vector(cond.sun_azimuth_deg, cond.sun_elevation_deg)
         self.fields = shapely.STRtree([f.geom for f in scene.fields])
         self.line_polys = scene.lines.polygons()
@@ -40,7 +57,7 @@ class SceneIndex:
         self.roofs = shapely.STRtree([r.geom for r in scene.roofs])
         self.roof_shadows = [roof_shadow(r, self.sun) for r in scene.roofs]
         self.roof_shadow_tree = shapely.STRtree(self.roof_shadows)
-        self.crowns = shapely.STRtree(crown_extent_boxes(scene.crowns, self.sun))
+        self.crowns = BoxIndex(*crown_extent_boxes(scene.crowns, self.sun))
         for geom in (scene.footprint, scene.clearings, scene.terraces):
             shapely.prepare(geom)
 
@@ -56,11 +73,12 @@ def render_block(index: SceneIndex, row0: int, col0: int, height: int, width: in
     out = np.zeros((height, width, 4), np.uint8)
     if not scene.footprint.intersects(inner.box()):
         return out
-    blk = Block(row0 - HALO_PX, col0 - HALO_PX, height + 2 * HALO_PX, width + 2 * HALO_PX,
-                index.gsd_m, scene.height_m)
+    pad = index.halo_px
+    blk = Block(row0 - pad, col0 - pad, height + 2 * pad, width + 2 * pad, index.gsd_m,
+                scene.height_m)
     rgb, _ = _paint(index, blk)
     img = sensor(blk, index.cond, to_u8(radiometry(blk, index.cond, rgb)))
-    img = img[HALO_PX:HALO_PX + height, HALO_PX:HALO_PX + width]
+    img = img[pad:pad + height, pad:pad + width]
     alpha = inner.fill(scene.footprint, 255)
     img = jpeg_roundtrip(np.ascontiguousarray(img), index.cond.jpeg_quality)
     # Outside the footprint there is no photo: black, as photogrammetry tools write it.
@@ -92,10 +110,11 @@ def _paint(index: SceneIndex, blk: Block) -> tuple[np.ndarray, np.ndarray]:
 
     shade, dem = relief(blk, scene.terrain, sun)
     if scene.terraces.intersects(box):
-        zone = blk.fill(scene.terraces).astype(F)
+        zone = blk.fill(scene.terraces).astype(bool)
         cov, face = terraces(blk, scene.terrain, dem, sun)
-        riser = mix(rgb * face[..., None], C["grass"] * face[..., None], F(0.35))
-        rgb = mix(rgb, riser, cov * zone)
+        on = zone & (cov > F(0.002))
+        riser = mix(rgb[on] * face[on, None], C["grass"] * face[on, None], F(0.35))
+        rgb[on] = mix(rgb[on], riser, cov[on])
 
     line_idx = index.query(index.lines, box)
     for kind in range(len(LINE_KINDS)):
@@ -120,7 +139,7 @@ def _paint(index: SceneIndex, blk: Block) -> tuple[np.ndarray, np.ndarray]:
         sub = blk.sub(r0, r1, c0, c1)
         paint_roof(sub, roof, rgb[r0:r1, c0:c1], sub.fill(roof.geom), height[r0:r1, c0:c1], sun)
 
-    crowns = index.query(index.crowns, box)
+    crowns = index.crowns.query(blk.bounds_m)
     paint_crowns(blk, scene.crowns, crowns, rgb, height, sun)
     roofs = index.query(index.roof_shadow_tree, box)
     paint_shadows(blk, scene.crowns, crowns, [index.roof_shadows[i] for i in roofs],

@@ -164,12 +164,12 @@ def build_scene(
     area_ha = footprint.area / 1e4
     fields = layout.place_plots(component_rng(seed, 5), footprint, clearings, occupied,
                                 count=_count(rng, plot_density_per_ha * area_ha), stages=stages)
+    roofs = layout.place_roofs(component_rng(seed, 8), footprint, clearings, lines, occupied,
+                               count=_count(rng, roof_density_per_ha * area_ha))
     fields += layout.place_distractors(component_rng(seed, 6), footprint, clearings, occupied,
                                        count=_count(rng, distractor_density_per_ha * area_ha))
     fields += layout.place_background(component_rng(seed, 7), footprint, clearings, occupied,
                                       count=_count(rng, 5.0 * area_ha))
-    roofs = layout.place_roofs(component_rng(seed, 8), footprint, clearings, lines, occupied,
-                               count=_count(rng, roof_density_per_ha * area_ha))
     crowns = trees.make_crowns(component_rng(seed, 9), width_m, height_m, clearings, fields,
                                lines, roofs)
     return Scene(seed, width_m, height_m, flight_angle, footprint, clearings, terraces, terrain,

@@ -20,11 +20,17 @@ from pyproj import CRS, Transformer
 
 from tiles.atomic import atomic_path
 from tiles.errors import ConfigError
-from train.synth.conditions import Conditions, sample_conditions, with_overrides
+from train.synth.conditions import Conditions, check_overrides, sample_conditions, with_overrides
 from train.synth.render import SceneIndex, render_block
-from train.synth.scene import STAGES, Scene, build_scene, component_rng
-from train.synth.truth import (DISTRACTOR_FIELDS, PLOT_FIELDS, distractor_records, plot_records,
-                               write_records)
+from train.synth.scene import STAGES, build_scene, component_rng
+from train.synth.truth import (
+    DISTRACTOR_FIELDS,
+    PLOT_FIELDS,
+    distractor_records,
+    plot_records,
+    to_map,
+    write_records,
+)
 
 __all__ = ["SurveyResult", "generate_survey", "GSD_RANGE_M", "TILE_PX", "OUTPUT_NAMES"]
 
@@ -74,6 +80,7 @@ def generate_survey(
     stages: Sequence[str] = STAGES,
     plot_density_per_ha: float = 3.0,
     distractor_density_per_ha: float = 6.0,
+    roof_density_per_ha: float = 0.4,
     forest_cover: float | None = None,
     wgs84: bool = False,
     compress: str = "jpeg",
@@ -86,18 +93,28 @@ def generate_survey(
 ) -> SurveyResult:
     """Write ``ortho.tif``, ``plots.geojson`` and ``distractors.geojson`` into ``out_dir``.
 
-    ``seed`` fixes everything: same arguments, same bytes. ``size_px`` is
-    (width, height); ``gsd_m`` must lie in 0.015-0.10 m. ``mask='alpha'`` writes
-    RGBA (alpha 0 outside the flight footprint), ``'nodata'`` RGB with nodata=0
-    (valid pixels never 0 in all bands, except where JPEG smears the collar).
-    ``compress='jpeg'`` (quality ``jpeg_quality``) is what photogrammetry tools
-    write; ``'deflate'`` is lossless. ``conditions`` overrides fields of
-    :class:`~train.synth.conditions.Conditions`. ``wgs84=True`` also writes
-    ``plots_wgs84.geojson``. ``progress(done_px, total_px)`` is called per tile row.
+    ``seed`` fixes everything: same arguments, same bytes (whatever ``block_px``).
+    ``size_px`` is (width, height), 64-200000 each; ``gsd_m`` 0.015-0.10 m. The
+    layout depends on the seed and the ground extent only, so one seed at two
+    GSDs covering the same metres shows the same plots. Densities are per
+    hectare of flown area (defaults: plots 3, look-alike patches 6, roofs 0.4);
+    ``forest_cover`` None draws 0.35-0.6 per seed.
+
+    ``mask='alpha'`` writes RGBA (alpha 0 outside the flight footprint);
+    ``'nodata'`` writes RGB with nodata=0, valid pixels never 0 in all bands
+    (with JPEG, compression smears the collar edge over ~18 px). ``compress``
+    ``'jpeg'`` (``jpeg_quality``, default 90) is what photogrammetry tools write,
+    ``'deflate'`` is lossless. ``conditions`` overrides fields of
+    :class:`~train.synth.conditions.Conditions` (sun, haze, blur...).
+    ``wgs84=True`` also writes ``plots_wgs84.geojson``; ``overviews=True`` builds
+    internal overviews; ``progress(done_px, total_px)`` is called per tile row.
+    Existing outputs raise ConfigError unless ``overwrite``.
     """
     t0 = time.perf_counter()
     width, height = _check(seed, size_px, gsd_m, mask, stages, plot_density_per_ha,
-                           distractor_density_per_ha, forest_cover, compress, jpeg_quality, block_px)
+                           distractor_density_per_ha, roof_density_per_ha, forest_cover, compress,
+                           jpeg_quality, block_px)
+    check_overrides(conditions)
     map_crs = _projected_crs(crs)
     out_dir = Path(out_dir)
     paths = [out_dir / name for name in OUTPUT_NAMES]
@@ -110,7 +127,7 @@ def generate_survey(
     scene = build_scene(seed, width * gsd_m, height * gsd_m, stages=stages,
                         plot_density_per_ha=plot_density_per_ha,
                         distractor_density_per_ha=distractor_density_per_ha,
-                        forest_cover=forest_cover)
+                        roof_density_per_ha=roof_density_per_ha, forest_cover=forest_cover)
     cond = with_overrides(sample_conditions(seed, gsd_m, scene.flight_angle_rad), conditions)
     transform = Affine(gsd_m, 0.0, origin[0], 0.0, -gsd_m, origin[1] + scene.height_m)
     log.info("synth seed %d: %d x %d px at %.3f m, %d plots", seed, width, height, gsd_m,
@@ -126,7 +143,7 @@ def generate_survey(
     write_records(paths[2], distractors, DISTRACTOR_FIELDS, map_crs, layer="distractors")
     if wgs84_path is not None:
         write_records(wgs84_path, plots, PLOT_FIELDS, map_crs, layer="plots", wgs84=True)
-    footprint = _shift(scene.footprint, origin)
+    footprint = to_map(scene.footprint, origin)
     return SurveyResult(paths[0], paths[1], paths[2], wgs84_path, plots, distractors, transform,
                         map_crs, footprint, (width, height), gsd_m, cond,
                         time.perf_counter() - t0)
@@ -212,12 +229,6 @@ def _nodata_rgb(tile: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def _shift(geom, origin):
-    import shapely
-
-    return shapely.transform(geom, lambda xy: xy + np.asarray(origin))
-
-
 def _projected_crs(crs) -> CRS:
     try:
         out = CRS.from_user_input(crs)
@@ -230,8 +241,8 @@ def _projected_crs(crs) -> CRS:
     return out
 
 
-def _check(seed, size_px, gsd_m, mask, stages, plot_density, distractor_density, forest_cover,
-           compress, jpeg_quality, block_px) -> tuple[int, int]:
+def _check(seed, size_px, gsd_m, mask, stages, plot_density, distractor_density, roof_density,
+           forest_cover, compress, jpeg_quality, block_px) -> tuple[int, int]:
     """Validate options up front; errors name the value and the valid choices."""
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ConfigError(f"seed {seed!r} must be an integer in 0..2**32-1")
@@ -256,7 +267,8 @@ def _check(seed, size_px, gsd_m, mask, stages, plot_density, distractor_density,
     if bad or not len(stages):
         raise ConfigError(f"stages {list(stages)!r} must be a non-empty subset of {STAGES}")
     for name, value in (("plot_density_per_ha", plot_density),
-                        ("distractor_density_per_ha", distractor_density)):
+                        ("distractor_density_per_ha", distractor_density),
+                        ("roof_density_per_ha", roof_density)):
         if not 0 <= value <= 200:
             raise ConfigError(f"{name} {value} must be 0-200 per hectare")
     if forest_cover is not None and not 0 <= forest_cover <= 0.9:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from train.synth.boxindex import BoxIndex
 from train.synth.scene import Crowns, Field, Lines, Roof
 
-__all__ = ["make_crowns", "occluded_fraction", "crown_boxes", "N_TONES"]
+__all__ = ["make_crowns", "occluded_fraction", "crown_index", "N_TONES"]
 
 N_TONES = 8  # canopy palette size (see materials.CANOPY)
 _MARGIN_M = 25.0  # crowns beyond the extent still overhang it and cast shadows into it
@@ -96,16 +97,16 @@ def _keep_out(clearings, fields, lines: Lines, roofs):
     return geom
 
 
-def occluded_fraction(crowns: Crowns, tree: shapely.STRtree, geom) -> float:
-    """Fraction of ``geom``'s area under crowns (``tree`` indexes the crowns' bounding boxes)."""
-    idx = np.sort(tree.query(geom))
+def occluded_fraction(crowns: Crowns, index: BoxIndex, geom) -> float:
+    """Fraction of ``geom``'s area under crowns (``index`` holds the crowns' boxes)."""
+    idx = index.query(geom.bounds)
     if not len(idx):
         return 0.0
     cover = shapely.union_all(crowns.polygons(idx))
     return float(shapely.area(shapely.intersection(cover, geom)) / geom.area)
 
 
-def crown_boxes(crowns: Crowns) -> np.ndarray:
-    """Bounding boxes of crown outlines (outline radius is at most 1.3 r)."""
+def crown_index(crowns: Crowns) -> BoxIndex:
+    """An index of the crown outlines' bounding boxes (outline radius is at most 1.3 r)."""
     pad = 1.3 * crowns.r
-    return shapely.box(crowns.x - pad, crowns.y - pad, crowns.x + pad, crowns.y + pad)
+    return BoxIndex(crowns.x - pad, crowns.y - pad, crowns.x + pad, crowns.y + pad)

@@ -17,29 +17,30 @@ from pyproj import CRS, Transformer
 
 from tiles.atomic import atomic_path
 from train.synth.scene import Scene
-from train.synth.trees import crown_boxes, occluded_fraction
+from train.synth.trees import crown_index, occluded_fraction
 
-__all__ = ["plot_records", "distractor_records", "write_records", "to_wgs84"]
+__all__ = ["plot_records", "distractor_records", "write_records", "to_map", "to_wgs84"]
 
 PLOT_FIELDS = ("plot_id", "stage", "petal_color", "planting", "area_m2", "occluded_frac",
                "interplanted", "intercrop")
 DISTRACTOR_FIELDS = ("distractor_id", "kind", "variant", "area_m2")
 
 
-def _to_map(geom, origin: tuple[float, float]):
+def to_map(geom, origin: tuple[float, float]):
+    """Local scene metres -> map coordinates (the scene's origin is its bottom-left corner)."""
     return shapely.transform(geom, lambda xy: xy + np.asarray(origin))
 
 
 def plot_records(scene: Scene, origin: tuple[float, float]) -> list[dict]:
     """One record per poppy plot; ``occluded_frac`` is the share of its area under crowns."""
-    tree = shapely.STRtree(crown_boxes(scene.crowns))
+    index = crown_index(scene.crowns)
     out = []
     for i, f in enumerate(scene.plots, start=1):
         a = f.attrs
         out.append(dict(
-            plot_id=i, geometry=_to_map(f.geom, origin), stage=a["stage"],
+            plot_id=i, geometry=to_map(f.geom, origin), stage=a["stage"],
             petal_color=a["petal_color"], planting=a["planting"], area_m2=round(f.geom.area, 2),
-            occluded_frac=round(occluded_fraction(scene.crowns, tree, f.geom), 3),
+            occluded_frac=round(occluded_fraction(scene.crowns, index, f.geom), 3),
             interplanted=a["interplanted"], intercrop=a["intercrop"],
         ))
     return out
@@ -51,7 +52,7 @@ def distractor_records(scene: Scene, origin: tuple[float, float]) -> list[dict]:
              if f.kind not in ("poppy", "fallow", "pasture", "burnt", "stubble")]
     items += [("roof", r.material, r.geom) for r in scene.roofs]
     return [dict(distractor_id=i, kind=kind, variant=variant, area_m2=round(geom.area, 2),
-                 geometry=_to_map(geom, origin))
+                 geometry=to_map(geom, origin))
             for i, (kind, variant, geom) in enumerate(items, start=1)]
 
 
