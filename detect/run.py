@@ -17,7 +17,7 @@ from detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thu
 from detect.pipeline import DetectionResult, run_detection
 from detect.predictor import Predictor
 from detect.targets import Target
-from tiles.raster import RasterInfo, overview_read
+from tiles.raster import RasterInfo, overview_read, to_uint8
 
 __all__ = ["RunOutputs", "detect_to_dir", "OUTPUTS"]
 
@@ -112,14 +112,8 @@ def _overview(result: DetectionResult):
     """A decimated image of the first orthomosaic for the report."""
     info = result.infos[0]
     data, mask, transform = overview_read(info, max_px=1600)
-    rgb = data.transpose(1, 2, 0).copy()
+    rgb = to_uint8(data, info.stretch).transpose(1, 2, 0).copy()  # the chips' own stretch
     rgb[~mask] = 0
-    if rgb.dtype != "uint8":  # the report shows 8-bit; reuse the raster's stretch
-        import numpy as np
-
-        lows = np.array([s[0] for s in info.stretch])
-        highs = np.array([s[1] for s in info.stretch])
-        rgb = np.clip((rgb - lows) / (highs - lows) * 255, 0, 255).astype("uint8")
     return rgb, transform, info.crs
 
 

@@ -27,7 +27,7 @@ from rasterio.windows import Window
 
 from tiles.errors import ConfigError, RasterError
 
-__all__ = ["RasterInfo", "inspect_raster", "open_dataset", "overview_read"]
+__all__ = ["RasterInfo", "decimated_grid", "inspect_raster", "open_dataset", "overview_read", "to_uint8"]
 
 # GDAL's default block cache is 5% of RAM; bound it so memory stays flat however
 # large the raster (a user's own GDAL_CACHEMAX still wins).
@@ -106,6 +106,24 @@ def inspect_raster(path: str | os.PathLike, *, bands: Sequence[int] | None = Non
     return RasterInfo(path, crs, transform, width, height, dtype, band_idx, stretch, warped)
 
 
+def to_uint8(data: np.ndarray, stretch: tuple[tuple[float, float], ...] | None) -> np.ndarray:
+    """Bands (3, ...) to uint8 through the raster's per-band stretch (None: already 8-bit)."""
+    if stretch is None:
+        return data.astype("uint8", copy=False)
+    out = np.empty(data.shape, dtype="uint8")
+    for band, (low, high) in enumerate(stretch):
+        scaled = (data[band].astype("float32") - low) * (255.0 / (high - low))
+        out[band] = np.clip(np.nan_to_num(scaled), 0, 255).round()
+    return out
+
+
+def decimated_grid(info: RasterInfo, max_px: int) -> tuple[int, int, Affine]:
+    """Size ``(width, height)`` and transform of the raster shrunk to at most ``max_px`` a side."""
+    scale = max(1.0, max(info.width, info.height) / max_px)
+    out_w, out_h = max(1, round(info.width / scale)), max(1, round(info.height / scale))
+    return out_w, out_h, info.transform @ Affine.scale(info.width / out_w, info.height / out_h)
+
+
 def overview_read(
     info: RasterInfo, *, max_px: int = OVERVIEW_MAX_PX
 ) -> tuple[np.ndarray, np.ndarray, Affine]:
@@ -113,13 +131,10 @@ def overview_read(
 
     GDAL serves it from the file's overviews when it has them.
     """
-    scale = max(info.width, info.height) / max_px
-    scale = max(scale, 1.0)
-    out_w, out_h = max(1, round(info.width / scale)), max(1, round(info.height / scale))
+    out_w, out_h, transform = decimated_grid(info, max_px)
     with open_dataset(info) as src:
         data = src.read(list(info.bands), out_shape=(3, out_h, out_w), resampling=Resampling.average)
         mask = src.dataset_mask(out_shape=(out_h, out_w), resampling=Resampling.nearest) > 0
-    transform = info.transform @ Affine.scale(info.width / out_w, info.height / out_h)
     return data, mask, transform
 
 

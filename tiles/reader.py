@@ -18,7 +18,7 @@ from rasterio.windows import Window
 from tiles.chip import Chip
 from tiles.errors import RasterError
 from tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
-from tiles.raster import RasterInfo, open_dataset
+from tiles.raster import RasterInfo, open_dataset, to_uint8
 
 __all__ = ["ChipReader", "resampling_for", "cells_for"]
 
@@ -130,13 +130,4 @@ class ChipReader:
             raise RasterError(
                 f"{self.info.path}: read failed at window {window!r}: {err}".splitlines()[0]
             ) from None
-        return self._to_uint8(data).transpose(1, 2, 0), mask > 0
-
-    def _to_uint8(self, data: np.ndarray) -> np.ndarray:
-        if self.info.stretch is None:
-            return data.astype("uint8", copy=False)
-        out = np.empty(data.shape, dtype="uint8")
-        for band, (low, high) in enumerate(self.info.stretch):
-            scaled = (data[band].astype("float32") - low) * (255.0 / (high - low))
-            out[band] = np.clip(np.nan_to_num(scaled), 0, 255).round()
-        return out
+        return to_uint8(data, self.info.stretch).transpose(1, 2, 0), mask > 0

@@ -17,13 +17,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
-from affine import Affine
 from rasterio.features import rasterize
 
 from tiles.chip import Chip
 from tiles.errors import ConfigError
 from tiles.grid import GridCell, GridSpec
-from tiles.raster import RasterInfo, inspect_raster, open_dataset
+from tiles.raster import RasterInfo, decimated_grid, inspect_raster, open_dataset
 from tiles.reader import ChipReader, cells_for
 
 __all__ = ["ChipStats", "iter_chips", "plan_chips", "DEFAULT_MIN_VALID_FRAC"]
@@ -175,10 +174,8 @@ def _coarse_mask(info: RasterInfo, max_px: int = 512):
         has_overviews = bool(src.overviews(1))
         if not has_overviews and info.width * info.height > PRESCREEN_MAX_PX:
             return None
-        scale = max(1.0, max(info.width, info.height) / max_px)
-        out_w, out_h = max(1, round(info.width / scale)), max(1, round(info.height / scale))
+        out_w, out_h, transform = decimated_grid(info, max_px)
         mask = src.dataset_mask(out_shape=(out_h, out_w)) > 0
-    transform = info.transform @ Affine.scale(info.width / out_w, info.height / out_h)
     # One coarse pixel of margin: a sliver of valid pixels may vanish when decimated.
     grown = mask.copy()
     grown[1:] |= mask[:-1]
