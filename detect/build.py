@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-import shapely
 from pyproj import CRS, Transformer
 
 from detect.merge import Cluster
 from detect.targets import Target, format_target_id
+from tiles.geometry import reproject_geometry
 
 __all__ = ["priority_score", "make_targets", "utc_now"]
 
@@ -67,7 +66,8 @@ def make_targets(
                 rank=rank,
                 conf=round(cluster.conf, 4),
                 area_m2=round(cluster.polygon.area, 2),
-                polygon=_to_wgs84(cluster.polygon, to_wgs84),
+                polygon=reproject_geometry(cluster.polygon, crs, "EPSG:4326",
+                                           max_segment=max(cluster.polygon.length / 64, 0.5)),
                 lon=lon,
                 lat=lat,
                 sources=tuple(Path(s).name for s in cluster.sources),
@@ -78,10 +78,3 @@ def make_targets(
             )
         )
     return targets
-
-
-def _to_wgs84(polygon, transformer):
-    dense = shapely.segmentize(polygon, max(polygon.length / 64, 0.5))
-    return shapely.transform(
-        dense, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-    )

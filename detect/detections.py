@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from shapely.geometry import Polygon
 
 from tiles.chip import Chip
-from tiles.geometry import pixel_boxes_to_polygons
+from tiles.geometry import pixel_boxes_to_polygons, reproject_geometry
 
-__all__ = ["Detection", "detections_from_chip", "reproject_geometry", "to_crs"]
+__all__ = ["Detection", "detections_from_chip", "to_crs"]
 
 # A box must lie at least half on valid pixels; boxes mostly on the collar are dropped.
 DEFAULT_MIN_BOX_VALID_FRAC = 0.5
@@ -54,7 +53,7 @@ def detections_from_chip(
         Detection(
             poly, float(b[4]), int(b[5]), chip.source, (chip.row, chip.col), footprint, bool(c)
         )
-        for poly, b, c in zip(polygons, kept, cut)
+        for poly, b, c in zip(polygons, kept, cut, strict=True)
     ]
     return detections, int((~valid).sum())
 
@@ -68,14 +67,3 @@ def to_crs(detections: list[Detection], src_crs, dst_crs) -> list[Detection]:
                 chip_polygon=reproject_geometry(d.chip_polygon, src_crs, dst_crs))
         for d in detections
     ]
-
-
-def reproject_geometry(geom, src_crs, dst_crs):
-    """``geom`` from ``src_crs`` to ``dst_crs`` (edges densified to 1 m first)."""
-    if CRS.from_user_input(src_crs) == CRS.from_user_input(dst_crs):
-        return geom
-    transformer = Transformer.from_crs(src_crs, dst_crs, always_xy=True)
-    dense = shapely.segmentize(geom, 1.0)
-    return shapely.transform(
-        dense, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-    )

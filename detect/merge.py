@@ -39,6 +39,7 @@ from shapely.strtree import STRtree
 
 from detect.detections import Detection
 from tiles.errors import ConfigError
+from tiles.geometry import connected_groups
 
 __all__ = ["Cluster", "MERGE_RULES", "merge_detections"]
 
@@ -94,32 +95,22 @@ def _pairs(polygons: np.ndarray) -> np.ndarray:
 
 def _union(detections, min_overlap, cut_overlap) -> list[Cluster]:
     polygons = np.array([d.polygon for d in detections], dtype=object)
-    parent = list(range(len(detections)))
-
-    def find(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
     pairs = _pairs(polygons)
+    joined = np.zeros(len(pairs), dtype=bool)
     if len(pairs):
         inter = shapely.area(shapely.intersection(polygons[pairs[:, 0]], polygons[pairs[:, 1]]))
         smaller = np.minimum(
             shapely.area(polygons[pairs[:, 0]]), shapely.area(polygons[pairs[:, 1]])
         )
         ratio = inter / np.maximum(smaller, 1e-12)
-        for (a, b), r in zip(pairs, ratio):
+        for k, ((a, b), r) in enumerate(zip(pairs, ratio, strict=True)):
             da, db = detections[a], detections[b]
-            if da.chip_key == db.chip_key:
-                continue
-            if r >= min_overlap or ((da.cut or db.cut) and r >= cut_overlap):
-                parent[find(a)] = find(b)
-    groups: dict[int, list[int]] = {}
-    for k in range(len(detections)):
-        groups.setdefault(find(k), []).append(k)
+            if da.chip_key != db.chip_key:
+                joined[k] = r >= min_overlap or ((da.cut or db.cut) and r >= cut_overlap)
+    labels = connected_groups(len(detections), pairs[joined])
     clusters = []
-    for members in groups.values():
+    for group in range(labels.max() + 1 if len(labels) else 0):
+        members = np.flatnonzero(labels == group)
         outline = shapely.union_all(polygons[members])
         if outline.geom_type != "Polygon":  # touching only at a corner: keep the hull
             outline = outline.convex_hull

@@ -73,7 +73,7 @@ def run_detection(
         t0 = time.perf_counter()
         results = predictor(np.stack([chip.pixels for chip in batch]))
         model_s += time.perf_counter() - t0
-        for chip, boxes in zip(batch, results):
+        for chip, boxes in zip(batch, results, strict=True):
             found, collar = detections_from_chip(chip, boxes, min_box_valid_frac=min_box_valid_frac)
             detections.extend(to_crs(found, chip.crs, crs))
             collar_boxes += collar
@@ -94,7 +94,7 @@ def run_detection(
 
 
 def _coverage(covered: dict[str, list], crs_of: dict, crs: CRS):
-    from detect.detections import reproject_geometry
+    from tiles.geometry import reproject_geometry
 
     parts = []
     for source, polygons in covered.items():

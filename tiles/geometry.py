@@ -8,16 +8,21 @@ no half-pixel shift. Pixel (col, row) covers [col, col+1) x [row, row+1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import shapely
 from affine import Affine
+from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 
 __all__ = [
+    "connected_groups",
     "pixel_box_to_polygon",
     "pixel_boxes_to_polygons",
+    "pixel_polygons_to_map",
     "polygon_to_pixel_box",
+    "reproject_geometry",
     "transform_bounds_box",
 ]
 
@@ -47,6 +52,24 @@ def pixel_box_to_polygon(
     return pixel_boxes_to_polygons(transform, np.array([[xmin, ymin, xmax, ymax]]))[0]
 
 
+def pixel_polygons_to_map(transform: Affine, rings_px: Sequence[np.ndarray]) -> np.ndarray:
+    """Map pixel polygons (each an (N, 2) array of col, row) through ``transform``.
+
+    Rings are kept as drawn (one polygon each, oriented counter-clockwise);
+    repairing hand-drawn self-intersections is the caller's business.
+    """
+    polys = np.array(
+        [shapely.Polygon(np.asarray(r, dtype="float64")) for r in rings_px], dtype=object
+    )
+
+    def to_map(xy: np.ndarray) -> np.ndarray:
+        xs, ys = transform @ (xy[:, 0], xy[:, 1])
+        return np.column_stack([xs, ys])
+
+    mapped = shapely.transform(polys, to_map) if len(polys) else polys
+    return shapely.orient_polygons(mapped) if len(mapped) else mapped
+
+
 def polygon_to_pixel_box(transform: Affine, geom) -> tuple[float, float, float, float]:
     """Pixel box ``xmin, ymin, xmax, ymax`` that encloses ``geom`` (map coordinates)."""
     coords = shapely.get_coordinates(geom)
@@ -58,3 +81,38 @@ def transform_bounds_box(transform: Affine, width_px: int, height_px: int) -> Se
     """Map bounds ``left, bottom, right, top`` of a ``width_px`` x ``height_px`` grid."""
     poly = pixel_box_to_polygon(transform, 0, 0, width_px, height_px)
     return poly.bounds
+
+
+def connected_groups(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Group label (0, 1, ... in order of first member) of ``n`` items joined by index ``pairs``.
+
+    Items linked directly or through a chain share a label: the connected
+    components of the graph, e.g. chips or boxes that overlap one another.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def reproject_geometry(geom, src_crs, dst_crs, *, max_segment: float = 1.0):
+    """``geom`` from ``src_crs`` to ``dst_crs``, unchanged when the two are the same CRS.
+
+    Edges are first densified to ``max_segment`` (source CRS units) so that a
+    straight edge keeps following the same ground in the new CRS.
+    """
+    src, dst = CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs)
+    if src == dst:
+        return geom
+    transformer = _transformer(src.to_wkt(), dst.to_wkt())
+    dense = shapely.segmentize(geom, max_segment)
+    return shapely.transform(
+        dense, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
+
+
+@lru_cache(maxsize=32)
+def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
+    return Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)

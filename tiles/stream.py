@@ -29,6 +29,7 @@ __all__ = ["ChipStats", "iter_chips", "plan_chips", "DEFAULT_MIN_VALID_FRAC"]
 
 # A chip with less than 5% valid pixels is collar: nothing a field crew could visit.
 DEFAULT_MIN_VALID_FRAC = 0.05
+DEFAULT_GRID = GridSpec()  # 5 cm, 640 px chips, 128 px overlap
 # Rasters up to this size get a coarse mask pre-screen even without overviews.
 PRESCREEN_MAX_PX = 64_000_000
 
@@ -71,7 +72,7 @@ def plan_chips(
 
 def iter_chips(
     sources: Iterable[str | os.PathLike | RasterInfo],
-    spec: GridSpec = GridSpec(),
+    spec: GridSpec = DEFAULT_GRID,
     *,
     min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
     workers: int = 4,

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from tiles.atomic import atomic_path
 from tiles.chip import Chip
+from tiles.geometry import reproject_geometry
 
 __all__ = ["chip_name", "write_chip_geotiff", "write_chips", "ChipIndex", "write_chip_index"]
 
@@ -74,19 +75,15 @@ def write_chip_index(index: ChipIndex, path: str | os.PathLike) -> Path:
     geoms = np.array([row["geometry"] for row in index.rows], dtype=object)
     out_crs = crss.pop() if len(crss) == 1 else "EPSG:4326"
     if out_crs == "EPSG:4326" and len(crss) != 1:
-        geoms = np.array([_to_wgs84(row["geometry"], row["crs"]) for row in index.rows])
+        geoms = np.array([reproject_geometry(row["geometry"], row["crs"], "EPSG:4326",
+                                             max_segment=row["geometry"].length / 64)
+                          for row in index.rows])
     fields = [k for k in index.rows[0] if k != "geometry"]
     field_data = [np.array([row[k] for row in index.rows]) for k in fields]
     with atomic_path(path) as tmp:
         ogr_write(tmp, shapely.to_wkb(geoms), field_data, fields, layer="chips",
                   geometry_type="Polygon", crs=CRS.from_user_input(out_crs).to_wkt())
     return Path(path)
-
-
-def _to_wgs84(geom, crs: str):
-    transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return shapely.transform(shapely.segmentize(geom, geom.length / 64),
-                             lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 def write_chips(chips: Iterable[Chip], out_dir: str | os.PathLike) -> Iterator[tuple[Chip, Path]]:

@@ -28,15 +28,17 @@ from pyogrio.raw import read as ogr_read
 from pyproj import CRS
 
 from detect.bundle import ModelBundle, load_bundle
-from detect.detections import Detection, reproject_geometry
+from detect.detections import Detection
 from detect.merge import merge_detections
 from detect.pipeline import DetectionResult, run_detection
 from tiles.atomic import atomic_write_text
 from tiles.errors import ConfigError, LabelError
+from tiles.geometry import reproject_geometry
 from train.labels import LabelSet, detect_format, read_labels
 
 __all__ = [
     "DEFAULT_SWEEP",
+    "HEADLINE_MIN_AREA_M2",
     "SIZE_BINS_M2",
     "EvaluationReport",
     "PlotScore",
@@ -55,6 +57,9 @@ SIZE_BINS_M2: tuple[tuple[str, float, float], ...] = (
     ("<20", 0.0, 20.0), ("20-100", 20.0, 100.0), ("100-600", 100.0, 600.0),
     (">=600", 600.0, math.inf),
 )
+# Plots at least this big get their own headline scores: smaller ones are
+# reported, but a 10 m2 plot is a few plants and a different question.
+HEADLINE_MIN_AREA_M2 = 20.0
 DEFAULT_SWEEP = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # A plot counts when at least this share of it lies on examined ground.
 MIN_COVERED_FRAC = 0.5
@@ -216,16 +221,23 @@ def _covered(truth: TruthPlots, coverage) -> np.ndarray:
 
 def score_targets(
     targets: Sequence, confs: Sequence[float], truth: TruthPlots, coverage, *,
-    conf: float, match_iou: float = 0.1,
+    conf: float, match_iou: float = 0.1, min_area_m2: float = 0.0,
 ) -> tuple[PlotScore, np.ndarray]:
-    """Score target polygons against the plots on ``coverage``; also return each plot's found flag."""
+    """Score target polygons against the plots on ``coverage``; also return each plot's found flag.
+
+    With ``min_area_m2`` > 0 the score counts only plots of at least that area:
+    a target that found a smaller plot is neither true nor false (it is left
+    out), so the figures answer "how well are the plots this big found".
+    """
     covered = _covered(truth, coverage)
     plots = truth.geometries[covered]
     matches = match_targets(targets, confs, plots, match_iou=match_iou)
     found = np.zeros(len(truth), dtype=bool)
     found[np.flatnonzero(covered)[list(matches.values())]] = True
-    score = PlotScore(float(conf), int(covered.sum()), len(targets), len(matches),
-                      float(shapely.area(coverage)) / 1e6)
+    large = truth.areas_m2 >= min_area_m2
+    matched_small = int((found & ~large).sum())
+    score = PlotScore(float(conf), int((covered & large).sum()), len(targets) - matched_small,
+                      int((found & large).sum()), float(shapely.area(coverage)) / 1e6)
     return score, found
 
 
@@ -242,8 +254,12 @@ def sweep_conf(
     merge: str = "union",
     merge_options: dict | None = None,
     match_iou: float = 0.1,
+    min_area_m2: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Precision, recall, F1 and false targets per km2 at each threshold in ``confs``.
+
+    With ``min_area_m2`` > 0 each row also holds ``min_area``: the same scores
+    for plots of at least that area (see :func:`score_targets`).
 
     ``result`` must come from a run at or below the lowest threshold; its
     detections are re-merged per threshold, which gives the same targets as
@@ -253,9 +269,15 @@ def sweep_conf(
     out = []
     for conf in sorted(confs):
         clusters = _clusters_at(result.detections, conf, merge, merge_options or {})
-        score, _ = score_targets([c.polygon for c in clusters], [c.conf for c in clusters], truth,
-                                 result.coverage, conf=conf, match_iou=match_iou)
-        out.append(score.to_dict())
+        polygons, scores = [c.polygon for c in clusters], [c.conf for c in clusters]
+        score, _ = score_targets(polygons, scores, truth, result.coverage, conf=conf,
+                                 match_iou=match_iou)
+        row = score.to_dict()
+        if min_area_m2 > 0:
+            large, _ = score_targets(polygons, scores, truth, result.coverage, conf=conf,
+                                     match_iou=match_iou, min_area_m2=min_area_m2)
+            row["min_area"] = large.to_dict()
+        out.append(row)
     return out
 
 
@@ -274,12 +296,16 @@ class EvaluationReport:
     sweep: list[dict[str, Any]] = field(default_factory=list)
     chip_metrics: dict[str, Any] | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    min_area_m2: float = 0.0
+    score_min_area: PlotScore | None = None  # plots of at least min_area_m2 only
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id, "orthos": self.orthos, "crs": self.crs,
             "match_rule": f"IoU >= {self.match_iou:g} or target centroid in plot; one to one",
             **self.score.to_dict(),
+            "min_area_m2": self.min_area_m2,
+            "min_area": self.score_min_area.to_dict() if self.score_min_area else None,
             "plots_outside_coverage": self.n_plots_total - self.score.n_plots,
             "recall_by_size_m2": self.recall_by_size, "recall_by_stage": self.recall_by_stage,
             "sweep": self.sweep, "chip_metrics": self.chip_metrics, "timings_s": self.timings_s,
@@ -303,8 +329,15 @@ class EvaluationReport:
             f"Recall {_pct(s.recall)} ({s.true_targets}/{s.n_plots})   "
             f"Precision {_pct(s.precision)} ({s.true_targets}/{s.n_targets})   F1 {_num(s.f1)}",
             f"False targets: {s.false_targets} ({_num(s.false_per_km2, 1)} per km2)",
-            "Recall by plot size: " + _bins(self.recall_by_size, " m2"),
         ]
+        if self.score_min_area is not None:
+            big = self.score_min_area
+            lines.append(
+                f"Plots of {self.min_area_m2:g} m2 or more: Recall {_pct(big.recall)} "
+                f"({big.true_targets}/{big.n_plots})   Precision {_pct(big.precision)} "
+                f"({big.true_targets}/{big.n_targets})"
+            )
+        lines.append("Recall by plot size: " + _bins(self.recall_by_size, " m2"))
         if self.recall_by_stage:
             lines.append("Recall by stage: " + _bins(self.recall_by_stage, ""))
         if self.chip_metrics:
@@ -314,12 +347,15 @@ class EvaluationReport:
                 f"mAP50-95 {_num(m['mAP50-95'])}  P {_num(m['precision'])}  R {_num(m['recall'])}"
             )
         if self.sweep:
-            lines.append("conf   precision  recall  F1     false/km2  targets")
+            big = f"  P>={self.min_area_m2:g}  R>={self.min_area_m2:g}" if self.score_min_area else ""
+            lines.append("conf   precision  recall  F1     false/km2  targets" + big)
             for row in self.sweep:
-                lines.append(
-                    f"{row['conf']:<6g} {_num(row['precision']):<10} {_num(row['recall']):<7} "
-                    f"{_num(row['f1']):<6} {_num(row['false_per_km2'], 1):<10} {row['n_targets']}"
-                )
+                line = (f"{row['conf']:<6g} {_num(row['precision']):<10} {_num(row['recall']):<7} "
+                        f"{_num(row['f1']):<6} {_num(row['false_per_km2'], 1):<10} "
+                        f"{row['n_targets']:<7}")
+                if row.get("min_area"):
+                    line += f"  {_num(row['min_area']['precision']):<5}  {_num(row['min_area']['recall'])}"
+                lines.append(line.rstrip())
         return "\n".join(lines) + "\n"
 
 
@@ -333,6 +369,7 @@ def evaluate_detections(
     merge_options: dict | None = None,
     match_iou: float = 0.1,
     sweep: Sequence[float] = DEFAULT_SWEEP,
+    min_area_m2: float = HEADLINE_MIN_AREA_M2,
 ) -> EvaluationReport:
     """Score a finished detection run (see :func:`evaluate`, which runs it)."""
     if not 0 < match_iou <= 1:
@@ -342,8 +379,13 @@ def evaluate_detections(
             np.array([reproject_geometry(g, truth.crs, result.crs) for g in truth.geometries],
                      dtype=object), truth.stages, result.crs, truth.source)
     clusters = _clusters_at(result.detections, conf, merge, merge_options or {})
-    score, found = score_targets([c.polygon for c in clusters], [c.conf for c in clusters], truth,
-                                 result.coverage, conf=conf, match_iou=match_iou)
+    polygons, scores = [c.polygon for c in clusters], [c.conf for c in clusters]
+    score, found = score_targets(polygons, scores, truth, result.coverage, conf=conf,
+                                 match_iou=match_iou)
+    large = None
+    if min_area_m2 > 0:
+        large, _ = score_targets(polygons, scores, truth, result.coverage, conf=conf,
+                                 match_iou=match_iou, min_area_m2=min_area_m2)
     covered = _covered(truth, result.coverage)
     areas = truth.areas_m2
     by_size = {
@@ -355,10 +397,11 @@ def evaluate_detections(
         for stage in sorted(set(stages[covered].tolist()) - {""})
     }
     rows = sweep_conf(result, truth, sweep, merge=merge, merge_options=merge_options,
-                      match_iou=match_iou) if sweep else []
+                      match_iou=match_iou, min_area_m2=min_area_m2) if sweep else []
     return EvaluationReport(
         model_id, [Path(i.path).name for i in result.infos], result.crs.to_string(), match_iou,
         score, len(truth), by_size, by_stage, rows, None, dict(result.timings_s),
+        min_area_m2=float(min_area_m2), score_min_area=large,
     )
 
 
@@ -375,6 +418,7 @@ def evaluate(
     batch_size: int = 8,
     workers: int = 2,
     bands: Sequence[int] | None = None,
+    min_area_m2: float = HEADLINE_MIN_AREA_M2,
 ) -> EvaluationReport:
     """Run the bundle's detection pipeline on whole ``orthos`` and score it against ``truth``.
 
@@ -383,6 +427,7 @@ def evaluate(
     ``sweep``: thresholds for the precision/recall table (empty: none); the
     model runs once at the lowest of them and ``conf``. ``data_dir``: a dataset
     built by :func:`train.dataset.build_dataset`; its test chips get mAP.
+    ``min_area_m2``: plots this big or bigger also get their own scores (0: none).
     """
     from detect.predictor import YoloPredictor
 
@@ -403,7 +448,8 @@ def evaluate(
                            workers=workers, merge=merge, merge_options=merge_options, bands=bands)
     plots = read_truth(truth, crs=result.crs)
     report = evaluate_detections(result, plots, conf=conf, model_id=bundle.model_id, merge=merge,
-                                 merge_options=merge_options, match_iou=match_iou, sweep=sweep)
+                                 merge_options=merge_options, match_iou=match_iou, sweep=sweep,
+                                 min_area_m2=min_area_m2)
     if data_dir is not None:
         report.chip_metrics = chip_map(bundle, data_dir, device=device, batch_size=batch_size)
     return report

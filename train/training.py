@@ -287,6 +287,9 @@ def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, devi
     args = (yaml.safe_load(args_file.read_text()) if args_file.is_file() else None) or {}
     model = str(args.get("model", ""))  # a resumed run names its checkpoint here, not the YAML
     architecture = model if model.endswith((".yaml", ".yml")) else str(cfg["architecture"])
+    start = Path(architecture) if architecture.endswith(".pt") else None
+    if start is not None:
+        architecture = _yaml_of_weights(start) or architecture
 
     sha = sha256_file(weights)
     card: dict[str, Any] = {
@@ -316,6 +319,21 @@ def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, devi
             "counts": summary.counts, "options": summary.options,
         },
     }
+    if start is not None:
+        card["training"]["fine_tuned_from"] = {
+            "file": start.name, "sha256": sha256_file(start) if start.is_file() else None,
+        }
     if cfg["notice"]:
         card["notice"] = str(cfg["notice"])
     return card
+
+
+def _yaml_of_weights(path: Path) -> str | None:
+    """The architecture YAML a checkpoint was built from (``yolo11n.yaml``), if readable."""
+    if not path.is_file():
+        return None
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = ckpt.get("ema") or ckpt.get("model")
+    return getattr(model, "yaml", {}).get("yaml_file")

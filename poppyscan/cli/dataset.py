@@ -55,13 +55,15 @@ def dataset() -> None:
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of the split and the negative draw, >= 0.")
 @click.option("--image-format", type=click.Choice(IMAGE_FORMATS), default="png", show_default=True,
-              help="Chip images: png (lossless) or jpg (quality 95).")
+              help="Chip images: png (lossless) or jpg (see --jpeg-quality).")
+@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True,
+              help="JPEG quality of jpg chips, 1-100.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Tiling config YAML for the grid defaults [configs/tiling.yaml].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --out.")
 def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, overlap_px,
           min_valid_frac, bands, workers, min_visible_frac, negative_ratio, split, block_m,
-          val_frac, test_frac, seed, image_format, config_path, overwrite) -> None:
+          val_frac, test_frac, seed, image_format, jpeg_quality, config_path, overwrite) -> None:
     """Cut --ortho files into labelled chips on the model's grid, split by ground blocks."""
     from poppyscan.config import load_config
     from tiles import GridSpec, inspect_raster, plan_chips
@@ -94,7 +96,7 @@ def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, o
             orthos, list(labels), out_dir, grid=spec, class_names=names,
             min_visible_frac=min_visible_frac, negative_ratio=negative_ratio, split=split,
             block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
-            image_format=image_format, min_valid_frac=min_valid, bands=config.get("bands"),
+            image_format=image_format, jpeg_quality=jpeg_quality, min_valid_frac=min_valid, bands=config.get("bands"),
             label_format=label_format, workers=int(config["workers"]), overwrite=overwrite,
             on_chips=advance,
         )

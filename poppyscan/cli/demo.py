@@ -39,4 +39,4 @@ def _score(clusters, plots) -> tuple[int, int, int, int]:
     """Plots touched by at least one target (both in the survey's CRS)."""
     hit = [any(c.polygon.intersects(p["geometry"]) for c in clusters) for p in plots]
     big = [p["area_m2"] >= 20 for p in plots]
-    return sum(hit), len(plots), sum(h for h, b in zip(hit, big) if b), sum(big)
+    return sum(hit), len(plots), sum(h for h, b in zip(hit, big, strict=True) if b), sum(big)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from poppyscan.cli.options import check_out_dir, progress
+from poppyscan.cli.options import check_out_dir, inference_options, progress
 
 
 def run_detect(orthos, out, *, model, device, batch_size, workers, mission, merge, overwrite):
@@ -43,12 +43,7 @@ def run_detect(orthos, out, *, model, device, batch_size, workers, mission, merg
               help="Output folder for targets.geojson, targets.gpkg, .gpx, .kml, report.html, run.json.")
 @click.option("--model", default=None, type=click.Path(),
               help="Model bundle folder (card.yaml + weights) [the bundled demo model].")
-@click.option("--device", default="auto", show_default=True,
-              help="cpu, cuda, cuda:N, or auto (CUDA when present, in half precision).")
-@click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True,
-              help="Chips per forward pass, 1-1024.")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Reader threads, 1-64.")
+@inference_options
 @click.option("--mission", default=None, help="Mission name used in target ids [first file's name].")
 @click.option("--merge", type=click.Choice(["union", "nms", "contain", "core"]), default=None,
               help="Rule merging detections across chips and files [the model card's: union].")

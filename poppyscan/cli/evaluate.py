@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from poppyscan.cli.options import inference_options
+
 DEFAULT_SWEEP = "0.05,0.1,0.15,0.2,0.25,0.3,0.4,0.5,0.6,0.7,0.8"
 
 
@@ -42,18 +44,16 @@ def _parse_sweep(value: str) -> tuple[float, ...]:
               help="A target finds a plot at this IoU, (0, 1], or with its centroid in the plot.")
 @click.option("--sweep", default=DEFAULT_SWEEP, show_default=True, metavar="CONF,...|none",
               help="Thresholds for the precision/recall table, each in (0, 1).")
-@click.option("--device", default="auto", show_default=True,
-              help="cpu, cuda, cuda:N, or auto (CUDA when present).")
-@click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True,
-              help="Chips per forward pass, 1-1024.")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Reader threads, 1-64.")
+@inference_options
+@click.option("--min-area", "min_area_m2", type=click.FloatRange(0), default=20.0, show_default=True,
+              help="Plots of at least this many m2 also get their own recall and precision "
+                   "(0: none).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="Write the JSON report to this file [summary on the terminal only].")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the summary.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def evaluate(model, orthos, labels, data_dir, conf, match_iou, sweep, device, batch_size, workers,
-             out_path, as_json, overwrite) -> None:
+             min_area_m2, out_path, as_json, overwrite) -> None:
     """Run detection on whole --ortho files and score targets against --labels plots.
 
     Reports plot-level recall and precision, false targets per km2, recall by plot
@@ -66,7 +66,7 @@ def evaluate(model, orthos, labels, data_dir, conf, match_iou, sweep, device, ba
         raise ConfigError(f"{out_path}: already exists; pass --overwrite to replace it")
     report = run_evaluation(model, list(orthos), list(labels), device=device, conf=conf,
                             match_iou=match_iou, sweep=_parse_sweep(sweep), data_dir=data_dir,
-                            batch_size=batch_size, workers=workers)
+                            batch_size=batch_size, workers=workers, min_area_m2=min_area_m2)
     text = report.to_json(out_path)
     click.echo(text if as_json else report.summary_text(), nl=False)
     if out_path is not None and not as_json:

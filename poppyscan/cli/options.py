@@ -10,7 +10,7 @@ import click
 
 from tiles.errors import ConfigError
 
-__all__ = ["grid_options", "parse_gsd", "parse_bands", "check_out_dir", "progress"]
+__all__ = ["grid_options", "inference_options", "parse_gsd", "parse_bands", "check_out_dir", "progress"]
 
 
 def parse_gsd(value: str | float | None) -> float | None | str:
@@ -62,6 +62,21 @@ def grid_options(func):
     return func
 
 
+def inference_options(func):
+    """``--device``, ``--batch-size``, ``--workers``: how detection runs (never what it finds)."""
+    options = [
+        click.option("--device", default="auto", show_default=True,
+                     help="cpu, cuda, cuda:N, or auto (CUDA when present, in half precision)."),
+        click.option("--batch-size", type=click.IntRange(1, 1024), default=8, show_default=True,
+                     help="Chips per forward pass, 1-1024."),
+        click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+                     help="Reader threads, 1-64."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def check_out_dir(out_dir: Path, outputs: list[str], overwrite: bool) -> None:
     """Refuse to replace existing outputs unless ``--overwrite`` was given."""
     existing = [name for name in outputs if (out_dir / name).exists()]
@@ -75,8 +90,14 @@ def check_out_dir(out_dir: Path, outputs: list[str], overwrite: bool) -> None:
 def progress(description: str, total: int | None, *, unit: str = "chips") -> Iterator:
     """A rich progress bar with rate and ETA, on stderr; yields ``advance(n=1)``."""
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = [
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -24,6 +24,9 @@ DEFAULT_CONFIG = "train/demo"  # configs/train/demo.yaml
               help="cpu, cuda, cuda:N or auto (CUDA when present) [config: auto].")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
               help="Data loader processes, 0-64 [config: 4].")
+@click.option("--from-model", "from_model", type=click.Path(exists=True), default=None,
+              help="Fine-tune from this model bundle folder (or a local .pt) instead of "
+                   "training from scratch, e.g. detect/models/poppy-demo [config: architecture].")
 @click.option("--seed", type=click.IntRange(0), default=None, help="Training seed, >= 0 [config: 0].")
 @click.option("--name", default=None, help="Model name; the model id adds a hash [config's name].")
 @click.option("--conf", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
@@ -34,8 +37,8 @@ DEFAULT_CONFIG = "train/demo"  # configs/train/demo.yaml
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing bundle in --out (with --resume and a finished run: "
                    "re-bundle it, e.g. with a new --conf, without training).")
-def train(data_dir, out_dir, config_path, epochs, batch, device, workers, seed, name, conf, resume,
-          overwrite) -> None:
+def train(data_dir, out_dir, config_path, epochs, batch, device, workers, from_model, seed, name,
+          conf, resume, overwrite) -> None:
     """Train a YOLO detector on --data offline (CPU or GPU) and write a model bundle."""
     from poppyscan.config import load_config
     from train.training import train_model
@@ -44,6 +47,8 @@ def train(data_dir, out_dir, config_path, epochs, batch, device, workers, seed, 
                          workers=workers, seed=seed, conf=conf, resume=resume)
     if name is not None:  # `name` is load_config's own first parameter
         config["name"] = name
+    if from_model is not None:
+        config["architecture"] = _start_weights(Path(from_model), Path(out_dir))
     bundle = train_model(data_dir, out_dir, config=config, overwrite=overwrite)
     metrics = bundle.card.get("metrics", {})
     scores = "  ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
@@ -53,3 +58,17 @@ def train(data_dir, out_dir, config_path, epochs, batch, device, workers, seed, 
                f"{bundle.grid.overlap_px} px; conf {bundle.conf:g}")
     if bundle.card.get("notice"):
         click.echo(f"  notice: {bundle.card['notice']}")
+
+
+def _start_weights(path: Path, out_dir: Path) -> str:
+    """A bundle folder's weights file, or a .pt as given; never one the new bundle replaces."""
+    from tiles.errors import ConfigError
+
+    if path.is_dir():
+        from detect.bundle import load_bundle
+
+        path = load_bundle(path).weights_path
+    if path.resolve().is_relative_to(out_dir.resolve()):
+        raise ConfigError(f"--from-model {path}: lies in --out {out_dir}, which training replaces; "
+                          "copy the model elsewhere first or pick another --out")
+    return str(path)

@@ -31,6 +31,20 @@ def test_build_train_evaluate_on_real_osbs_tree_labels(real_dir, tmp_path, monke
     card = yaml.safe_load((model / "card.yaml").read_text())
     assert card["name"] == "osbs-trees" and card["classes"] == ["Tree"]
     assert card["model_id"] in trained.output and "validation: " in trained.output
+    assert "fine_tuned_from" not in card["training"]
+
+    # Retraining starts from the last model: its weights are named (with sha256) in the new card.
+    tuned = runner.invoke(cli, ["train", "--data", str(ds), "--out", str(tmp_path / "model2"),
+                                "--config", str(TINY_CONFIG), "--from-model", str(model),
+                                "--epochs", "1"])
+    assert tuned.exit_code == 0, tuned.output
+    card2 = yaml.safe_load((tmp_path / "model2" / "card.yaml").read_text())
+    assert card2["training"]["fine_tuned_from"] == {"file": "weights.pt",
+                                                    "sha256": card["weights"]["sha256"]}
+    assert card2["architecture"] == card["architecture"] == "yolo11n"
+    into_itself = runner.invoke(cli, ["train", "--data", str(ds), "--out", str(model),
+                                      "--from-model", str(model), "--overwrite"])
+    assert into_itself.exit_code == 2 and "which training replaces" in into_itself.output
 
     scored = runner.invoke(cli, ["evaluate", "--model", str(model), "--ortho", ortho,
                                  "--labels", labels, "--data", str(ds), "--device", "cpu",

@@ -18,7 +18,7 @@ def chip(row, col):
 def det(x0, y0, x1, y1, row, col, conf=0.9, source="a.tif"):
     c = chip(row, col)
     poly = box(x0, y0, x1, y1).intersection(c)
-    cut = any(abs(a - b) < 0.1 for a, b in zip(poly.bounds, c.bounds))
+    cut = any(abs(a - b) < 0.1 for a, b in zip(poly.bounds, c.bounds, strict=True))
     return Detection(poly, conf, 0, source, (row, col), c, cut)
 
 

@@ -114,7 +114,20 @@ def test_conf_sweep_re_merges_the_same_detections(marked):
     # B's redness is 200/255 = 0.78: gone at 0.9.
     assert (high["conf"], high["n_targets"], high["true_targets"]) == (0.9, 3, 2)
     assert high["recall"] == 0.5 and high["precision"] == pytest.approx(2 / 3, abs=1e-4)
-    assert low == {**report.score.to_dict()}
+    assert {k: v for k, v in low.items() if k != "min_area"} == report.score.to_dict()
+    assert low["min_area"] == report.score_min_area.to_dict()
+
+
+def test_scores_for_plots_of_20_m2_or_more_leave_small_plots_out(marked):
+    report = _report(*marked, sweep=(0.5, 0.9))
+    big = report.score_min_area
+    # Plots B (36 m2) and C (121 m2) count; the target on A (9 m2) is neither true nor false.
+    assert report.min_area_m2 == 20
+    assert (big.n_plots, big.n_targets, big.true_targets, big.false_targets) == (2, 3, 2, 1)
+    assert big.recall == 1.0 and big.precision == pytest.approx(2 / 3)
+    high = report.sweep[1]["min_area"]  # B is gone at 0.9
+    assert (high["n_plots"], high["n_targets"], high["true_targets"]) == (2, 2, 1)
+    assert "Plots of 20 m2 or more: Recall 100.0% (2/2)   Precision 66.7% (2/3)" in report.summary_text()
 
 
 def test_report_json_and_summary(marked, tmp_path):

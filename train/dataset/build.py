@@ -37,7 +37,7 @@ from tiles.errors import ConfigError, LabelError
 from tiles.stream import DEFAULT_MIN_VALID_FRAC
 from tiles.write import ChipIndex, write_chip_index
 from train.dataset.boxes import chip_labels, yolo_lines
-from train.dataset.images import image_suffix, write_chip_image
+from train.dataset.images import DEFAULT_JPEG_QUALITY, image_suffix, write_chip_image
 from train.dataset.plan import ChipPlan, plan_dataset
 from train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
 from train.labels import LabelSet, read_labels
@@ -119,6 +119,7 @@ def build_dataset(
     test_frac: float = 0.15,
     seed: int = 0,
     image_format: str = "png",
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
     bands: Sequence[int] | None = None,
     label_format: str = "auto",
@@ -138,7 +139,7 @@ def build_dataset(
     or ``"ortho"`` (whole orthomosaics, overlapping ones kept together).
     ``val_frac`` (default 0.15) and ``test_frac`` (default 0.15): shares of chips
     per split. ``seed`` fixes the split and the negatives. ``image_format``:
-    ``"png"`` (default) or ``"jpg"``. ``on_chips(n)`` reports chips read.
+    ``"png"`` (default) or ``"jpg"`` (``jpeg_quality`` 1-100, default 95). ``on_chips(n)`` reports chips read.
 
     The summary's ``counts``: ``labels_in`` (labels given), ``slivers_dropped``
     (label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips
@@ -149,7 +150,7 @@ def build_dataset(
     dropped chips).
     """
     _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
-                   image_format, orthos)
+                   image_format, jpeg_quality, orthos)
     out_dir = Path(out_dir)
     existing = [name for name in OUTPUTS if (out_dir / name).exists()]
     if existing and not overwrite:
@@ -172,7 +173,8 @@ def build_dataset(
 
     def write(chip: Chip, plan: ChipPlan, boxes: np.ndarray, n_slivers: int) -> None:
         name = f"{plan.chip_id}{suffix}"
-        write_chip_image(chip, out_dir / "images" / plan.split / name, image_format=image_format)
+        write_chip_image(chip, out_dir / "images" / plan.split / name, image_format=image_format,
+                         jpeg_quality=jpeg_quality)
         atomic_write_text(out_dir / "labels" / plan.split / f"{plan.chip_id}.txt", yolo_lines(boxes))
         index.add(chip, f"images/{plan.split}/{name}")
         window = chip.window
@@ -194,12 +196,13 @@ def build_dataset(
     _check_splits(out_dir, tally)
     summary = DatasetSummary(
         out_dir, names, float(grid.gsd_m), grid.tile_px, grid.overlap_px,
-        crs.to_string(), tuple(Path(i.path).name for i in infos),
+        crs.to_string(), _source_names(infos),
         {s: {**c, "labels": dict(sorted(c["labels"].items()))} for s, c in tally.splits.items()},
         _final_counts(tally, len(label_set)),
         dict(split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
              min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
-             min_valid_frac=min_valid_frac, image_format=image_format),
+             min_valid_frac=min_valid_frac, image_format=image_format,
+             **({"jpeg_quality": int(jpeg_quality)} if image_format == "jpg" else {})),
     )
     index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
     write_chip_index(index, out_dir / INDEX_NAME)
@@ -209,7 +212,7 @@ def build_dataset(
 
 
 def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
-                   image_format, orthos) -> None:
+                   image_format, jpeg_quality, orthos) -> None:
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
     if grid.gsd_m is None:
@@ -235,6 +238,15 @@ def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_f
             )
     check_fracs(val_frac, test_frac)
     image_suffix(image_format)
+    if not 1 <= jpeg_quality <= 100:
+        raise ConfigError(f"jpeg_quality={jpeg_quality!r} must be in [1, 100]")
+
+
+def _source_names(infos) -> tuple[str, ...]:
+    """Each source's path relative to the sources' common folder (``s100/ortho.tif``)."""
+    paths = [Path(i.path).resolve() for i in infos]
+    common = Path(os.path.commonpath([p.parent for p in paths]))
+    return tuple(p.relative_to(common).as_posix() for p in paths)
 
 
 def _clear_out_dir(out_dir: Path, existing: Sequence[str]) -> None:

@@ -23,7 +23,7 @@ __all__ = ["IMAGE_FORMATS", "image_suffix", "write_chip_image"]
 
 # format -> (image suffix, world-file suffix)
 IMAGE_FORMATS: dict[str, tuple[str, str]] = {"png": (".png", ".pgw"), "jpg": (".jpg", ".jgw")}
-JPEG_QUALITY = 95
+DEFAULT_JPEG_QUALITY = 95
 
 
 def image_suffix(image_format: str) -> str:
@@ -35,7 +35,10 @@ def image_suffix(image_format: str) -> str:
     return IMAGE_FORMATS[image_format][0]
 
 
-def write_chip_image(chip: Chip, path: str | os.PathLike, *, image_format: str = "png") -> Path:
+def write_chip_image(
+    chip: Chip, path: str | os.PathLike, *, image_format: str = "png",
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+) -> Path:
     """Write ``chip.pixels`` to ``path`` with its world file and ``.aux.xml``; return the path."""
     suffix = image_suffix(image_format)
     path = Path(path)
@@ -46,7 +49,7 @@ def write_chip_image(chip: Chip, path: str | os.PathLike, *, image_format: str =
     atomic_write_text(path.with_suffix(world_suffix), dumpsw(chip.transform) + "\n")
     atomic_write_text(path.with_name(path.name + ".aux.xml"), _pam_xml(chip.crs.to_wkt()))
     bgr = cv2.cvtColor(chip.pixels, cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if image_format == "jpg" else []
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if image_format == "jpg" else []
     with atomic_path(path) as tmp:
         if not cv2.imwrite(str(tmp), bgr, params):
             raise OSError(f"{path}: OpenCV could not write the chip image")

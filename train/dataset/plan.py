@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from detect.detections import reproject_geometry
 from tiles import GridSpec, RasterInfo, plan_chips
+from tiles.geometry import reproject_geometry
 from tiles.grid import GridCell
 from train.dataset.split import (
     allot_units,

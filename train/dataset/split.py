@@ -19,6 +19,7 @@ import shapely
 from shapely.strtree import STRtree
 
 from tiles.errors import ConfigError
+from tiles.geometry import connected_groups
 
 __all__ = [
     "SPLITS",
@@ -101,22 +102,12 @@ def allot_units(
 def group_overlapping(polygons: Sequence) -> list[int]:
     """Group index of each polygon: polygons that overlap (directly or in a chain) share one."""
     polys = np.asarray(polygons, dtype=object)
-    parent = list(range(len(polys)))
-
-    def find(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
+    pairs = []
     if len(polys):
         left, right = STRtree(polys).query(polys, predicate="intersects")
-        for a, b in zip(left.tolist(), right.tolist(), strict=True):
-            if a < b and _overlap(polys[a], polys[b]):
-                parent[find(a)] = find(b)
-    roots = [find(k) for k in range(len(polys))]
-    ids = {root: i for i, root in enumerate(dict.fromkeys(roots))}
-    return [ids[root] for root in roots]
+        pairs = [(a, b) for a, b in zip(left.tolist(), right.tolist(), strict=True)
+                 if a < b and _overlap(polys[a], polys[b])]
+    return connected_groups(len(polys), np.array(pairs)).tolist()
 
 
 def drop_conflicts(footprints: Sequence, splits: Sequence[str]) -> np.ndarray:

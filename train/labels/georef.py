@@ -21,7 +21,7 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from tiles.errors import LabelError
-from tiles.geometry import pixel_boxes_to_polygons
+from tiles.geometry import pixel_boxes_to_polygons, pixel_polygons_to_map
 
 from .labelset import LabelSet
 
@@ -30,7 +30,6 @@ __all__ = [
     "ImageGeoref",
     "ImageLocator",
     "read_georef",
-    "pixel_polygons_to_map",
     "boxes_to_labels",
     "polygons_to_labels",
     "polygon_parts",
@@ -137,25 +136,6 @@ def _candidates(name: str, dirs: Sequence[Path], suffixes: Sequence[str]) -> lis
         paths.extend(d / named for d in dirs)
         paths.extend(d / named.name for d in dirs)
     return list(dict.fromkeys(paths))
-
-
-def pixel_polygons_to_map(transform: Affine, rings_px: Sequence[np.ndarray]) -> np.ndarray:
-    """Map pixel polygons (each an (N, 2) array of col, row) through ``transform``.
-
-    Invalid rings (self-intersections from hand drawing) are repaired with
-    ``make_valid`` and split into their polygon parts, so the result may be
-    longer than ``rings_px``; use :func:`polygons_to_labels` to keep classes aligned.
-    """
-    polys = np.array(
-        [shapely.Polygon(np.asarray(r, dtype="float64")) for r in rings_px], dtype=object
-    )
-
-    def to_map(xy: np.ndarray) -> np.ndarray:
-        xs, ys = transform @ (xy[:, 0], xy[:, 1])
-        return np.column_stack([xs, ys])
-
-    mapped = shapely.transform(polys, to_map) if len(polys) else polys
-    return shapely.orient_polygons(mapped) if len(mapped) else mapped
 
 
 def boxes_to_labels(

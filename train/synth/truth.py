@@ -21,7 +21,7 @@ from train.synth.trees import crown_index, occluded_fraction
 
 __all__ = ["plot_records", "distractor_records", "write_records", "to_map", "to_wgs84"]
 
-PLOT_FIELDS = ("plot_id", "stage", "petal_color", "planting", "area_m2", "occluded_frac",
+PLOT_FIELDS = ("plot_id", "label", "stage", "petal_color", "planting", "area_m2", "occluded_frac",
                "interplanted", "intercrop")
 DISTRACTOR_FIELDS = ("distractor_id", "kind", "variant", "area_m2")
 
@@ -38,7 +38,7 @@ def plot_records(scene: Scene, origin: tuple[float, float]) -> list[dict]:
     for i, f in enumerate(scene.plots, start=1):
         a = f.attrs
         out.append(dict(
-            plot_id=i, geometry=to_map(f.geom, origin), stage=a["stage"],
+            plot_id=i, label="poppy", geometry=to_map(f.geom, origin), stage=a["stage"],
             petal_color=a["petal_color"], planting=a["planting"], area_m2=round(f.geom.area, 2),
             occluded_frac=round(occluded_fraction(scene.crowns, index, f.geom), 3),
             interplanted=a["interplanted"], intercrop=a["intercrop"],
