@@ -225,9 +225,10 @@ def score_targets(
 ) -> tuple[PlotScore, np.ndarray]:
     """Score target polygons against the plots on ``coverage``; also return each plot's found flag.
 
-    With ``min_area_m2`` > 0 the score counts only plots of at least that area:
-    a target that found a smaller plot is neither true nor false (it is left
-    out), so the figures answer "how well are the plots this big found".
+    With ``min_area_m2`` > 0 the score is that of plots of at least that area,
+    the way COCO scores an area range: smaller plots are ignored, and so are
+    the targets that found them and the false targets smaller than
+    ``min_area_m2``; the figures answer "how well are plots this big found".
     """
     covered = _covered(truth, coverage)
     plots = truth.geometries[covered]
@@ -235,8 +236,10 @@ def score_targets(
     found = np.zeros(len(truth), dtype=bool)
     found[np.flatnonzero(covered)[list(matches.values())]] = True
     large = truth.areas_m2 >= min_area_m2
-    matched_small = int((found & ~large).sum())
-    score = PlotScore(float(conf), int((covered & large).sum()), len(targets) - matched_small,
+    target_areas = shapely.area(np.asarray(targets, dtype=object)) if len(targets) else np.zeros(0)
+    small_false = sum(1 for t, a in enumerate(target_areas) if t not in matches and a < min_area_m2)
+    ignored = int((found & ~large).sum()) + small_false
+    score = PlotScore(float(conf), int((covered & large).sum()), len(targets) - ignored,
                       int((found & large).sum()), float(shapely.area(coverage)) / 1e6)
     return score, found
 

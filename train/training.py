@@ -113,6 +113,7 @@ def train_model(
     *,
     config: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> ModelBundle:
     """Train on the dataset in ``data_dir``; write the bundle (weights + card) to ``out_dir``.
 
@@ -122,7 +123,8 @@ def train_model(
     the card's thresholds, or to bundle a run trained elsewhere); with
     ``resume=False`` any earlier run is discarded and training starts afresh.
     ``overwrite`` lets an existing bundle in ``out_dir`` be replaced. Training
-    curves and checkpoints stay in ``out_dir/run``.
+    curves and checkpoints stay in ``out_dir/run``. ``on_epoch(epoch, epochs,
+    metrics)`` is called after each epoch (1-based; validation mAP50 and mAP50-95).
     """
     cfg = check_train_config(config)
     summary = load_summary(data_dir)
@@ -149,17 +151,29 @@ def train_model(
         if state != "none":
             _note_other_data(run_dir, data_yaml)
         if state == "interrupted":
-            YOLO(str(last)).train(resume=True, data=data_yaml, device=device,
+            _watch(YOLO(str(last)), on_epoch).train(resume=True, data=data_yaml, device=device,
                                   workers=cfg["workers"], plots=False,
                                   save_dir=str(run_dir.resolve()))
         elif state == "none":
             shutil.rmtree(run_dir, ignore_errors=True)
-            _base_model(YOLO, cfg["architecture"]).train(**args)
+            _watch(_base_model(YOLO, cfg["architecture"]), on_epoch).train(**args)
         weights = _best_weights(run_dir)
         metrics = _validate(YOLO, weights, data_yaml, imgsz, device, cfg, run_dir)
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
     card = _card(cfg, summary, weights, metrics, device, run_dir, run)
     return write_bundle(out_dir, weights, card)
+
+
+def _watch(model, on_epoch):
+    """``model`` reporting each finished epoch to ``on_epoch`` (Ultralytics' own log is quiet)."""
+    if on_epoch is not None:
+        def report(trainer) -> None:
+            metrics = {k.split("/")[-1].removesuffix("(B)"): float(v)
+                       for k, v in (trainer.metrics or {}).items() if k.startswith("metrics/mAP")}
+            on_epoch(trainer.epoch + 1, trainer.epochs, metrics)
+
+        model.add_callback("on_fit_epoch_end", report)
+    return model
 
 
 def _run_state(last: Path) -> str:

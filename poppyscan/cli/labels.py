@@ -70,6 +70,11 @@ def labels() -> None:
 @click.option(
     "--layer", help="Layer of a multi-layer vector file (name). [default: the only layer]"
 )
+@click.option(
+    "--predictions",
+    is_flag=True,
+    help="Label Studio: read the pre-annotations (predictions) instead of the annotations.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def import_labels(
     labels_path: Path,
@@ -80,6 +85,7 @@ def import_labels(
     class_field: str,
     default_class: str,
     layer: str | None,
+    predictions: bool,
     overwrite: bool,
 ) -> None:
     """Read LABELS (vector file, YOLO, COCO, VOC, Label Studio, DeepForest CSV) and write
@@ -99,6 +105,7 @@ def import_labels(
         class_field=class_field,
         default_class=default_class,
         layer=layer,
+        labelstudio_kind="predictions" if predictions else "annotations",
     )
     label_set.write(out_path)
     counts = ", ".join(f"{name}: {n}" for name, n in label_set.class_counts().items()) or "none"

@@ -88,7 +88,10 @@ def check_out_dir(out_dir: Path, outputs: list[str], overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def progress(description: str, total: int | None, *, unit: str = "chips") -> Iterator:
-    """A rich progress bar with rate and ETA, on stderr; yields ``advance(n=1)``."""
+    """A rich progress bar with rate and ETA, on stderr; yields ``advance(n=1, note=None)``.
+
+    ``note`` replaces the rate column, e.g. with the last epoch's validation score.
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -108,10 +111,12 @@ def progress(description: str, total: int | None, *, unit: str = "chips") -> Ite
     with bar:
         task = bar.add_task(description, total=total, rate="")
 
-        def advance(n: int = 1) -> None:
+        def advance(n: int = 1, note: str | None = None) -> None:
             bar.advance(task, n)
             speed = bar.tasks[task].speed
-            if speed:
+            if note is not None:
+                bar.update(task, rate=note)
+            elif speed:
                 bar.update(task, rate=f"{speed:,.1f} {unit}/s")
 
         yield advance

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
+
+from poppyscan.cli.options import progress
 
 DEFAULT_CONFIG = "train/demo"  # configs/train/demo.yaml
 
@@ -49,7 +52,9 @@ def train(data_dir, out_dir, config_path, epochs, batch, device, workers, from_m
         config["name"] = name
     if from_model is not None:
         config["architecture"] = _start_weights(Path(from_model), Path(out_dir))
-    bundle = train_model(data_dir, out_dir, config=config, overwrite=overwrite)
+    with contextlib.ExitStack() as stack:
+        bundle = train_model(data_dir, out_dir, config=config, overwrite=overwrite,
+                             on_epoch=_EpochBar(stack))
     metrics = bundle.card.get("metrics", {})
     scores = "  ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
     click.echo(f"Model {bundle.model_id} -> {Path(out_dir)}")
@@ -58,6 +63,23 @@ def train(data_dir, out_dir, config_path, epochs, batch, device, workers, from_m
                f"{bundle.grid.overlap_px} px; conf {bundle.conf:g}")
     if bundle.card.get("notice"):
         click.echo(f"  notice: {bundle.card['notice']}")
+
+
+class _EpochBar:
+    """Progress over epochs with the last validation mAP50; opens at the first epoch, so
+    errors raised before training print alone."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self.stack, self.advance, self.done = stack, None, 0
+
+    def __call__(self, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+        if self.advance is None:
+            self.advance = self.stack.enter_context(progress("train", epochs, unit="epochs"))
+        epoch = min(epoch, epochs)  # Ultralytics may report the last epoch twice
+        if epoch > self.done:
+            note = f"val mAP50 {metrics.get('mAP50', float('nan')):.3f}"
+            self.advance(epoch - self.done, note=note)
+            self.done = epoch
 
 
 def _start_weights(path: Path, out_dir: Path) -> str:

@@ -123,3 +123,22 @@ def test_export_then_import_round_trip(tmp_path):
     tasks = json.loads((ls / "tasks.json").read_text())
     assert len(tasks) == 2 and tasks[0]["predictions"][0]["result"] == []
     assert (ls / "images" / "b.png").is_file() and (ls / "images" / "b.pgw").is_file()
+
+
+def test_labelstudio_pre_annotations_read_back_with_predictions(tmp_path):
+    chips = tmp_path / "chips"
+    ta = make_chip(chips / "a.tif", seed=1)
+    plot = pixel_boxes_to_polygons(ta, np.array([[10.0, 12.0, 30.0, 40.0]]))
+    LabelSet(plot, ("poppy",), "EPSG:32647", "t").write(tmp_path / "plots.geojson")
+    ls, back = tmp_path / "ls", tmp_path / "back.gpkg"
+    exported = CliRunner().invoke(cli, ["labels", "export", "--chips", str(chips), "--out", str(ls),
+                                        "--format", "labelstudio", "--labels",
+                                        str(tmp_path / "plots.geojson")])
+    assert exported.exit_code == 0, exported.output
+    unlabelled = CliRunner().invoke(cli, ["labels", "import", str(ls / "tasks.json"),
+                                          "--out", str(back)])
+    assert unlabelled.exit_code == 2 and "--predictions" in unlabelled.output
+    result = CliRunner().invoke(cli, ["labels", "import", str(ls / "tasks.json"), "--out",
+                                      str(back), "--predictions"])
+    assert result.exit_code == 0, result.output
+    assert max_distance(read_labels(back).geometries, plot) < 1e-5

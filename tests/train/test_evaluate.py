@@ -24,6 +24,7 @@ from train.evaluate import (
     evaluate_detections,
     match_targets,
     read_truth,
+    score_targets,
 )
 from train.synth import STAGES
 from train.training import train_model
@@ -121,13 +122,26 @@ def test_conf_sweep_re_merges_the_same_detections(marked):
 def test_scores_for_plots_of_20_m2_or_more_leave_small_plots_out(marked):
     report = _report(*marked, sweep=(0.5, 0.9))
     big = report.score_min_area
-    # Plots B (36 m2) and C (121 m2) count; the target on A (9 m2) is neither true nor false.
+    # Plots B (36 m2) and C (121 m2) count; the target on A (9 m2) is ignored, and so is the
+    # false target E (9 m2): COCO's area-range rule.
     assert report.min_area_m2 == 20
-    assert (big.n_plots, big.n_targets, big.true_targets, big.false_targets) == (2, 3, 2, 1)
-    assert big.recall == 1.0 and big.precision == pytest.approx(2 / 3)
+    assert (big.n_plots, big.n_targets, big.true_targets, big.false_targets) == (2, 2, 2, 0)
+    assert big.recall == 1.0 and big.precision == 1.0
     high = report.sweep[1]["min_area"]  # B is gone at 0.9
-    assert (high["n_plots"], high["n_targets"], high["true_targets"]) == (2, 2, 1)
-    assert "Plots of 20 m2 or more: Recall 100.0% (2/2)   Precision 66.7% (2/3)" in report.summary_text()
+    assert (high["n_plots"], high["n_targets"], high["true_targets"]) == (2, 1, 1)
+    assert "Plots of 20 m2 or more: Recall 100.0% (2/2)   Precision 100.0% (2/2)" in report.summary_text()
+
+
+def test_false_targets_of_20_m2_or_more_count_against_large_plot_precision():
+    plots = TruthPlots(np.array([shapely.box(0, 0, 10, 10), shapely.box(50, 0, 53, 3)],
+                                dtype=object), ("flowering", "rosette"), CRS(UTM_47N))
+    coverage = shapely.box(-100, -100, 100, 100)
+    targets = [shapely.box(0, 0, 10, 10), shapely.box(50, 0, 53, 3),  # both plots found
+               shapely.box(20, 20, 26, 26), shapely.box(30, 30, 33, 33)]  # false: 36 and 9 m2
+    score, _ = score_targets(targets, [0.9, 0.8, 0.7, 0.6], plots, coverage, conf=0.5,
+                             min_area_m2=20)
+    assert (score.n_plots, score.true_targets, score.n_targets) == (1, 1, 2)
+    assert score.precision == 0.5
 
 
 def test_report_json_and_summary(marked, tmp_path):

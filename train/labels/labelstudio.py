@@ -84,7 +84,7 @@ def read_labelstudio(
         sets.append(_task_labels(path, what, geo, chosen.get("result") or [], default_class))
     if not sets:
         raise LabelError(
-            f"{path}: no task has {kind} to read (label some tasks, or pass kind='predictions')"
+            f"{path}: no task has {kind} to read (label some tasks, or read the pre-annotations: kind='predictions' / --predictions)"
         )
     return LabelSet.concat(sets, source=str(path))
 

@@ -35,6 +35,7 @@ def read_labels(
     class_field: str | None = "label",
     default_class: str = "poppy",
     layer: str | int | None = None,
+    labelstudio_kind: str = "annotations",
 ) -> LabelSet:
     """Read labels in any supported format as georeferenced polygons.
 
@@ -44,6 +45,8 @@ def read_labels(
     label file). ``class_names``: class names by index, for YOLO only.
     ``class_field``, ``layer``: for vector files (``"ogr"``). ``default_class``
     (default ``"poppy"``): class of labels whose file gives none.
+    ``labelstudio_kind``: ``"annotations"`` (the labellers') or ``"predictions"``
+    (pre-annotations) of a Label Studio export.
     """
     if format not in LABEL_FORMATS:
         raise ConfigError(f"label format {format!r}: use one of {', '.join(LABEL_FORMATS)}")
@@ -61,7 +64,8 @@ def read_labels(
     if format == "voc":
         return read_voc(path, images_dir=images_dir)
     if format == "labelstudio":
-        return read_labelstudio(path, images_dir=images_dir, default_class=default_class)
+        return read_labelstudio(path, images_dir=images_dir, default_class=default_class,
+                                kind=labelstudio_kind)
     return read_deepforest(path, images_dir=images_dir, default_class=default_class)
 
 
