@@ -133,7 +133,9 @@ def child(method, ortho, bundle_dir, device, batch_size, workers) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-px", type=int, nargs="+", default=[4096], help="ortho sizes [4096]")
-    parser.add_argument("--model", default=None, help="bundle folder [untrained YOLO11n, 640 px]")
+    parser.add_argument("--model", default=None, help="bundle folder [an untrained --architecture]")
+    parser.add_argument("--architecture", default="yolo11n",
+                        help="untrained network when no --model is given [yolo11n]")
     parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
     parser.add_argument("--batch-size", type=int, default=8, help="chips per forward pass [8]")
     parser.add_argument("--workers", type=int, default=4, help="poppyscan reader threads [4]")
@@ -149,7 +151,8 @@ def main() -> None:
         if bundle_dir is None:
             from detect.bundle import write_untrained_bundle
 
-            bundle_dir = str(write_untrained_bundle(Path(tmp) / "bundle").path)
+            bundle_dir = str(write_untrained_bundle(Path(tmp) / "bundle",
+                                                    architecture=args.architecture).path)
         print(f"device={args.device} batch={args.batch_size} model={bundle_dir}")
         print(f"{'size_px':>8} {'method':>10} {'chips':>6} {'chips/s':>8} {'vs raw':>7} {'vs sahi':>8} {'peak RSS MiB':>13}")
         for size in args.size_px:

@@ -299,11 +299,7 @@ def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, devi
     # What the run actually used (a reused or resumed run keeps its own settings).
     args_file = run_dir / "args.yaml"
     args = (yaml.safe_load(args_file.read_text()) if args_file.is_file() else None) or {}
-    model = str(args.get("model", ""))  # a resumed run names its checkpoint here, not the YAML
-    architecture = model if model.endswith((".yaml", ".yml")) else str(cfg["architecture"])
-    start = Path(architecture) if architecture.endswith(".pt") else None
-    if start is not None:
-        architecture = _yaml_of_weights(start) or architecture
+    architecture, start = _starting_point(str(args.get("model", "")), cfg, run_dir)
 
     sha = sha256_file(weights)
     card: dict[str, Any] = {
@@ -340,6 +336,21 @@ def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, devi
     if cfg["notice"]:
         card["notice"] = str(cfg["notice"])
     return card
+
+
+def _starting_point(model: str, cfg: dict, run_dir: Path) -> tuple[str, Path | None]:
+    """(architecture YAML, weights fine-tuned from or None) of a run whose args name ``model``.
+
+    A fresh run names its YAML or start weights; a resumed one names its own
+    checkpoint, so the config says where it started.
+    """
+    if model.endswith((".yaml", ".yml")):
+        return model, None
+    own_checkpoint = model.endswith(".pt") and Path(model).resolve().is_relative_to(run_dir.resolve())
+    given = str(cfg["architecture"]) if own_checkpoint or not model else model
+    if not given.endswith(".pt"):
+        return given, None
+    return _yaml_of_weights(Path(given)) or given, Path(given)
 
 
 def _yaml_of_weights(path: Path) -> str | None:

@@ -42,6 +42,13 @@ def test_build_train_evaluate_on_real_osbs_tree_labels(real_dir, tmp_path, monke
     assert card2["training"]["fine_tuned_from"] == {"file": "weights.pt",
                                                     "sha256": card["weights"]["sha256"]}
     assert card2["architecture"] == card["architecture"] == "yolo11n"
+    # Bundled again with a new threshold (no training): the card still names the start.
+    rebundled = runner.invoke(cli, ["train", "--data", str(ds), "--out", str(tmp_path / "model2"),
+                                    "--config", str(TINY_CONFIG), "--conf", "0.4", "--overwrite"])
+    assert rebundled.exit_code == 0, rebundled.output
+    card3 = yaml.safe_load((tmp_path / "model2" / "card.yaml").read_text())
+    assert card3["training"]["run"] == "reused" and card3["thresholds"]["conf"] == 0.4
+    assert card3["training"]["fine_tuned_from"] == card2["training"]["fine_tuned_from"]
     into_itself = runner.invoke(cli, ["train", "--data", str(ds), "--out", str(model),
                                       "--from-model", str(model), "--overwrite"])
     assert into_itself.exit_code == 2 and "which training replaces" in into_itself.output
