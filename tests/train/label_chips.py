@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import shapely
 from affine import Affine
 from rasterio.transform import from_origin
 
-CRS_UTM = "EPSG:32647"
+from tests.data.rasters import UTM_47N, make_raster
+
+CRS_UTM = UTM_47N
 GSD_M = 0.05
 SIZE_PX = 64
 ORIGIN = (652_000.0, 2_300_000.0)
@@ -24,19 +25,12 @@ def make_chip(
     origin: tuple[float, float] = ORIGIN,
     size_px: int = SIZE_PX,
     gsd_m: float = GSD_M,
-    crs: str | None = CRS_UTM,
     seed: int = 0,
-    driver: str = "GTiff",
 ) -> Affine:
-    """Write a seeded RGB uint8 chip; return its transform."""
-    transform = from_origin(origin[0], origin[1], gsd_m, gsd_m)
-    data = np.random.default_rng(seed).integers(0, 256, (3, size_px, size_px), dtype="uint8")
-    profile = {"driver": driver, "width": size_px, "height": size_px, "count": 3, "dtype": "uint8"}
-    if crs is not None:
-        profile.update(crs=crs, transform=transform)
+    """Write a seeded RGB uint8 GeoTIFF chip (see tests.data.rasters); return its transform."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
+    transform = from_origin(origin[0], origin[1], gsd_m, gsd_m)
+    make_raster(path, size_px, size_px, crs=CRS_UTM, seed=seed, transform=transform)
     return transform
 
 
