@@ -18,7 +18,7 @@ CONFIG_KEYS = ("seed", "size_px", "gsd_m", "crs", "mask", "compress", "jpeg_qual
               help="Random seed, 0..2^32-1: same seed and options, same bytes [0].")
 @click.option("--size-px", type=int, nargs=2, default=None, metavar="W H",
               help="Raster width and height in pixels, each 64-200000 [2048 2048].")
-@click.option("--gsd", "gsd_m", type=float, default=None, metavar="METRES",
+@click.option("--gsd", "gsd_m", type=click.FloatRange(0.015, 0.10), default=None, metavar="METRES",
               help="Ground sample distance in metres, 0.015-0.10 [0.05].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for ortho.tif, plots.geojson and distractors.geojson (created).")
