@@ -134,8 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-px", type=int, nargs="+", default=[4096], help="ortho sizes [4096]")
     parser.add_argument("--model", default=None, help="bundle folder [an untrained --architecture]")
-    parser.add_argument("--architecture", default="yolo11n",
-                        help="untrained network when no --model is given [yolo11n]")
+    parser.add_argument("--architecture", nargs="+", default=["yolo11n"],
+                        help="untrained networks to compare when no --model is given [yolo11n]")
     parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
     parser.add_argument("--batch-size", type=int, default=8, help="chips per forward pass [8]")
     parser.add_argument("--workers", type=int, default=4, help="poppyscan reader threads [4]")
@@ -147,31 +147,37 @@ def main() -> None:
         child(method, ortho, bundle_dir, device, int(batch), int(workers))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        bundle_dir = args.model
-        if bundle_dir is None:
+        if args.model is not None:
+            bundles = {Path(args.model).name: args.model}
+        else:
             from detect.bundle import write_untrained_bundle
 
-            bundle_dir = str(write_untrained_bundle(Path(tmp) / "bundle",
-                                                    architecture=args.architecture).path)
-        print(f"device={args.device} batch={args.batch_size} model={bundle_dir}")
-        print(f"{'size_px':>8} {'method':>10} {'chips':>6} {'chips/s':>8} {'vs raw':>7} {'vs sahi':>8} {'peak RSS MiB':>13}")
+            bundles = {arch: str(write_untrained_bundle(Path(tmp) / arch, architecture=arch).path)
+                       for arch in args.architecture}
+        print(f"device={args.device} batch={args.batch_size} models={', '.join(bundles)}")
+        print(f"{'size_px':>8} {'model':>12} {'method':>10} {'chips':>6} {'chips/s':>8} {'vs raw':>7} "
+              f"{'vs sahi':>8} {'peak RSS MiB':>13}")
         for size in args.size_px:
             ortho = make_ortho(Path(tmp) / f"ortho_{size}.tif", size, 0.05)
-            rows = {}
-            for method in args.methods:
-                cmd = [sys.executable, __file__, "--_child", method, str(ortho), bundle_dir,
-                       args.device, str(args.batch_size), str(args.workers)]
-                out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ)
-                if out.returncode:
-                    print(f"{size:>8} {method:>10} failed: {out.stderr.strip().splitlines()[-1]}")
-                    continue
-                rows[method] = json.loads(out.stdout.strip().splitlines()[-1])
-            for method, r in rows.items():
-                vs_raw = r["chips_per_s"] / rows["raw"]["chips_per_s"] if "raw" in rows else float("nan")
-                vs_sahi = r["chips_per_s"] / rows["sahi"]["chips_per_s"] if "sahi" in rows else float("nan")
-                print(f"{size:>8} {method:>10} {r['chips']:>6} {r['chips_per_s']:>8.1f} {vs_raw:>7.2f} "
-                      f"{vs_sahi:>8.2f} {r['peak_rss_mib']:>13}")
+            for name, bundle_dir in bundles.items():
+                _bench_rows(args, size, ortho, name, bundle_dir)
 
+
+def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str) -> None:
+    rows = {}
+    for method in args.methods:
+        cmd = [sys.executable, __file__, "--_child", method, str(ortho), bundle_dir,
+               args.device, str(args.batch_size), str(args.workers)]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ)
+        if out.returncode:
+            print(f"{size:>8} {name:>12} {method:>10} failed: {out.stderr.strip().splitlines()[-1]}")
+            continue
+        rows[method] = json.loads(out.stdout.strip().splitlines()[-1])
+    for method, r in rows.items():
+        vs_raw = r["chips_per_s"] / rows["raw"]["chips_per_s"] if "raw" in rows else float("nan")
+        vs_sahi = r["chips_per_s"] / rows["sahi"]["chips_per_s"] if "sahi" in rows else float("nan")
+        print(f"{size:>8} {name:>12} {method:>10} {r['chips']:>6} {r['chips_per_s']:>8.1f} "
+              f"{vs_raw:>7.2f} {vs_sahi:>8.2f} {r['peak_rss_mib']:>13}", flush=True)
 
 if __name__ == "__main__":
     main()
