@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="bundle folder [an untrained --architecture]")
     parser.add_argument("--architecture", nargs="+", default=["yolo11n"],
                         help="untrained networks to compare when no --model is given [yolo11n]")
+    parser.add_argument("--untrained-conf", type=float, default=0.25,
+                        help="threshold of the untrained networks: random weights flood NMS "
+                             "with boxes at low thresholds; 0.9 times the network itself [0.25]")
     parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
     parser.add_argument("--batch-size", type=int, default=8, help="chips per forward pass [8]")
     parser.add_argument("--workers", type=int, default=4, help="poppyscan reader threads [4]")
@@ -152,7 +155,8 @@ def main() -> None:
         else:
             from detect.bundle import write_untrained_bundle
 
-            bundles = {arch: str(write_untrained_bundle(Path(tmp) / arch, architecture=arch).path)
+            bundles = {arch: str(write_untrained_bundle(Path(tmp) / arch, architecture=arch,
+                                                        conf=args.untrained_conf).path)
                        for arch in args.architecture}
         print(f"device={args.device} batch={args.batch_size} models={', '.join(bundles)}")
         print(f"{'size_px':>8} {'model':>12} {'method':>10} {'chips':>6} {'chips/s':>8} {'vs raw':>7} "

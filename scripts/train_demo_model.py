@@ -4,7 +4,7 @@
     python scripts/train_demo_model.py dataset            # CPU: 5 cm / 640 px and 10 cm / 320 px
     python scripts/train_demo_model.py train              # poppyscan train (GPU if present)
     python scripts/train_demo_model.py bundle --run DIR   # or: bundle a run trained elsewhere
-    python scripts/train_demo_model.py tune               # pick conf + merge rule on tuning surveys
+    python scripts/train_demo_model.py tune --apply       # pick conf + merge rule on tuning surveys
     python scripts/train_demo_model.py evaluate           # held-out table, written into the card
 
 On a GPU machine without GDAL, ``scripts/gpu_train_demo.py`` replaces ``train``.
@@ -12,6 +12,24 @@ Seeds: training surveys 100+, tuning surveys 800+ (thresholds are picked there),
 held-out surveys 900+ (scored once, never trained or tuned on). Every set mixes
 2, 5 and 8 cm GSD; stages are drawn per plot. Chips are JPEG (quality 90) so a
 dataset is small enough to send to a GPU machine.
+
+The shipped model was made in three steps; no GPU was lent for the last two:
+
+    # 1. from scratch on an H100 (session 1, an earlier generator, seeds 100-116):
+    git show adb322a:detect/models/poppy-demo/weights.pt > runs/demo/init/poppy-demo-8aba3b2b.pt
+    # 2. and 3. fine-tuned on this dataset on a 2-core CPU, 20 epochs each:
+    python scripts/train_demo_model.py train --architecture runs/demo/init/poppy-demo-8aba3b2b.pt \
+        --epochs 20 --batch 16 --out runs/demo/models/n-5cm
+    cp runs/demo/models/n-5cm/weights.pt runs/demo/init/poppy-demo-ab0eccd9.pt
+    python scripts/train_demo_model.py train --architecture runs/demo/init/poppy-demo-ab0eccd9.pt \
+        --epochs 20 --batch 16 --out runs/demo/models/n-5cm-s2
+    python scripts/train_demo_model.py tune --apply --out runs/demo/models/n-5cm-s2
+    python scripts/train_demo_model.py evaluate --out runs/demo/models/n-5cm-s2 \
+        --compare runs/demo/models/n-10cm runs/demo/models/n-5cm
+
+The 10 cm / 320 px candidate: ``train --data dataset-10cm --name poppy-10cm`` from
+the same step-1 weights. Training is deterministic for a given machine and torch;
+across machines expect the same figures within noise, not the same bytes.
 """
 
 from __future__ import annotations
@@ -178,13 +196,16 @@ def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
 
 
 def _row(report) -> dict:
-    big, size = report.score_min_area, report.recall_by_size
-    small = size["<20"]
+    big, small = report.score_min_area, report.recall_by_size["<20"]
+
+    def r(v, digits=4):
+        return None if v is None else round(v, digits)
+
     return {
-        "area_km2": round(report.score.area_km2, 4), "plots": report.score.n_plots,
-        "targets": report.score.n_targets, "recall": report.score.recall,
-        "precision": report.score.precision, "false_per_km2": report.score.false_per_km2,
-        "plots_ge20": big.n_plots, "recall_ge20": big.recall, "precision_ge20": big.precision,
+        "area_km2": r(report.score.area_km2), "plots": report.score.n_plots,
+        "targets": report.score.n_targets, "recall": r(report.score.recall),
+        "precision": r(report.score.precision), "false_per_km2": r(report.score.false_per_km2, 1),
+        "plots_ge20": big.n_plots, "recall_ge20": r(big.recall), "precision_ge20": r(big.precision),
         "plots_lt20": small["plots"], "recall_lt20": small["recall"],
         "recall_by_stage": {k: v["recall"] for k, v in report.recall_by_stage.items()},
     }
@@ -211,8 +232,10 @@ def _markdown(rows: dict, model_id: str) -> str:
     return "\n".join(lines)
 
 
-def write_heldout_into_card(model: Path, rows: dict, tuned: dict | None) -> None:
-    """Add the held-out table (and how thresholds were picked) to the card; weights stay as they are."""
+def write_heldout_into_card(model: Path, rows: dict, tuned: dict | None,
+                            compared: dict[str, dict]) -> None:
+    """Add the held-out table, how thresholds were picked and the candidates compared to the
+    card; the weights stay as they are."""
     import yaml
 
     card_path = model / "card.yaml"
@@ -228,7 +251,35 @@ def write_heldout_into_card(model: Path, rows: dict, tuned: dict | None) -> None
                        f"{SEED0['tune_surveys'] + len(TUNE_SURVEYS) - 1}",
             **tuned,
         }
+    if compared:
+        card["compared_on_heldout"] = compared
     card_path.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+
+
+def candidate(model: Path, rows: dict) -> dict[str, dict]:
+    """One line of the comparison: grid, network, training and held-out scores over all GSDs."""
+    from detect.bundle import load_bundle
+
+    bundle = load_bundle(model)
+    card, all_rows = bundle.card, rows["all"]
+    keys = ("recall_ge20", "precision_ge20", "recall_lt20", "false_per_km2", "cpu_s_per_km2")
+    return {bundle.model_id: {
+        "grid": f"{card['gsd_m']:g} m, {card['tile_px']} px, overlap {card['overlap_px']} px",
+        "architecture": card["architecture"], "epochs": card["training"]["epochs_run"],
+        "thresholds": card["thresholds"],
+        **{k: None if all_rows[k] is None else round(all_rows[k], 4) for k in keys},
+    }}
+
+
+def compared_candidates(work: Path, models: list[Path]) -> dict[str, dict]:
+    """Candidates already scored by this script's ``evaluate`` (their held-out JSON in --work)."""
+    from detect.bundle import load_bundle
+
+    out: dict[str, dict] = {}
+    for model in models:
+        rows = json.loads((work / f"heldout-{load_bundle(model).model_id}.json").read_text())
+        out.update(candidate(model, rows))
+    return out
 
 
 def main() -> None:
@@ -246,6 +297,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "detect" / "models" / "poppy-demo",
                         help="bundle folder [detect/models/poppy-demo]")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[],
+                        help="evaluate: other candidate bundles, already evaluated, for the card")
     parser.add_argument("--apply", action="store_true",
                         help="tune: write the picked thresholds into the bundle's card")
     args = parser.parse_args()
@@ -273,7 +326,8 @@ def main() -> None:
         rows = evaluate_heldout(args.work, args.out, args.device)
         tuned_path = args.work / f"tuned-{args.out.name}.json"
         write_heldout_into_card(args.out, rows, json.loads(tuned_path.read_text())
-                                if tuned_path.is_file() else None)
+                                if tuned_path.is_file() else None,
+                                {**candidate(args.out, rows), **compared_candidates(args.work, args.compare)})
 
 
 if __name__ == "__main__":
