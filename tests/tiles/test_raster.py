@@ -27,6 +27,7 @@ def test_no_crs(tmp_path):
         inspect_raster(path)
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # written on purpose
 def test_no_geotransform(tmp_path):
     path = make_raster(tmp_path / "nogt.tif", 64, 64, transform=Affine.identity())
     with pytest.raises(RasterError, match="nogt.tif: has no geotransform"):
