@@ -96,14 +96,6 @@ def build(work: Path) -> None:
         print(name, json.dumps(summary.to_dict()["splits"]))
 
 
-def load_config(path: str, **overrides) -> dict:
-    import yaml
-
-    config = yaml.safe_load(Path(path).read_text())
-    config.update({k: v for k, v in overrides.items() if v is not None})
-    return config
-
-
 def bundle_run(run: Path, data: Path, out: Path, config: dict) -> None:
     """Bundle an Ultralytics run trained elsewhere (copied to OUT/run): validate, write the card."""
     from train.training import train_model
@@ -302,8 +294,12 @@ def main() -> None:
     parser.add_argument("--apply", action="store_true",
                         help="tune: write the picked thresholds into the bundle's card")
     args = parser.parse_args()
-    config = load_config(args.config, architecture=args.architecture, name=args.name,
+    from poppyscan.config import load_config
+
+    config = load_config("train/demo", args.config, architecture=args.architecture,
                          epochs=args.epochs, batch=args.batch)
+    if args.name is not None:  # `name` is load_config's own first parameter
+        config["name"] = args.name
     data = args.work / args.data
     if args.stage == "surveys":
         make_surveys(args.work, args.jobs)

@@ -6,8 +6,9 @@ plots: a target *finds* a plot when their IoU is at least ``match_iou`` or the
 target's centroid lies in the plot, one target per plot, most confident first.
 A target that finds nothing is a false target: a wasted visit.
 
-Reported: plot-level recall, precision and F1, false targets per km2 of ground
-examined, recall by plot size and growth stage, a confidence sweep (from the
+Reported: plot-level recall, precision and F1 (also for plots of 20 m2 or
+more alone), false targets per km2 of ground examined, recall by plot size and
+growth stage, a confidence sweep (from the
 same raw detections, re-merged per threshold) and, given the dataset, mAP on
 its test chips.
 """
