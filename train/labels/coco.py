@@ -11,7 +11,7 @@ import numpy as np
 from tiles.errors import LabelError
 
 from ._files import load_json, number
-from .georef import ImageLocator, boxes_to_labels, check_image_size, polygons_to_labels
+from .georef import ImageLocator, check_image_size, shapes_to_labels
 from .labelset import LabelSet
 
 __all__ = ["read_coco", "looks_like_coco"]
@@ -88,11 +88,4 @@ def _image_labels(path: Path, geo, anns: list[dict], categories: dict) -> LabelS
             raise LabelError(f"{path}: {what} bbox has width {w} and height {h}; both must be > 0")
         boxes.append([x, y, x + w, y + h])
         box_classes.append(name)
-    source = str(path)
-    return LabelSet.concat(
-        [
-            boxes_to_labels(geo, np.array(boxes).reshape(-1, 4), box_classes, source=source),
-            polygons_to_labels(geo, rings, ring_classes, source=source),
-        ],
-        source=source,
-    )
+    return shapes_to_labels(geo, boxes, box_classes, rings, ring_classes, source=str(path))

@@ -32,6 +32,7 @@ __all__ = [
     "read_georef",
     "boxes_to_labels",
     "polygons_to_labels",
+    "shapes_to_labels",
     "polygon_parts",
     "check_image_size",
 ]
@@ -158,6 +159,25 @@ def polygons_to_labels(
         geoms.extend(parts)
         names.extend([name] * len(parts))
     return LabelSet(np.array(geoms, dtype=object), tuple(names), geo.crs, source)
+
+
+def shapes_to_labels(
+    geo: ImageGeoref,
+    boxes_px: Sequence,
+    box_classes: Sequence[str],
+    rings_px: Sequence[np.ndarray],
+    ring_classes: Sequence[str],
+    *,
+    source: str,
+) -> LabelSet:
+    """Pixel boxes and polygons of one image as one georeferenced label set (boxes first)."""
+    return LabelSet.concat(
+        [
+            boxes_to_labels(geo, boxes_px, box_classes, source=source),
+            polygons_to_labels(geo, rings_px, ring_classes, source=source),
+        ],
+        source=source,
+    )
 
 
 def polygon_parts(geom) -> list:

@@ -19,7 +19,7 @@ import numpy as np
 from tiles.errors import ConfigError, LabelError
 
 from ._files import load_json, number
-from .georef import IMAGE_SUFFIXES, ImageLocator, boxes_to_labels, polygons_to_labels
+from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels
 from .labelset import LabelSet
 
 __all__ = [
@@ -182,14 +182,7 @@ def _task_labels(path: Path, what: str, geo, results: list[dict], default_class:
             ).reshape(-1, 2)
             rings.append(ring / 100 * [width_px, height_px])
             ring_classes.append(name)
-    source = str(path)
-    return LabelSet.concat(
-        [
-            boxes_to_labels(geo, np.array(boxes).reshape(-1, 4), box_classes, source=source),
-            polygons_to_labels(geo, rings, ring_classes, source=source),
-        ],
-        source=source,
-    )
+    return shapes_to_labels(geo, boxes, box_classes, rings, ring_classes, source=str(path))
 
 
 def _rotated_rect(x: float, y: float, w: float, h: float, rotation_deg: float) -> np.ndarray:

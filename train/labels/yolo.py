@@ -20,7 +20,7 @@ import yaml
 from tiles.errors import LabelError
 
 from ._files import number
-from .georef import IMAGE_SUFFIXES, ImageLocator, boxes_to_labels, polygons_to_labels
+from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels
 from .labelset import LabelSet
 
 __all__ = ["read_yolo", "read_yolo_class_names", "yolo_label_files"]
@@ -133,13 +133,7 @@ def _read_one(
     centre, half = box_arr[:, :2] * size, box_arr[:, 2:] * size / 2
     box_px = np.hstack([centre - half, centre + half])
     rings_px = [np.asarray(r, dtype="float64").reshape(-1, 2) * size for r in rings]
-    return LabelSet.concat(
-        [
-            boxes_to_labels(geo, box_px, box_classes, source=source),
-            polygons_to_labels(geo, rings_px, ring_classes, source=source),
-        ],
-        source=source,
-    )
+    return shapes_to_labels(geo, box_px, box_classes, rings_px, ring_classes, source=source)
 
 
 def _parse(txt: Path, names: list[str]) -> tuple[list, list, list, list]:
