@@ -161,19 +161,23 @@ def test_label_boxes_land_on_the_right_pixels(tmp_path):
     assert n_checked == sum(sum(s["labels"].values()) for s in summary.splits.values()) > 20
 
 
+def _clip_per_chip(ortho, grid: GridSpec, boxes_px: list) -> dict:
+    """``chip_labels`` of every chip of ``ortho`` for labels from pixel boxes (class 0), by (row, col)."""
+    info = inspect_raster(ortho)
+    labels = boxes_to_labels(ortho, boxes_px)
+    tree = shapely.STRtree(labels.geometries)
+    classes = np.zeros(len(labels), dtype=int)
+    with ChipReader(info, grid) as reader:
+        return {(cell.row, cell.col): chip_labels(reader.read(cell), labels.geometries, classes,
+                                                  tree, min_visible_frac=0.4)
+                for cell in cells_for(info, grid)}
+
+
 def test_sliver_of_a_label_grazing_a_chip_is_dropped(tmp_path):
     ortho = write_rgba(tmp_path / "o.tif", (256, 256))
-    grid = GridSpec(0.1, 128, 0)
-    info = inspect_raster(ortho)
-    cells = {(c.row, c.col): c for c in cells_for(info, grid)}
     # 6 of its 20 px lie in chip (0, 0): a sliver there; 14 px in chip (0, 1): kept.
-    labels = boxes_to_labels(ortho, [[122, 10, 142, 30]])
-    tree = shapely.STRtree(labels.geometries)
-    with ChipReader(info, grid) as reader:
-        left = chip_labels(reader.read(cells[0, 0]), labels.geometries, np.array([0]), tree,
-                           min_visible_frac=0.4)
-        right = chip_labels(reader.read(cells[0, 1]), labels.geometries, np.array([0]), tree,
-                            min_visible_frac=0.4)
+    found = _clip_per_chip(ortho, GridSpec(0.1, 128, 0), [[122, 10, 142, 30]])
+    left, right = found[0, 0], found[0, 1]
     assert (left.touched, left.slivers, len(left.boxes)) == (1, 1, 0)
     assert (right.touched, right.slivers) == (1, 0)
     np.testing.assert_allclose(right.boxes, [[0, 7 / 128, 20 / 128, 14 / 128, 20 / 128]], atol=1e-9)
@@ -181,31 +185,19 @@ def test_sliver_of_a_label_grazing_a_chip_is_dropped(tmp_path):
 
 def test_label_larger_than_a_chip_is_kept_where_it_fills_the_chip(tmp_path):
     ortho = write_rgba(tmp_path / "o.tif", (256, 256))
-    grid = GridSpec(0.1, 128, 0)
-    info = inspect_raster(ortho)
-    cells = {(c.row, c.col): c for c in cells_for(info, grid)}
-    labels = boxes_to_labels(ortho, [[100, 0, 256, 256]])  # 156 x 256 px: bigger than a chip
-    tree = shapely.STRtree(labels.geometries)
-    with ChipReader(info, grid) as reader:
-        filled = chip_labels(reader.read(cells[0, 1]), labels.geometries, np.array([0]), tree,
-                             min_visible_frac=0.4)
-        edge = chip_labels(reader.read(cells[0, 0]), labels.geometries, np.array([0]), tree,
-                           min_visible_frac=0.4)
+    # 156 x 256 px: bigger than a chip
+    found = _clip_per_chip(ortho, GridSpec(0.1, 128, 0), [[100, 0, 256, 256]])
+    filled, edge = found[0, 1], found[0, 0]
     np.testing.assert_allclose(filled.boxes, [[0, 0.5, 0.5, 1.0, 1.0]], atol=1e-9)
     assert edge.slivers == 1 and not edge.positive  # 28 of 128 columns: a sliver
 
 
 def test_label_is_clipped_to_the_valid_area_and_collar_labels_are_slivers(tmp_path):
     ortho = write_rgba(tmp_path / "o.tif", (256, 256), valid_cols=128)  # right half is collar
-    grid = GridSpec(0.1, 256, 0)
-    info = inspect_raster(ortho)
-    labels = boxes_to_labels(ortho, [[100, 40, 160, 80], [180, 40, 220, 80]])
-    tree = shapely.STRtree(labels.geometries)
-    with ChipReader(info, grid) as reader:
-        found = chip_labels(reader.read(cells_for(info, grid)[0]), labels.geometries,
-                            np.array([0, 0]), tree, min_visible_frac=0.4)
-    assert (found.touched, found.slivers, found.label_ids) == (2, 1, [0])
-    np.testing.assert_allclose(found.boxes, [[0, 114 / 256, 60 / 256, 28 / 256, 40 / 256]],
+    found = _clip_per_chip(ortho, GridSpec(0.1, 256, 0), [[100, 40, 160, 80], [180, 40, 220, 80]])
+    only = found[0, 0]
+    assert (only.touched, only.slivers, only.label_ids) == (2, 1, [0])
+    np.testing.assert_allclose(only.boxes, [[0, 114 / 256, 60 / 256, 28 / 256, 40 / 256]],
                                atol=1e-9)
 
 
