@@ -54,7 +54,10 @@ SEED0 = {"train_surveys": 100, "tune_surveys": 800, "heldout_surveys": 900}
 PLANS = {"train_surveys": TRAIN_SURVEYS, "tune_surveys": TUNE_SURVEYS,
          "heldout_surveys": HELDOUT_SURVEYS}
 # Dataset folder -> chip grid (gsd_m, tile_px, overlap_px): the same ground per chip.
-DATASETS = {"dataset": (0.05, 640, 128), "dataset-10cm": (0.10, 320, 64)}
+DATASETS = {"dataset": (0.05, 640, 128), "dataset-10cm": (0.10, 320, 64),
+            "dataset-hn": (0.05, 640, 128)}
+# Dataset folder -> hard negatives under --work, written by the `mine` stage.
+HARD_NEGATIVES = {"dataset-hn": "hard_negatives.gpkg"}
 MERGE_RULES = ("union", "nms", "contain", "core")
 LOW_CONF = 0.05  # detect once at this threshold; higher ones are re-merged from it
 RECALL_FLOOR = 0.90  # the issue's target recall on plots of 20 m2 or more
@@ -83,18 +86,19 @@ def surveys_of(work: Path, name: str) -> list[Path]:
     return sorted((work / name).glob("s*/ortho.tif"))
 
 
-def build(work: Path) -> None:
+def build(work: Path, names: list[str]) -> None:
     from tiles import GridSpec
     from train.dataset import build_dataset
 
     surveys = surveys_of(work, "train_surveys")
     labels = [p.parent / "plots.geojson" for p in surveys]
-    for name, (gsd_m, tile_px, overlap_px) in DATASETS.items():
-        summary = build_dataset(surveys, labels, work / name, grid=GridSpec(gsd_m, tile_px, overlap_px),
+    for name in names:
+        hard = [work / HARD_NEGATIVES[name]] if name in HARD_NEGATIVES else None
+        summary = build_dataset(surveys, labels, work / name, grid=GridSpec(*DATASETS[name]),
                                 class_names=["poppy"], split="ortho", val_frac=0.15, test_frac=0.1,
-                                negative_ratio=0.3, image_format="jpg", jpeg_quality=90, seed=0,
-                                overwrite=True)
-        print(name, json.dumps(summary.to_dict()["splits"]))
+                                negative_ratio=0.3, hard_negatives=hard, image_format="jpg",
+                                jpeg_quality=90, seed=0, overwrite=True)
+        print(name, json.dumps(summary.to_dict()["splits"]), json.dumps(summary.counts))
 
 
 def bundle_run(run: Path, data: Path, out: Path, config: dict) -> None:
@@ -154,6 +158,30 @@ def _pick(candidates: list[dict]) -> dict:
     if floor:
         return max(floor, key=lambda c: (c["precision_ge20"] or 0, c["recall_ge20"], c["conf"]))
     return max(candidates, key=lambda c: (c["f1_ge20"] or 0, c["recall_ge20"] or 0))
+
+
+def mine_false_targets(work: Path, model: Path, device: str | None, conf: float) -> Path:
+    """Detect on the training surveys; write the targets that hit no plot (hard negatives)."""
+    import numpy as np
+    import shapely
+    from pyogrio.raw import write as ogr_write
+
+    from detect.bundle import load_bundle
+    from detect.merge import merge_detections
+
+    bundle = load_bundle(model)
+    result, truth, seconds = detect_surveys(bundle, surveys_of(work, "train_surveys"), device)
+    clusters = merge_detections([d for d in result.detections if d.conf >= conf], rule="union",
+                                min_overlap=float(bundle.thresholds.get("min_overlap", 0.3)))
+    polygons = np.array([c.polygon for c in clusters], dtype=object)
+    hits = shapely.STRtree(truth.geometries).query(polygons, predicate="intersects")[0]
+    false = np.setdiff1d(np.arange(len(polygons)), hits)
+    out = work / "hard_negatives.gpkg"
+    ogr_write(str(out), shapely.to_wkb(polygons[false]),
+              [np.array([clusters[i].conf for i in false])], ["conf"], geometry_type="Polygon",
+              crs=result.crs.to_wkt(), driver="GPKG")
+    print(f"{len(false)} of {len(clusters)} targets at conf {conf} hit no plot -> {out} ({seconds:.0f} s)")
+    return out
 
 
 def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
@@ -300,11 +328,12 @@ def compared_candidates(work: Path, models: list[Path]) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["surveys", "dataset", "train", "bundle", "tune", "evaluate"])
+    parser.add_argument("stage", choices=["surveys", "mine", "dataset", "train", "bundle", "tune", "evaluate"])
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "demo")
     parser.add_argument("--jobs", type=int, default=2, help="parallel survey processes [2]")
     parser.add_argument("--config", default=str(ROOT / "configs" / "train" / "demo.yaml"))
-    parser.add_argument("--data", default="dataset", help="dataset folder under --work [dataset]")
+    parser.add_argument("--data", choices=list(DATASETS), default=None,
+                        help="dataset folder under --work [dataset; the dataset stage: all]")
     parser.add_argument("--architecture", default=None, help="model YAML [the config's]")
     parser.add_argument("--name", default=None, help="model name [the config's]")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs [the config's]")
@@ -317,6 +346,8 @@ def main() -> None:
                         help="evaluate: other candidate bundles, already evaluated, for the card")
     parser.add_argument("--apply", action="store_true",
                         help="tune: write the picked thresholds into the bundle's card")
+    parser.add_argument("--mine-conf", type=float, default=0.25,
+                        help="mine: least confidence of a false target kept as a hard negative [0.25]")
     args = parser.parse_args()
     from poppyscan.config import load_config
 
@@ -324,11 +355,13 @@ def main() -> None:
                          epochs=args.epochs, batch=args.batch)
     if args.name is not None:  # `name` is load_config's own first parameter
         config["name"] = args.name
-    data = args.work / args.data
+    data = args.work / (args.data or "dataset")
     if args.stage == "surveys":
         make_surveys(args.work, args.jobs)
+    elif args.stage == "mine":
+        mine_false_targets(args.work, args.out, args.device, args.mine_conf)
     elif args.stage == "dataset":
-        build(args.work)
+        build(args.work, [args.data] if args.data else list(DATASETS))
     elif args.stage == "train":
         from train.training import train_model
 

@@ -42,6 +42,11 @@ def dataset() -> None:
                    "pieces are slivers and dropped.")
 @click.option("--negative-ratio", type=click.FloatRange(0, 100), default=0.25, show_default=True,
               help="Chips without labels kept per labelled chip, per split, 0-100.")
+@click.option("--hard-negatives", "hard_negatives", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Vector file of places known to hold no plot (an earlier run's false targets, "
+                   "field verdicts 'false positive'); every label-free chip meeting one is kept. "
+                   "Repeat for several.")
 @click.option("--split", "split", type=click.Choice(SPLIT_MODES), default="block",
               show_default=True,
               help="block: ground blocks go to train/val/test; ortho: whole orthomosaics do.")
@@ -62,13 +67,14 @@ def dataset() -> None:
               help="Tiling config YAML for the grid defaults [configs/tiling.yaml].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --out.")
 def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, overlap_px,
-          min_valid_frac, bands, workers, min_visible_frac, negative_ratio, split, block_m,
+          min_valid_frac, bands, workers, min_visible_frac, negative_ratio, hard_negatives, split,
+          block_m,
           val_frac, test_frac, seed, image_format, jpeg_quality, config_path, overwrite) -> None:
     """Cut --ortho files into labelled chips on the model's grid, split by ground blocks."""
     from poppyscan.config import load_config
     from tiles import GridSpec, inspect_raster, plan_chips
     from tiles.errors import ConfigError
-    from train.dataset import OUTPUTS, build_dataset
+    from train.dataset import OUTPUTS, HardNegatives, build_dataset
 
     check_out_dir(Path(out_dir), list(OUTPUTS), overwrite)
     config = load_config("tiling", config_path, tile_px=tile_px, overlap_px=overlap_px,
@@ -90,11 +96,13 @@ def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, o
         raise ConfigError(f"--classes {classes!r}: empty class name; give names separated by commas")
     min_valid = float(config["min_valid_frac"])
     infos = [inspect_raster(path, bands=config.get("bands")) for path in orthos]
+    hard = HardNegatives.read(hard_negatives)  # bad files fail here, before the progress bar
     total = sum(len(plan_chips(info, spec, min_valid_frac=min_valid)[0]) for info in infos)
     with progress("chips", total) as advance:
         summary = build_dataset(
             orthos, list(labels), out_dir, grid=spec, class_names=names,
-            min_visible_frac=min_visible_frac, negative_ratio=negative_ratio, split=split,
+            min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
+            hard_negatives=hard, split=split,
             block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
             image_format=image_format, jpeg_quality=jpeg_quality, min_valid_frac=min_valid, bands=config.get("bands"),
             label_format=label_format, workers=int(config["workers"]), overwrite=overwrite,
@@ -115,4 +123,7 @@ def _echo_summary(summary, out: Path) -> None:
                f"with slivers only, {c['chips_dropped_split']} chips straddling splits, "
                f"{c['collar_chips']} collar chips; {c['labels_unused']} of {c['labels_in']} "
                "labels in no chip")
+    if c.get("hard_negatives_in"):
+        click.echo(f"  hard negatives: {c['hard_negative_chips']} empty chips kept for them; "
+                   f"{c['hard_negatives_on_labels']} of {c['hard_negatives_in']} ignored (on a label)")
     click.echo(f"  train with: poppyscan train --data {out}")

@@ -13,12 +13,13 @@ import shapely
 import yaml
 from affine import Affine
 from pyogrio.raw import read as ogr_read
+from pyogrio.raw import write as ogr_write
 
 from tests.data.rasters import UTM_47N
 from tests.train.loop import GRID, synthetic_survey
 from tiles import ChipReader, GridSpec, cells_for, inspect_raster
 from tiles.errors import ConfigError, LabelError
-from tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
+from tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons, reproject_geometry
 from train.dataset import build_dataset, chip_labels, load_summary
 from train.labels import LabelSet, read_labels
 
@@ -222,6 +223,42 @@ def test_negatives_follow_the_ratio_and_avoid_the_collar(tmp_path):
                           block_m=25.6, val_frac=0.25, test_frac=0.25, seed=2, min_valid_frac=0.6)
     assert again.splits == summary.splits
     assert list(read_index(tmp_path / "ds2")["chip_id"]) == list(index["chip_id"])
+
+
+def test_every_label_free_chip_meeting_a_hard_negative_is_kept(tmp_path):
+    # 4 x 2 chips, no overlap; labels in chips (0, 0) and (1, 1) only.
+    ortho = write_rgba(tmp_path / "o.tif", (512, 256))
+    grid = GridSpec(0.1, 128, 0)
+    labels = boxes_to_labels(ortho, [[40, 40, 80, 80], [168, 168, 208, 208]])
+    with rasterio.open(ortho) as src:
+        to_map = src.transform
+    hard_px = {(0, 2): [300, 50, 330, 90],  # a false target in a label-free chip
+               (1, 3): [420, 200, 421, 201],  # a waypoint (point, below)
+               (0, 0): [70, 70, 100, 100]}  # touches a label: that place holds a plot
+    geoms = [pixel_box_to_polygon(to_map, *box) for box in hard_px.values()]
+    geoms[1] = geoms[1].centroid
+    lonlat = [reproject_geometry(g, UTM_47N, "EPSG:4326") for g in geoms]
+    hard_path = tmp_path / "verdicts.geojson"
+    ogr_write(str(hard_path), shapely.to_wkb(lonlat), [], [], geometry_type="Unknown",
+              crs="EPSG:4326", driver="GeoJSON")
+    # A second, distant orthomosaic with one label gives the other split its chips.
+    other = write_rgba(tmp_path / "v.tif", (128, 128), origin=(ORIGIN[0] + 500, ORIGIN[1]), seed=4)
+    labels = LabelSet.concat([labels, boxes_to_labels(other, [[40, 40, 80, 80]])])
+    out = tmp_path / "ds"
+    summary = build_dataset([ortho, other], labels, out, grid=grid, negative_ratio=0, split="ortho",
+                            val_frac=0.3, test_frac=0, hard_negatives=[hard_path])
+    index = read_index(out)
+    negatives = {(int(r), int(c)) for r, c, n in zip(index["row"], index["col"], index["negative"],
+                                                      strict=True) if n}
+    assert negatives == {(0, 2), (1, 3)}
+    assert sum(c["positive"] for c in summary.splits.values()) == 3
+    assert sum(c["negative"] for c in summary.splits.values()) == 2
+    assert {k: summary.counts[k] for k in ("hard_negatives_in", "hard_negatives_on_labels",
+                                           "hard_negative_chips")} == {
+        "hard_negatives_in": 3, "hard_negatives_on_labels": 1, "hard_negative_chips": 2}
+    without = build_dataset([ortho, other], labels, tmp_path / "plain", grid=grid, negative_ratio=0,
+                            split="ortho", val_frac=0.3, test_frac=0)
+    assert sum(c["negative"] for c in without.splits.values()) == 0
 
 
 def test_split_by_ortho_keeps_overlapping_orthos_together(tmp_path):

@@ -37,6 +37,7 @@ from tiles.errors import ConfigError, LabelError
 from tiles.stream import DEFAULT_MIN_VALID_FRAC
 from tiles.write import ChipIndex, write_chip_index
 from train.dataset.boxes import chip_labels, yolo_lines
+from train.dataset.hard_negatives import HardNegatives
 from train.dataset.images import DEFAULT_JPEG_QUALITY, image_suffix, write_chip_image
 from train.dataset.plan import ChipPlan, plan_dataset
 from train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
@@ -113,6 +114,7 @@ def build_dataset(
     class_names: Sequence[str] | None = None,
     min_visible_frac: float = 0.4,
     negative_ratio: float = 0.25,
+    hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None = None,
     split: str = "block",
     block_m: float | None = None,
     val_frac: float = 0.15,
@@ -134,7 +136,10 @@ def build_dataset(
     ``min_visible_frac`` (0-1, default 0.4): least visible part of a label for it
     to be kept in a chip (see :mod:`train.dataset.boxes`). ``negative_ratio``
     (>= 0, default 0.25): chips without any label kept per positive chip, per
-    split, drawn at random among non-collar chips. ``split``: ``"block"`` (ground
+    split, drawn at random among non-collar chips. ``hard_negatives``: vector
+    files (or a :class:`~train.dataset.hard_negatives.HardNegatives`) of places
+    known to hold no plot; every label-free chip meeting one is kept, on top of
+    the random draw, and hard negatives touching a label are ignored. ``split``: ``"block"`` (ground
     blocks of ``block_m`` metres, default :func:`~train.dataset.split.default_block_m`)
     or ``"ortho"`` (whole orthomosaics, overlapping ones kept together).
     ``val_frac`` (default 0.15) and ``test_frac`` (default 0.15): shares of chips
@@ -145,7 +150,9 @@ def build_dataset(
     (label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips
     left out because they held only slivers: neither positive nor a clean
     negative), ``chips_dropped_split`` (chips straddling two splits),
-    ``collar_chips``, ``negatives_available`` (label-free chips to draw from) and
+    ``collar_chips``, ``negatives_available`` (label-free chips to draw from),
+    ``hard_negatives_in`` (hard-negative features given), ``hard_negatives_on_labels``
+    (those ignored for touching a label), ``hard_negative_chips`` (chips kept for them) and
     ``labels_unused`` (labels in no chip at all, e.g. off the imagery or only in
     dropped chips).
     """
@@ -157,6 +164,7 @@ def build_dataset(
         raise ConfigError(f"{out_dir}: already holds {', '.join(existing)}; pass overwrite=True / --overwrite")
     label_set = _as_label_set(labels, label_format)
     names = _class_names(label_set, class_names)
+    hard = _as_hard_negatives(hard_negatives, label_set)
     infos = [inspect_raster(path, bands=bands) for path in orthos]
     _clear_out_dir(out_dir, existing)  # only once the inputs are known to be good
     crs = CRS.from_user_input(infos[0].crs.to_wkt())
@@ -170,6 +178,8 @@ def build_dataset(
     suffix = image_suffix(image_format)
     tally, index = _Tally(), ChipIndex()
     tally.counts["labels_in"] = len(label_set)
+    tally.counts["hard_negatives_in"] = hard.n_in
+    tally.counts["hard_negatives_on_labels"] = hard.n_on_labels
 
     def write(chip: Chip, plan: ChipPlan, boxes: np.ndarray, n_slivers: int) -> None:
         name = f"{plan.chip_id}{suffix}"
@@ -189,7 +199,7 @@ def build_dataset(
         counts["negative" if not len(boxes) else "positive"] += 1
         counts["labels"].update(names[int(c)] for c in boxes[:, 0])
 
-    negatives = _read_positives(infos, grid, plans, local, tally, write,
+    negatives = _read_positives(infos, grid, plans, local, hard, tally, write,
                                 min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac,
                                 workers=workers, on_chips=on_chips)
     _add_negatives(negatives, plans, grid, tally, write, negative_ratio=negative_ratio, rng=rng)
@@ -298,9 +308,18 @@ class _LocalLabels:
         return self._by_crs[key]
 
 
-def _read_positives(infos, grid, plans, local, tally, write, *, min_valid_frac, min_visible_frac,
-                    workers, on_chips) -> dict[str, list]:
-    """Read every chip once: write the labelled ones, return the label-free ones by split."""
+def _as_hard_negatives(hard_negatives, label_set: LabelSet) -> HardNegatives:
+    hard = hard_negatives if isinstance(hard_negatives, HardNegatives) else (
+        HardNegatives.read(hard_negatives or []))
+    return hard.without_labels(label_set.geometries, label_set.crs) if hard.n_in and len(label_set) else hard
+
+
+def _read_positives(infos, grid, plans, local, hard, tally, write, *, min_valid_frac,
+                    min_visible_frac, workers, on_chips) -> dict[str, list]:
+    """Read every chip once: write the labelled ones, return the label-free ones by split.
+
+    A label-free chip meeting a hard negative is written at once.
+    """
     negatives: dict[str, list] = defaultdict(list)
     stats, seen = ChipStats(), 0
     for chip in iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers,
@@ -320,6 +339,9 @@ def _read_positives(infos, grid, plans, local, tally, write, *, min_valid_frac, 
             tally.kept_labels.update(found.label_ids)
         elif found.touched:
             tally.counts["sliver_only_chips"] += 1
+        elif hard.in_chip(chip):
+            write(chip, plan, np.zeros((0, 5)), 0)
+            tally.counts["hard_negative_chips"] += 1
         else:
             negatives[plan.split].append((chip.key, chip.valid_frac))
     if on_chips and stats.read > seen:
@@ -358,7 +380,8 @@ def _check_splits(out_dir: Path, tally: _Tally) -> None:
 def _final_counts(tally: _Tally, n_labels: int) -> dict[str, int]:
     counts = {key: int(tally.counts.get(key, 0)) for key in (
         "labels_in", "slivers_dropped", "sliver_only_chips", "chips_dropped_split",
-        "collar_chips", "negatives_available")}
+        "collar_chips", "negatives_available", "hard_negatives_in", "hard_negatives_on_labels",
+        "hard_negative_chips")}
     counts["labels_unused"] = n_labels - len(tally.kept_labels)
     return counts
 

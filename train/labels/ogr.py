@@ -17,7 +17,7 @@ from tiles.errors import LabelError
 from .georef import polygon_parts
 from .labelset import LabelSet
 
-__all__ = ["read_ogr"]
+__all__ = ["read_geometries", "read_ogr"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,21 @@ def read_ogr(
     features without geometry skipped. Points and lines raise LabelError.
     """
     path = Path(path)
+    meta, geoms, field_data = _read_layer(path, layer)
+    classes = _class_values(path, meta, field_data, len(geoms), class_field, default_class)
+    return _polygon_labels(path, geoms, classes, meta["crs"])
+
+
+def read_geometries(path: str | os.PathLike, *, layer: str | int | None = None) -> tuple[np.ndarray, str]:
+    """Every non-empty geometry of one layer, of any type, and the layer's CRS."""
+    path = Path(path)
+    meta, geoms, _ = _read_layer(path, layer)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    return geoms[keep], meta["crs"]
+
+
+def _read_layer(path: Path, layer: str | int | None) -> tuple[dict, np.ndarray, list]:
+    """Metadata, geometries and attribute columns of one layer, which must have a CRS."""
     if layer is None:
         layer = _only_layer(path)
     try:
@@ -49,12 +64,10 @@ def read_ogr(
         raise LabelError(f"{path}: cannot read as a vector file ({err})") from err
     if not meta.get("crs"):
         raise LabelError(
-            f"{path}: vector file has no CRS; labels cannot be placed on the map "
+            f"{path}: vector file has no CRS; its features cannot be placed on the map "
             "(save it with its CRS, e.g. add a .prj for a shapefile)"
         )
-    geoms = shapely.from_wkb(wkb)
-    classes = _class_values(path, meta, field_data, len(geoms), class_field, default_class)
-    return _polygon_labels(path, geoms, classes, meta["crs"])
+    return meta, shapely.from_wkb(wkb), field_data
 
 
 def _only_layer(path: Path) -> int:

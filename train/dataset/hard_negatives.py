@@ -1,0 +1,70 @@
+"""Hard negatives: places known to hold no plot, whose label-free chips a dataset always keeps.
+
+A model's precision is set by what it confuses with a plot: vegetable beds,
+maize, flowering shrubs. A random draw of label-free chips holds few of them.
+Hard negatives name them: the false targets of an earlier detection run, or the
+targets field crews marked "false positive". Any geometry type works (target
+polygons, GPS waypoints); a chip holds a hard negative when it intersects it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from tiles.chip import Chip
+from tiles.geometry import reproject_geometry
+from train.labels.ogr import read_geometries
+
+__all__ = ["HardNegatives"]
+
+log = logging.getLogger(__name__)
+
+
+class HardNegatives:
+    """Hard-negative geometries from vector files, indexed once per chip CRS."""
+
+    def __init__(self, layers: Sequence[tuple[np.ndarray, str]]) -> None:
+        self._layers = [(np.asarray(geoms, dtype=object), CRS.from_user_input(crs))
+                        for geoms, crs in layers]
+        self._by_crs: dict[str, shapely.STRtree] = {}
+        self.n_in = sum(len(geoms) for geoms, _ in self._layers)
+        self.n_on_labels = 0
+
+    @classmethod
+    def read(cls, paths: Sequence[str | os.PathLike]) -> HardNegatives:
+        """Read every geometry of each file's (only) layer; see :func:`read_geometries`."""
+        return cls([read_geometries(path) for path in paths])
+
+    def without_labels(self, labels: np.ndarray, crs: CRS | str) -> HardNegatives:
+        """These hard negatives less those touching a label (``labels`` in ``crs``): they hold a plot."""
+        tree, crs = shapely.STRtree(labels), CRS.from_user_input(crs)
+        layers, dropped = [], 0
+        for geoms, own_crs in self._layers:
+            touching = np.unique(tree.query(self._project(geoms, own_crs, crs), predicate="intersects")[0])
+            dropped += len(touching)
+            layers.append((np.delete(geoms, touching), own_crs))
+        if dropped:
+            log.info("%d hard negatives touch a label and are ignored", dropped)
+        out = HardNegatives(layers)
+        out.n_in, out.n_on_labels = self.n_in, self.n_on_labels + dropped
+        return out
+
+    def in_chip(self, chip: Chip) -> bool:
+        """Whether the chip's footprint meets a hard negative."""
+        key = chip.crs.to_wkt()
+        if key not in self._by_crs:
+            parts = [self._project(g, own, chip.crs) for g, own in self._layers]
+            self._by_crs[key] = shapely.STRtree(np.concatenate(parts) if parts else np.zeros(0, object))
+        return bool(len(self._by_crs[key].query(chip.polygon, predicate="intersects")))
+
+    @staticmethod
+    def _project(geoms: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:
+        if src == dst:
+            return geoms
+        return np.array([reproject_geometry(g, src, dst) for g in geoms], dtype=object)
