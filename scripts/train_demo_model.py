@@ -55,9 +55,13 @@ PLANS = {"train_surveys": TRAIN_SURVEYS, "tune_surveys": TUNE_SURVEYS,
          "heldout_surveys": HELDOUT_SURVEYS}
 # Dataset folder -> chip grid (gsd_m, tile_px, overlap_px): the same ground per chip.
 DATASETS = {"dataset": (0.05, 640, 128), "dataset-10cm": (0.10, 320, 64),
-            "dataset-hn": (0.05, 640, 128)}
-# Dataset folder -> hard negatives under --work, written by the `mine` stage.
-HARD_NEGATIVES = {"dataset-hn": "hard_negatives.gpkg"}
+            "dataset-hn": (0.05, 640, 128), "dataset-hn2": (0.05, 640, 128)}
+# Dataset folder -> hard negatives (globs under --work): false targets written by the
+# `mine` stage of each model named, and the generator's look-alikes (distractors).
+HARD_NEGATIVES = {
+    "dataset-hn": ["false-targets-poppy-demo-3950b15f.gpkg"],
+    "dataset-hn2": ["false-targets-*.gpkg", "train_surveys/s*/distractors.geojson"],
+}
 MERGE_RULES = ("union", "nms", "contain", "core")
 LOW_CONF = 0.05  # detect once at this threshold; higher ones are re-merged from it
 RECALL_FLOOR = 0.90  # the target recall on plots of 20 m2 or more
@@ -93,7 +97,7 @@ def build(work: Path, names: list[str]) -> None:
     surveys = surveys_of(work, "train_surveys")
     labels = [p.parent / "plots.geojson" for p in surveys]
     for name in names:
-        hard = [work / HARD_NEGATIVES[name]] if name in HARD_NEGATIVES else None
+        hard = sorted(p for pattern in HARD_NEGATIVES.get(name, []) for p in work.glob(pattern))
         summary = build_dataset(surveys, labels, work / name, grid=GridSpec(*DATASETS[name]),
                                 class_names=["poppy"], split="ortho", val_frac=0.15, test_frac=0.1,
                                 negative_ratio=0.3, hard_negatives=hard, image_format="jpg",
@@ -176,7 +180,7 @@ def mine_false_targets(work: Path, model: Path, device: str | None, conf: float)
     polygons = np.array([c.polygon for c in clusters], dtype=object)
     hits = shapely.STRtree(truth.geometries).query(polygons, predicate="intersects")[0]
     false = np.setdiff1d(np.arange(len(polygons)), hits)
-    out = work / "hard_negatives.gpkg"
+    out = work / f"false-targets-{bundle.model_id}.gpkg"
     ogr_write(str(out), shapely.to_wkb(polygons[false]),
               [np.array([clusters[i].conf for i in false])], ["conf"], geometry_type="Polygon",
               crs=result.crs.to_wkt(), driver="GPKG")
@@ -346,8 +350,8 @@ def main() -> None:
                         help="evaluate: other candidate bundles, already evaluated, for the card")
     parser.add_argument("--apply", action="store_true",
                         help="tune: write the picked thresholds into the bundle's card")
-    parser.add_argument("--mine-conf", type=float, default=0.25,
-                        help="mine: least confidence of a false target kept as a hard negative [0.25]")
+    parser.add_argument("--mine-conf", type=float, default=0.1,
+                        help="mine: least confidence of a false target kept as a hard negative [0.1]")
     args = parser.parse_args()
     from poppyscan.config import load_config
 

@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -231,18 +231,42 @@ def score_targets(
     the targets that found them and the false targets smaller than
     ``min_area_m2``; the figures answer "how well are plots this big found".
     """
+    matched = _match(targets, confs, truth, coverage, match_iou)
+    return _score(matched, targets, truth, coverage, conf, min_area_m2), matched.found
+
+
+class _Matched(NamedTuple):
+    covered: np.ndarray  # per plot: on examined ground
+    matches: dict[int, int]  # target index -> index among the covered plots
+    found: np.ndarray  # per plot: a target took it
+
+
+def _match(targets, confs, truth: TruthPlots, coverage, match_iou: float) -> _Matched:
     covered = _covered(truth, coverage)
-    plots = truth.geometries[covered]
-    matches = match_targets(targets, confs, plots, match_iou=match_iou)
+    matches = match_targets(targets, confs, truth.geometries[covered], match_iou=match_iou)
     found = np.zeros(len(truth), dtype=bool)
     found[np.flatnonzero(covered)[list(matches.values())]] = True
+    return _Matched(covered, matches, found)
+
+
+def _score(matched: _Matched, targets, truth: TruthPlots, coverage, conf: float,
+           min_area_m2: float) -> PlotScore:
+    covered, matches, found = matched
     large = truth.areas_m2 >= min_area_m2
     target_areas = shapely.area(np.asarray(targets, dtype=object)) if len(targets) else np.zeros(0)
     small_false = sum(1 for t, a in enumerate(target_areas) if t not in matches and a < min_area_m2)
     ignored = int((found & ~large).sum()) + small_false
-    score = PlotScore(float(conf), int((covered & large).sum()), len(targets) - ignored,
-                      int((found & large).sum()), float(shapely.area(coverage)) / 1e6)
-    return score, found
+    return PlotScore(float(conf), int((covered & large).sum()), len(targets) - ignored,
+                     int((found & large).sum()), float(shapely.area(coverage)) / 1e6)
+
+
+def _scores_at(clusters, truth: TruthPlots, coverage, *, conf: float, match_iou: float,
+               min_area_m2: float) -> tuple[PlotScore, PlotScore | None, np.ndarray]:
+    """All-plot and (``min_area_m2`` > 0) large-plot scores of ``clusters`` from one matching."""
+    polygons, scores = [c.polygon for c in clusters], [c.conf for c in clusters]
+    matched = _match(polygons, scores, truth, coverage, match_iou)
+    large = _score(matched, polygons, truth, coverage, conf, min_area_m2) if min_area_m2 > 0 else None
+    return _score(matched, polygons, truth, coverage, conf, 0.0), large, matched.found
 
 
 def _clusters_at(detections: Sequence[Detection], conf: float, merge: str, merge_options: dict):
@@ -273,13 +297,10 @@ def sweep_conf(
     out = []
     for conf in sorted(confs):
         clusters = _clusters_at(result.detections, conf, merge, merge_options or {})
-        polygons, scores = [c.polygon for c in clusters], [c.conf for c in clusters]
-        score, _ = score_targets(polygons, scores, truth, result.coverage, conf=conf,
-                                 match_iou=match_iou)
-        row = score.to_dict()
-        if min_area_m2 > 0:
-            large, _ = score_targets(polygons, scores, truth, result.coverage, conf=conf,
+        score, large, _ = _scores_at(clusters, truth, result.coverage, conf=conf,
                                      match_iou=match_iou, min_area_m2=min_area_m2)
+        row = score.to_dict()
+        if large is not None:
             row["min_area"] = large.to_dict()
         out.append(row)
     return out
@@ -383,13 +404,8 @@ def evaluate_detections(
             np.array([reproject_geometry(g, truth.crs, result.crs) for g in truth.geometries],
                      dtype=object), truth.stages, result.crs, truth.source)
     clusters = _clusters_at(result.detections, conf, merge, merge_options or {})
-    polygons, scores = [c.polygon for c in clusters], [c.conf for c in clusters]
-    score, found = score_targets(polygons, scores, truth, result.coverage, conf=conf,
-                                 match_iou=match_iou)
-    large = None
-    if min_area_m2 > 0:
-        large, _ = score_targets(polygons, scores, truth, result.coverage, conf=conf,
-                                 match_iou=match_iou, min_area_m2=min_area_m2)
+    score, large, found = _scores_at(clusters, truth, result.coverage, conf=conf,
+                                     match_iou=match_iou, min_area_m2=min_area_m2)
     covered = _covered(truth, result.coverage)
     areas = truth.areas_m2
     by_size = {
