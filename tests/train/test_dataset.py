@@ -256,6 +256,7 @@ def test_every_label_free_chip_meeting_a_hard_negative_is_kept(tmp_path):
     assert {k: summary.counts[k] for k in ("hard_negatives_in", "hard_negatives_on_labels",
                                            "hard_negative_chips")} == {
         "hard_negatives_in": 3, "hard_negatives_on_labels": 1, "hard_negative_chips": 2}
+    assert summary.options["hard_negatives"] == ["verdicts.geojson"]
     without = build_dataset([ortho, other], labels, tmp_path / "plain", grid=grid, negative_ratio=0,
                             split="ortho", val_frac=0.3, test_frac=0)
     assert sum(c["negative"] for c in without.splits.values()) == 0

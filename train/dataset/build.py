@@ -206,12 +206,13 @@ def build_dataset(
     _check_splits(out_dir, tally)
     summary = DatasetSummary(
         out_dir, names, float(grid.gsd_m), grid.tile_px, grid.overlap_px,
-        crs.to_string(), _source_names(infos),
+        crs.to_string(), _relative_names([i.path for i in infos]),
         {s: {**c, "labels": dict(sorted(c["labels"].items()))} for s, c in tally.splits.items()},
         _final_counts(tally, len(label_set)),
         dict(split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
              min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
              min_valid_frac=min_valid_frac, image_format=image_format,
+             **({"hard_negatives": list(_relative_names(hard.sources))} if hard.sources else {}),
              **({"jpeg_quality": int(jpeg_quality)} if image_format == "jpg" else {})),
     )
     index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
@@ -252,9 +253,9 @@ def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_f
         raise ConfigError(f"jpeg_quality={jpeg_quality!r} must be in [1, 100]")
 
 
-def _source_names(infos) -> tuple[str, ...]:
-    """Each source's path relative to the sources' common folder (``s100/ortho.tif``)."""
-    paths = [Path(i.path).resolve() for i in infos]
+def _relative_names(paths: Sequence[str | os.PathLike]) -> tuple[str, ...]:
+    """Each path relative to the paths' common folder (``s100/ortho.tif``)."""
+    paths = [Path(p).resolve() for p in paths]
     common = Path(os.path.commonpath([p.parent for p in paths]))
     return tuple(p.relative_to(common).as_posix() for p in paths)
 

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 class HardNegatives:
     """Hard-negative geometries from vector files, indexed once per chip CRS."""
 
-    def __init__(self, layers: Sequence[tuple[np.ndarray, str]]) -> None:
+    def __init__(self, layers: Sequence[tuple[np.ndarray, str]], sources: Sequence[str] = ()) -> None:
+        self.sources = tuple(str(s) for s in sources)  # the files read, for the dataset summary
         self._layers = [(np.asarray(geoms, dtype=object), CRS.from_user_input(crs))
                         for geoms, crs in layers]
         self._by_crs: dict[str, shapely.STRtree] = {}
@@ -39,7 +40,7 @@ class HardNegatives:
     @classmethod
     def read(cls, paths: Sequence[str | os.PathLike]) -> HardNegatives:
         """Read every geometry of each file's (only) layer; see :func:`read_geometries`."""
-        return cls([read_geometries(path) for path in paths])
+        return cls([read_geometries(path) for path in paths], sources=paths)
 
     def without_labels(self, labels: np.ndarray, crs: CRS | str) -> HardNegatives:
         """These hard negatives less those touching a label (``labels`` in ``crs``): they hold a plot."""
@@ -51,7 +52,7 @@ class HardNegatives:
             layers.append((np.delete(geoms, touching), own_crs))
         if dropped:
             log.info("%d hard negatives touch a label and are ignored", dropped)
-        out = HardNegatives(layers)
+        out = HardNegatives(layers, self.sources)
         out.n_in, out.n_on_labels = self.n_in, self.n_on_labels + dropped
         return out
 
