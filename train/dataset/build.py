@@ -139,8 +139,9 @@ def build_dataset(
     split, drawn at random among non-collar chips. ``hard_negatives``: vector
     files (or a :class:`~train.dataset.hard_negatives.HardNegatives`) of places
     known to hold no plot; every label-free chip meeting one is kept, on top of
-    the random draw, and hard negatives touching a label are ignored. ``split``: ``"block"`` (ground
-    blocks of ``block_m`` metres, default :func:`~train.dataset.split.default_block_m`)
+    the random draw, and hard negatives touching a label are ignored.
+    ``split``: ``"block"`` (ground blocks of ``block_m`` metres, default
+    :func:`~train.dataset.split.default_block_m`)
     or ``"ortho"`` (whole orthomosaics, overlapping ones kept together).
     ``val_frac`` (default 0.15) and ``test_frac`` (default 0.15): shares of chips
     per split. ``seed`` fixes the split and the negatives. ``image_format``:
