@@ -47,6 +47,9 @@ def dataset() -> None:
               help="Vector file of places known to hold no plot (an earlier run's false targets, "
                    "field verdicts 'false positive'); every label-free chip meeting one is kept. "
                    "Repeat for several.")
+@click.option("--hard-negatives-layer", default=None, metavar="NAME",
+              help="Layer of the --hard-negatives files, when they have several (waypoints in "
+                   "GPX, targets or plots in targets.gpkg) [the only layer].")
 @click.option("--split", "split", type=click.Choice(SPLIT_MODES), default="block",
               show_default=True,
               help="block: ground blocks go to train/val/test; ortho: whole orthomosaics do.")
@@ -67,9 +70,9 @@ def dataset() -> None:
               help="Tiling config YAML for the grid defaults [configs/tiling.yaml].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --out.")
 def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, overlap_px,
-          min_valid_frac, bands, workers, min_visible_frac, negative_ratio, hard_negatives, split,
-          block_m,
-          val_frac, test_frac, seed, image_format, jpeg_quality, config_path, overwrite) -> None:
+          min_valid_frac, bands, workers, min_visible_frac, negative_ratio, hard_negatives,
+          hard_negatives_layer, split, block_m, val_frac, test_frac, seed, image_format,
+          jpeg_quality, config_path, overwrite) -> None:
     """Cut --ortho files into labelled chips on the model's grid, split by ground blocks."""
     from poppyscan.config import load_config
     from tiles import GridSpec, inspect_raster, plan_chips
@@ -96,7 +99,8 @@ def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, o
         raise ConfigError(f"--classes {classes!r}: empty class name; give names separated by commas")
     min_valid = float(config["min_valid_frac"])
     infos = [inspect_raster(path, bands=config.get("bands")) for path in orthos]
-    hard = HardNegatives.read(hard_negatives)  # bad files fail here, before the progress bar
+    # Bad files fail here, before the progress bar opens.
+    hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)
     total = sum(len(plan_chips(info, spec, min_valid_frac=min_valid)[0]) for info in infos)
     with progress("chips", total) as advance:
         summary = build_dataset(

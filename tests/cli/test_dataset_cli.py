@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import shapely
 from click.testing import CliRunner
+from pyogrio.raw import write as ogr_write
 
 from poppyscan.cli.main import cli
 from tests.train.loop import synthetic_survey
+from train.labels.ogr import read_geometries
 
 
 def test_hard_negatives_add_the_empty_chips_that_hold_them(tmp_path):
@@ -29,6 +32,27 @@ def test_hard_negatives_add_the_empty_chips_that_hold_them(tmp_path):
     assert [s["positive"] for s in after["splits"].values()] == [
         s["positive"] for s in before["splits"].values()]
     assert f"hard negatives: {negatives} empty chips kept" in hard.output
+
+    # A two-layer GeoPackage like detect's targets.gpkg: the layer must be named.
+    geoms, crs = read_geometries(survey.ortho_path.parent / "distractors.geojson")
+    gpkg = tmp_path / "verdicts.gpkg"
+    ogr_write(str(gpkg), shapely.to_wkb(shapely.centroid(geoms)), [], [], layer="targets",
+              geometry_type="Point", crs=crs, driver="GPKG")
+    ogr_write(str(gpkg), shapely.to_wkb(geoms), [], [], layer="plots", geometry_type="Polygon",
+              crs=crs, driver="GPKG")
+    unnamed = runner.invoke(cli, [*common, "--out", str(tmp_path / "gpkg"), "--hard-negatives",
+                                  str(gpkg)])
+    assert unnamed.exit_code == 2 and "choose one with layer= / --hard-negatives-layer" in unnamed.output
+    for layer in ("targets", "plots"):
+        named = runner.invoke(cli, [*common, "--out", str(tmp_path / layer), "--hard-negatives",
+                                    str(gpkg), "--hard-negatives-layer", layer])
+        assert named.exit_code == 0, named.output
+    counts = {layer: json.loads((tmp_path / layer / "summary.json").read_text())["counts"]
+              for layer in ("targets", "plots")}
+    assert counts["targets"]["hard_negatives_in"] == counts["plots"]["hard_negatives_in"] == len(geoms)
+    # The polygons reach the same chips as the GeoJSON they came from; their centroids fewer.
+    assert counts["plots"]["hard_negative_chips"] == after["counts"]["hard_negative_chips"]
+    assert counts["targets"]["hard_negative_chips"] <= counts["plots"]["hard_negative_chips"]
 
     not_vector = runner.invoke(cli, [*common, "--out", str(tmp_path / "bad"),
                                      "--hard-negatives", str(tmp_path / "plain" / "data.yaml")])

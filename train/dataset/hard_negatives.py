@@ -38,9 +38,14 @@ class HardNegatives:
         self.n_on_labels = 0
 
     @classmethod
-    def read(cls, paths: Sequence[str | os.PathLike]) -> HardNegatives:
-        """Read every geometry of each file's (only) layer; see :func:`read_geometries`."""
-        return cls([read_geometries(path) for path in paths], sources=paths)
+    def read(cls, paths: Sequence[str | os.PathLike], layer: str | None = None) -> HardNegatives:
+        """Every geometry of layer ``layer`` of each file (default: its only layer).
+
+        poppyscan's ``targets.geojson`` has one layer; pick ``targets`` or
+        ``plots`` in ``targets.gpkg`` and ``waypoints`` in a GPX file.
+        """
+        return cls([read_geometries(path, layer=layer, layer_flag="--hard-negatives-layer")
+                    for path in paths], sources=paths)
 
     def without_labels(self, labels: np.ndarray, crs: CRS | str) -> HardNegatives:
         """These hard negatives less those touching a label (``labels`` in ``crs``): they hold a plot."""

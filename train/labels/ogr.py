@@ -46,18 +46,25 @@ def read_ogr(
     return _polygon_labels(path, geoms, classes, meta["crs"])
 
 
-def read_geometries(path: str | os.PathLike, *, layer: str | int | None = None) -> tuple[np.ndarray, str]:
-    """Every non-empty geometry of one layer, of any type, and the layer's CRS."""
+def read_geometries(
+    path: str | os.PathLike, *, layer: str | int | None = None, layer_flag: str = "--layer"
+) -> tuple[np.ndarray, str]:
+    """Every non-empty geometry of one layer, of any type, and the layer's CRS.
+
+    ``layer_flag`` names the option that picks a layer, for the error a file of
+    several layers raises when ``layer`` is None.
+    """
     path = Path(path)
-    meta, geoms, _ = _read_layer(path, layer)
+    meta, geoms, _ = _read_layer(path, layer, layer_flag)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     return geoms[keep], meta["crs"]
 
 
-def _read_layer(path: Path, layer: str | int | None) -> tuple[dict, np.ndarray, list]:
+def _read_layer(path: Path, layer: str | int | None,
+                layer_flag: str = "--layer") -> tuple[dict, np.ndarray, list]:
     """Metadata, geometries and attribute columns of one layer, which must have a CRS."""
     if layer is None:
-        layer = _only_layer(path)
+        layer = _only_layer(path, layer_flag)
     try:
         meta, _, wkb, field_data = ogr_read(str(path), layer=layer, force_2d=True)
     except (DataSourceError, DataLayerError) as err:
@@ -70,7 +77,7 @@ def _read_layer(path: Path, layer: str | int | None) -> tuple[dict, np.ndarray, 
     return meta, shapely.from_wkb(wkb), field_data
 
 
-def _only_layer(path: Path) -> int:
+def _only_layer(path: Path, layer_flag: str) -> int:
     try:
         layers = pyogrio.list_layers(str(path))
     except DataSourceError as err:
@@ -78,7 +85,7 @@ def _only_layer(path: Path) -> int:
     if len(layers) > 1:
         names = ", ".join(str(name) for name, _ in layers)
         raise LabelError(
-            f"{path}: has {len(layers)} layers ({names}); choose one with layer= / --layer"
+            f"{path}: has {len(layers)} layers ({names}); choose one with layer= / {layer_flag}"
         )
     return 0
 
