@@ -183,5 +183,6 @@ def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str) -> Non
         print(f"{size:>8} {name:>12} {method:>10} {r['chips']:>6} {r['chips_per_s']:>8.1f} "
               f"{vs_raw:>7.2f} {vs_sahi:>8.2f} {r['peak_rss_mib']:>13}", flush=True)
 
+
 if __name__ == "__main__":
     main()

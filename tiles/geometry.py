@@ -98,7 +98,8 @@ def connected_groups(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def reproject_geometry(geom, src_crs, dst_crs, *, max_segment: float = 1.0):
-    """``geom`` from ``src_crs`` to ``dst_crs``, unchanged when the two are the same CRS.
+    """``geom`` (one geometry or an array of them) from ``src_crs`` to ``dst_crs``, unchanged
+    when the two are the same CRS.
 
     Edges are first densified to ``max_segment`` (source CRS units) so that a
     straight edge keeps following the same ground in the new CRS.

@@ -401,8 +401,8 @@ def evaluate_detections(
         raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
     if truth.crs != result.crs:
         truth = TruthPlots(
-            np.array([reproject_geometry(g, truth.crs, result.crs) for g in truth.geometries],
-                     dtype=object), truth.stages, result.crs, truth.source)
+            reproject_geometry(truth.geometries, truth.crs, result.crs), truth.stages, result.crs,
+            truth.source)
     clusters = _clusters_at(result.detections, conf, merge, merge_options or {})
     score, large, found = _scores_at(clusters, truth, result.coverage, conf=conf,
                                      match_iou=match_iou, min_area_m2=min_area_m2)

@@ -152,8 +152,8 @@ def train_model(
             _note_other_data(run_dir, data_yaml)
         if state == "interrupted":
             _watch(YOLO(str(last)), on_epoch).train(resume=True, data=data_yaml, device=device,
-                                  workers=cfg["workers"], plots=False,
-                                  save_dir=str(run_dir.resolve()))
+                                                    workers=cfg["workers"], plots=False,
+                                                    save_dir=str(run_dir.resolve()))
         elif state == "none":
             shutil.rmtree(run_dir, ignore_errors=True)
             _watch(_base_model(YOLO, cfg["architecture"]), on_epoch).train(**args)

@@ -29,13 +29,14 @@ log = logging.getLogger(__name__)
 class HardNegatives:
     """Hard-negative geometries from vector files, indexed once per chip CRS."""
 
-    def __init__(self, layers: Sequence[tuple[np.ndarray, str]], sources: Sequence[str] = ()) -> None:
+    def __init__(self, layers: Sequence[tuple[np.ndarray, str]], sources: Sequence[str] = (), *,
+                 n_on_labels: int = 0) -> None:
         self.sources = tuple(str(s) for s in sources)  # the files read, for the dataset summary
         self._layers = [(np.asarray(geoms, dtype=object), CRS.from_user_input(crs))
                         for geoms, crs in layers]
         self._by_crs: dict[str, shapely.STRtree] = {}
-        self.n_in = sum(len(geoms) for geoms, _ in self._layers)
-        self.n_on_labels = 0
+        self.n_on_labels = n_on_labels  # features dropped for touching a label
+        self.n_in = sum(len(geoms) for geoms, _ in self._layers) + n_on_labels
 
     @classmethod
     def read(cls, paths: Sequence[str | os.PathLike], layer: str | None = None) -> HardNegatives:
@@ -52,25 +53,18 @@ class HardNegatives:
         tree, crs = shapely.STRtree(labels), CRS.from_user_input(crs)
         layers, dropped = [], 0
         for geoms, own_crs in self._layers:
-            touching = np.unique(tree.query(self._project(geoms, own_crs, crs), predicate="intersects")[0])
+            touching = np.unique(tree.query(reproject_geometry(geoms, own_crs, crs),
+                                            predicate="intersects")[0])
             dropped += len(touching)
             layers.append((np.delete(geoms, touching), own_crs))
         if dropped:
             log.info("%d hard negatives touch a label and are ignored", dropped)
-        out = HardNegatives(layers, self.sources)
-        out.n_in, out.n_on_labels = self.n_in, self.n_on_labels + dropped
-        return out
+        return HardNegatives(layers, self.sources, n_on_labels=self.n_on_labels + dropped)
 
     def in_chip(self, chip: Chip) -> bool:
         """Whether the chip's footprint meets a hard negative."""
         key = chip.crs.to_wkt()
         if key not in self._by_crs:
-            parts = [self._project(g, own, chip.crs) for g, own in self._layers]
+            parts = [reproject_geometry(g, own, chip.crs) for g, own in self._layers]
             self._by_crs[key] = shapely.STRtree(np.concatenate(parts) if parts else np.zeros(0, object))
         return bool(len(self._by_crs[key].query(chip.polygon, predicate="intersects")))
-
-    @staticmethod
-    def _project(geoms: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:
-        if src == dst:
-            return geoms
-        return np.array([reproject_geometry(g, src, dst) for g in geoms], dtype=object)
