@@ -11,13 +11,16 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from poppyscan.detect.merge import MergeSettings
+from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.tiles.errors import ModelError
+from poppyscan.tiles.grid import GridSpec
 
-from tiles.atomic import atomic_write_text
-from tiles.errors import ModelError
-from tiles.grid import GridSpec
+if TYPE_CHECKING:
+    from poppyscan.detect.predictor import YoloPredictor
 
 __all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "sha256_file",
            "write_untrained_bundle"]
@@ -33,6 +36,7 @@ REQUIRED = (
     "thresholds",
     "weights",
 )
+MERGE_OPTIONS = ("min_overlap", "cut_overlap")  # card thresholds passed to the merge rule
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "models" / "poppy-demo"
 
 
@@ -60,6 +64,22 @@ class ModelBundle:
     @property
     def thresholds(self) -> dict[str, float]:
         return dict(self.card["thresholds"])
+
+    def merge_settings(self, rule: str | None = None) -> MergeSettings:
+        """The card's merge rule and options; ``rule`` overrides the rule alone."""
+        thresholds = self.thresholds
+        options = {k: float(thresholds[k]) for k in MERGE_OPTIONS if k in thresholds}
+        return MergeSettings(rule or str(thresholds.get("merge_rule", "union")), options)
+
+    def predictor(self, device: str | None = "auto", *, conf: float | None = None) -> YoloPredictor:
+        """A predictor of these weights at the card's NMS IoU and ``conf`` (the card's by default)."""
+        from poppyscan.detect.predictor import YoloPredictor
+
+        conf = self.conf if conf is None else float(conf)
+        if not 0 < conf < 1:
+            raise ModelError(f"conf={conf!r} must be in (0, 1)")
+        return YoloPredictor(str(self.weights_path), conf=conf,
+                             iou=float(self.thresholds.get("iou_nms", 0.5)), device=device)
 
 
 def default_bundle_path() -> Path:
@@ -128,7 +148,7 @@ def write_bundle(out_dir: str | os.PathLike, weights: str | os.PathLike, card: d
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "weights.pt"
     if Path(weights).resolve() != target.resolve():
-        from tiles.atomic import atomic_write_bytes
+        from poppyscan.tiles.atomic import atomic_write_bytes
 
         atomic_write_bytes(target, Path(weights).read_bytes())
     card = {**card, "weights": {"file": target.name, "sha256": sha256_file(target)}}
@@ -142,7 +162,7 @@ def write_untrained_bundle(out_dir: str | os.PathLike, *, architecture: str = "y
                            tile_px: int = 640, gsd_m: float = 0.05, overlap_px: int = 128,
                            conf: float = 0.25, seed: int = 0) -> ModelBundle:
     """A bundle of randomly initialised weights, for plumbing tests and speed benchmarks only."""
-    from detect._ultralytics import configure_offline
+    from poppyscan.detect._ultralytics import configure_offline
 
     configure_offline()
     import torch

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from affine import Affine
+from poppyscan.tiles.chip import Chip
 from rasterio.features import shapes
-
-from tiles.chip import Chip
 
 __all__ = ["chip_coverage"]
 

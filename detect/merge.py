@@ -30,20 +30,37 @@ their behaviour can be compared on constructed cases (``tests/detect/test_merge.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from poppyscan.detect.detections import Detection
+from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.geometry import connected_groups
 from shapely.geometry import Polygon
 from shapely.strtree import STRtree
 
-from detect.detections import Detection
-from tiles.errors import ConfigError
-from tiles.geometry import connected_groups
-
-__all__ = ["Cluster", "MERGE_RULES", "merge_detections"]
+__all__ = ["Cluster", "DEFAULT_MERGE", "MERGE_RULES", "MergeSettings", "merge_detections"]
 
 MERGE_RULES = ("union", "nms", "contain", "core")
+
+
+@dataclass(frozen=True)
+class MergeSettings:
+    """A merge rule with its options, as a model card fixes them (see :meth:`apply`)."""
+
+    rule: str = "union"
+    options: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rule not in MERGE_RULES:
+            raise ConfigError(f"merge rule {self.rule!r} is not one of {', '.join(MERGE_RULES)}")
+
+    def apply(self, detections: Sequence[Detection]) -> list[Cluster]:
+        return merge_detections(detections, rule=self.rule, **self.options)
+
+
+DEFAULT_MERGE = MergeSettings()
 
 
 @dataclass(frozen=True)

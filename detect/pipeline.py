@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from poppyscan.detect.coverage import chip_coverage
+from poppyscan.detect.detections import (
+    DEFAULT_MIN_BOX_VALID_FRAC,
+    Detection,
+    detections_from_chip,
+    to_crs,
+)
+from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
+from poppyscan.detect.predictor import Predictor, batched
+from poppyscan.tiles import ChipStats, GridSpec, RasterInfo, inspect_raster, iter_chips
+from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 from pyproj import CRS
-
-from detect.coverage import chip_coverage
-from detect.detections import DEFAULT_MIN_BOX_VALID_FRAC, Detection, detections_from_chip, to_crs
-from detect.merge import Cluster, merge_detections
-from detect.predictor import Predictor, batched
-from tiles import ChipStats, GridSpec, RasterInfo, inspect_raster, iter_chips
-from tiles.stream import DEFAULT_MIN_VALID_FRAC
 
 __all__ = ["DetectionResult", "run_detection"]
 
@@ -48,8 +52,7 @@ def run_detection(
     workers: int = 4,
     min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
     min_box_valid_frac: float = DEFAULT_MIN_BOX_VALID_FRAC,
-    merge: str = "union",
-    merge_options: dict | None = None,
+    merge: MergeSettings = DEFAULT_MERGE,
     bands: Sequence[int] | None = None,
     on_chips: Callable[[int], None] | None = None,
 ) -> DetectionResult:
@@ -84,7 +87,7 @@ def run_detection(
     if on_chips and stats.read > seen:
         on_chips(stats.read - seen)
     t_merge = time.perf_counter()
-    clusters = merge_detections(detections, rule=merge, **(merge_options or {}))
+    clusters = merge.apply(detections)
     coverage = _coverage(covered, crs_of, crs)
     end = time.perf_counter()
     timings = {"total": end - start, "model": model_s, "merge": end - t_merge,
@@ -94,7 +97,7 @@ def run_detection(
 
 
 def _coverage(covered: dict[str, list], crs_of: dict, crs: CRS):
-    from tiles.geometry import reproject_geometry
+    from poppyscan.tiles.geometry import reproject_geometry
 
     parts = []
     for source, polygons in covered.items():

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-
-from detect._ultralytics import configure_offline
+from poppyscan.detect._ultralytics import configure_offline
 
 __all__ = ["Predictor", "YoloPredictor", "resolve_device"]
 
@@ -34,7 +33,7 @@ def resolve_device(device: str | None) -> str:
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from tiles.errors import ConfigError
+        from poppyscan.tiles.errors import ConfigError
 
         raise ConfigError(f"--device {device}: no CUDA device is available; use --device cpu")
     return device

@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from detect.build import make_targets
-from detect.bundle import ModelBundle
-from detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thumbnail
-from detect.pipeline import DetectionResult, run_detection
-from detect.predictor import Predictor
-from detect.targets import Target
-from tiles.raster import RasterInfo, overview_read, to_uint8
+from poppyscan.detect.build import make_targets
+from poppyscan.detect.bundle import ModelBundle
+from poppyscan.detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thumbnail
+from poppyscan.detect.pipeline import DetectionResult, run_detection
+from poppyscan.detect.predictor import Predictor
+from poppyscan.detect.targets import Target
+from poppyscan.tiles.raster import RasterInfo, overview_read, to_uint8
 
 __all__ = ["RunOutputs", "detect_to_dir", "OUTPUTS"]
 
@@ -54,11 +54,9 @@ def detect_to_dir(
     started = time.perf_counter()
     paths = [o.path if isinstance(o, RasterInfo) else str(o) for o in orthos]
     mission = mission or Path(paths[0]).stem
-    thresholds = bundle.thresholds
-    merge_rule = merge or thresholds.get("merge_rule", "union")
-    merge_options = {k: thresholds[k] for k in ("min_overlap", "cut_overlap") if k in thresholds}
+    merge_settings = bundle.merge_settings(merge)
     result = run_detection(orthos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
-                           merge=merge_rule, merge_options=merge_options, on_chips=on_chips)
+                           merge=merge_settings, on_chips=on_chips)
     targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
                            gsd_m=bundle.grid.gsd_m)
     out = Path(out_dir)
@@ -78,7 +76,7 @@ def detect_to_dir(
             staging / "run.json", inputs=paths,
             model={"model_id": bundle.model_id, "bundle": str(bundle.path), "sha256":
                    bundle.card["weights"]["sha256"], "grid": dataclasses.asdict(bundle.grid)},
-            thresholds={**thresholds, "merge_rule": merge_rule},
+            thresholds={**bundle.thresholds, "conf": predictor.conf, "merge_rule": merge_settings.rule},
             counts=_counts(result, targets), timings=timings, outputs=list(written.values()),
             settings={"batch_size": batch_size, "workers": workers, "mission": mission, **(settings or {})},
         )

@@ -51,8 +51,8 @@ def peak_rss_mib() -> float:
 
 
 def bench_raw(ortho, bundle, device, batch_size) -> dict:
-    from detect.predictor import YoloPredictor, batched
-    from tiles import GridSpec, iter_chips
+    from poppyscan.detect.predictor import YoloPredictor, batched
+    from poppyscan.tiles import GridSpec, iter_chips
 
     grid = GridSpec(None, bundle.grid.tile_px, bundle.grid.overlap_px)
     chips = [chip.pixels for chip in iter_chips([ortho], grid)]
@@ -68,10 +68,10 @@ def bench_raw(ortho, bundle, device, batch_size) -> dict:
 
 
 def bench_poppyscan(ortho, bundle, device, batch_size, workers) -> dict:
-    from detect.build import make_targets
-    from detect.pipeline import run_detection
-    from detect.predictor import YoloPredictor
-    from tiles import GridSpec
+    from poppyscan.detect.build import make_targets
+    from poppyscan.detect.pipeline import run_detection
+    from poppyscan.detect.predictor import YoloPredictor
+    from poppyscan.tiles import GridSpec
 
     grid = GridSpec(None, bundle.grid.tile_px, bundle.grid.overlap_px)
     predictor = YoloPredictor(str(bundle.weights_path), conf=bundle.conf, device=device)
@@ -86,10 +86,9 @@ def bench_poppyscan(ortho, bundle, device, batch_size, workers) -> dict:
 
 def bench_sahi(ortho, bundle, device, batch_size) -> dict:
     import rasterio
+    from poppyscan.detect._ultralytics import configure_offline
     from sahi import AutoDetectionModel
     from sahi.predict import get_sliced_prediction
-
-    from detect._ultralytics import configure_offline
 
     configure_offline()
     model = AutoDetectionModel.from_pretrained(
@@ -117,7 +116,7 @@ def _sync(device: str) -> None:
 
 
 def child(method, ortho, bundle_dir, device, batch_size, workers) -> None:
-    from detect.bundle import load_bundle
+    from poppyscan.detect.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
     if method == "raw":
@@ -153,7 +152,7 @@ def main() -> None:
         if args.model is not None:
             bundles = {Path(args.model).name: args.model}
         else:
-            from detect.bundle import write_untrained_bundle
+            from poppyscan.detect.bundle import write_untrained_bundle
 
             bundles = {arch: str(write_untrained_bundle(Path(tmp) / arch, architecture=arch,
                                                         conf=args.untrained_conf).path)

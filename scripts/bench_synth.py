@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def child(size_px: int, gsd_m: float, seed: int, block_px: int) -> None:
-    from train.synth import generate_survey
+    from poppyscan.synth import generate_survey
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

@@ -81,12 +81,15 @@ def _repeat_vrt(source: Path, source_px: int, n: int, size_px: int, path: Path) 
 
 def run_one(vrt: str, gsd_m: float, max_chips: int, workers: int) -> dict:
     """Stream chips from ``vrt``; called in a fresh process."""
-    from tiles import ChipStats, GridSpec, iter_chips
+    from poppyscan.tiles import ChipStats, GridSpec, iter_chips
 
+    from poppyscan.config import defaults
+
+    grid = GridSpec.from_settings({**defaults("tiling"), "gsd_m": gsd_m})
     stats = ChipStats()
     start = time.perf_counter()
     n = 0
-    for _ in iter_chips([vrt], GridSpec(gsd_m=gsd_m), workers=workers, stats=stats):
+    for _ in iter_chips([vrt], grid, workers=workers, stats=stats):
         n += 1
         if n >= max_chips:
             break

@@ -86,7 +86,7 @@ RECALL_FLOOR = 0.90  # the issue's target recall on plots of 20 m2 or more
 
 
 def _one_survey(args) -> str:
-    from train.synth import generate_survey
+    from poppyscan.synth import generate_survey
 
     out, seed, gsd_m, size_px = args
     if (out / "distractors.geojson").is_file():  # written last: the survey is complete
@@ -109,8 +109,8 @@ def surveys_of(work: Path, name: str) -> list[Path]:
 
 
 def build(work: Path, names: list[str]) -> None:
-    from tiles import GridSpec
-    from train.dataset import build_dataset
+    from poppyscan.tiles import GridSpec
+    from poppyscan.train.dataset import build_dataset
 
     surveys = surveys_of(work, "train_surveys")
     labels = [p.parent / "plots.geojson" for p in surveys]
@@ -132,7 +132,7 @@ def _matching(work: Path, pattern: str) -> list[Path]:
 
 def bundle_run(run: Path, data: Path, out: Path, config: dict) -> None:
     """Bundle an Ultralytics run trained elsewhere (copied to OUT/run): validate, write the card."""
-    from train.training import train_model
+    from poppyscan.train.training import train_model
 
     if run.resolve() != (out / "run").resolve():
         shutil.rmtree(out / "run", ignore_errors=True)
@@ -143,9 +143,9 @@ def bundle_run(run: Path, data: Path, out: Path, config: dict) -> None:
 
 def detect_surveys(bundle, surveys: list[Path], device: str | None):
     """Run detection once at LOW_CONF on ``surveys``: (result, truth plots, seconds)."""
-    from detect.pipeline import run_detection
-    from detect.predictor import YoloPredictor
-    from train.evaluate import read_truth
+    from poppyscan.detect.pipeline import run_detection
+    from poppyscan.detect.predictor import YoloPredictor
+    from poppyscan.train.evaluate import read_truth
 
     predictor = YoloPredictor(str(bundle.weights_path), conf=LOW_CONF,
                               iou=float(bundle.thresholds.get("iou_nms", 0.5)), device=device)
@@ -158,8 +158,8 @@ def detect_surveys(bundle, surveys: list[Path], device: str | None):
 
 def tune(work: Path, model: Path, device: str | None) -> dict:
     """Sweep conf for every merge rule on the tuning surveys and pick one pair (see _pick)."""
-    from detect.bundle import load_bundle
-    from train.evaluate import evaluate_detections
+    from poppyscan.detect.bundle import load_bundle
+    from poppyscan.train.evaluate import evaluate_detections
 
     bundle = load_bundle(model)
     result, truth, _ = detect_surveys(bundle, surveys_of(work, "tune_surveys"), device)
@@ -194,10 +194,9 @@ def mine_false_targets(work: Path, model: Path, device: str | None, conf: float)
     """Detect on the training surveys; write the targets that hit no plot (hard negatives)."""
     import numpy as np
     import shapely
+    from poppyscan.detect.bundle import load_bundle
+    from poppyscan.detect.merge import merge_detections
     from pyogrio.raw import write as ogr_write
-
-    from detect.bundle import load_bundle
-    from detect.merge import merge_detections
 
     bundle = load_bundle(model)
     result, truth, seconds = detect_surveys(bundle, surveys_of(work, "train_surveys"), device)
@@ -217,9 +216,8 @@ def mine_false_targets(work: Path, model: Path, device: str | None, conf: float)
 def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
     """Score the bundle at its card's thresholds on the held-out surveys, per GSD and overall."""
     import rasterio
-
-    from detect.bundle import load_bundle
-    from train.evaluate import evaluate_detections
+    from poppyscan.detect.bundle import load_bundle
+    from poppyscan.train.evaluate import evaluate_detections
 
     bundle = load_bundle(model)
     merge = str(bundle.thresholds.get("merge_rule", "union"))
@@ -255,8 +253,7 @@ def _pooled(results: list, truths: list):
     """
     import numpy as np
     import shapely
-
-    from train.evaluate import TruthPlots
+    from poppyscan.train.evaluate import TruthPlots
 
     if any(r.crs != results[0].crs for r in results):
         raise SystemExit("held-out surveys in several CRSs: pool them by reprojecting first")
@@ -341,7 +338,7 @@ def write_heldout_into_card(model: Path, rows: dict, tuned: dict | None,
 
 def candidate(model: Path, rows: dict) -> dict[str, dict]:
     """One line of the comparison: grid, network, training and held-out scores over all GSDs."""
-    from detect.bundle import load_bundle
+    from poppyscan.detect.bundle import load_bundle
 
     bundle = load_bundle(model)
     card, all_rows = bundle.card, rows["all"]
@@ -356,7 +353,7 @@ def candidate(model: Path, rows: dict) -> dict[str, dict]:
 
 def compared_candidates(work: Path, models: list[Path]) -> dict[str, dict]:
     """Candidates already scored by this script's ``evaluate`` (their held-out JSON in --work)."""
-    from detect.bundle import load_bundle
+    from poppyscan.detect.bundle import load_bundle
 
     out: dict[str, dict] = {}
     for model in models:
@@ -405,7 +402,7 @@ def main() -> None:
     elif args.stage == "dataset":
         build(args.work, [args.data] if args.data else [d for d in DATASETS if d not in HARD_NEGATIVES])
     elif args.stage == "train":
-        from train.training import train_model
+        from poppyscan.train.training import train_model
 
         bundle = train_model(data, args.out, config=config, overwrite=True)
         print(json.dumps(bundle.card, indent=2, default=str))

@@ -4,13 +4,17 @@
 through :func:`iter_chips` / :class:`ChipReader`, so chips look the same in both.
 """
 
-from tiles.chip import Chip
-from tiles.errors import ConfigError, LabelError, ModelError, PoppyscanError, RasterError
-from tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons, polygon_to_pixel_box
-from tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
-from tiles.raster import RasterInfo, inspect_raster, open_dataset, overview_read
-from tiles.reader import ChipReader, cells_for
-from tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, plan_chips
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.errors import ConfigError, LabelError, ModelError, PoppyscanError, RasterError
+from poppyscan.tiles.geometry import (
+    pixel_box_to_polygon,
+    pixel_boxes_to_polygons,
+    polygon_to_pixel_box,
+)
+from poppyscan.tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
+from poppyscan.tiles.raster import RasterInfo, inspect_raster, open_dataset, overview_read
+from poppyscan.tiles.reader import ChipReader, cells_for
+from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, plan_chips
 
 __all__ = [
     "Chip",

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from affine import Affine
+from poppyscan.tiles.geometry import pixel_box_to_polygon
 from rasterio.crs import CRS
 from rasterio.windows import Window
 from shapely.geometry import Polygon
-
-from tiles.geometry import pixel_box_to_polygon
 
 __all__ = ["Chip"]
 

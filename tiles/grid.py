@@ -9,37 +9,44 @@ stepping by ``tile_px - overlap_px``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from affine import Affine
+from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.geometry import pixel_box_to_polygon
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import Polygon
 
-from tiles.errors import ConfigError
-from tiles.geometry import pixel_box_to_polygon
+__all__ = ["GridSpec", "GridCell", "chip_grid", "grid_transform", "grid_shape_px", "parse_gsd_m"]
 
-__all__ = ["GridSpec", "GridCell", "chip_grid", "grid_transform", "grid_shape_px"]
 
-# The default overlap (6.4 m at 5 cm) lets a plot up to ~6 m across (about 30 m2,
-# the small plots that are hardest to see) appear whole in at least one chip.
-# Larger plots are cut by chip edges anyway and are stitched back together by
-# the map-space merge in ``detect``; a wider overlap would multiply chip count.
-DEFAULT_GSD_M = 0.05
-DEFAULT_TILE_PX = 640
-DEFAULT_OVERLAP_PX = 128
+def parse_gsd_m(value: str | float | None) -> float | None:
+    """Metres per chip pixel from a number or ``"native"`` (None: the source resolution)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "native"):
+        return None
+    try:
+        gsd_m = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"gsd {value!r}: expected metres (e.g. 0.05) or 'native'") from None
+    if not 0 < gsd_m <= 100:
+        raise ConfigError(f"gsd {value!r}: must be in (0, 100] metres, or 'native'")
+    return gsd_m
 
 
 @dataclass(frozen=True)
 class GridSpec:
     """Chip geometry: ground sample distance, chip size and overlap.
 
-    ``gsd_m=None`` keeps the source resolution ("native").
+    ``gsd_m=None`` keeps the source resolution ("native"). The defaults and
+    why they were chosen are in ``configs/tiling.yaml`` (:meth:`from_settings`).
     """
 
-    gsd_m: float | None = DEFAULT_GSD_M
-    tile_px: int = DEFAULT_TILE_PX
-    overlap_px: int = DEFAULT_OVERLAP_PX
+    gsd_m: float | None
+    tile_px: int
+    overlap_px: int
 
     def __post_init__(self) -> None:
         if self.gsd_m is not None and not (0 < self.gsd_m <= 100):
@@ -50,6 +57,16 @@ class GridSpec:
             raise ConfigError(
                 f"overlap_px={self.overlap_px!r} must be in [0, tile_px) = [0, {self.tile_px})"
             )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> GridSpec:
+        """From a settings mapping (``configs/tiling.yaml``); ``gsd_m: native`` keeps the source GSD.
+
+        >>> GridSpec.from_settings({"gsd_m": "native", "tile_px": 256, "overlap_px": 0})
+        GridSpec(gsd_m=None, tile_px=256, overlap_px=0)
+        """
+        return cls(parse_gsd_m(settings["gsd_m"]), int(settings["tile_px"]),
+                   int(settings["overlap_px"]))
 
     @property
     def stride_px(self) -> int:

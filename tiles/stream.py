@@ -17,19 +17,18 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.grid import GridCell, GridSpec
+from poppyscan.tiles.raster import RasterInfo, decimated_grid, inspect_raster, open_dataset
+from poppyscan.tiles.reader import ChipReader, cells_for
 from rasterio.features import rasterize
 
-from tiles.chip import Chip
-from tiles.errors import ConfigError
-from tiles.grid import GridCell, GridSpec
-from tiles.raster import RasterInfo, decimated_grid, inspect_raster, open_dataset
-from tiles.reader import ChipReader, cells_for
+from poppyscan.config import defaults
 
 __all__ = ["ChipStats", "iter_chips", "plan_chips", "DEFAULT_MIN_VALID_FRAC"]
 
-# A chip with less than 5% valid pixels is collar: nothing a field crew could visit.
-DEFAULT_MIN_VALID_FRAC = 0.05
-DEFAULT_GRID = GridSpec()  # 5 cm, 640 px chips, 128 px overlap
+DEFAULT_MIN_VALID_FRAC = float(defaults("tiling")["min_valid_frac"])
 # Rasters up to this size get a coarse mask pre-screen even without overviews.
 PRESCREEN_MAX_PX = 64_000_000
 
@@ -72,7 +71,7 @@ def plan_chips(
 
 def iter_chips(
     sources: Iterable[str | os.PathLike | RasterInfo],
-    spec: GridSpec = DEFAULT_GRID,
+    spec: GridSpec,
     *,
     min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
     workers: int = 4,
@@ -82,7 +81,7 @@ def iter_chips(
 ) -> Iterator[Chip]:
     """Yield the chips of every source in grid order, skipping collar chips.
 
-    ``min_valid_frac`` (0..1, default 0.05) is the least fraction of valid
+    ``min_valid_frac`` (0..1, default in ``configs/tiling.yaml``) is the least fraction of valid
     pixels a chip needs; ``workers`` threads read ahead at most ``prefetch``
     chips. Pass a :class:`ChipStats` to get the counts.
     """

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import shapely
+from poppyscan.tiles.atomic import atomic_path
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.geometry import reproject_geometry
 from pyproj import CRS
-
-from tiles.atomic import atomic_path
-from tiles.chip import Chip
-from tiles.geometry import reproject_geometry
 
 __all__ = ["chip_name", "write_chip_geotiff", "write_chips", "ChipIndex", "write_chip_index"]
 

@@ -25,17 +25,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
+from poppyscan.detect.bundle import ModelBundle, load_bundle
+from poppyscan.detect.detections import Detection
+from poppyscan.detect.merge import DEFAULT_MERGE, MergeSettings
+from poppyscan.detect.pipeline import DetectionResult, run_detection
+from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.geometry import reproject_geometry
+from poppyscan.train.labels import LabelSet, detect_format, read_labels
 from pyogrio.raw import read as ogr_read
 from pyproj import CRS
-
-from detect.bundle import ModelBundle, load_bundle
-from detect.detections import Detection
-from detect.merge import merge_detections
-from detect.pipeline import DetectionResult, run_detection
-from tiles.atomic import atomic_write_text
-from tiles.errors import ConfigError, LabelError
-from tiles.geometry import reproject_geometry
-from train.labels import LabelSet, detect_format, read_labels
 
 __all__ = [
     "DEFAULT_SWEEP",
@@ -269,9 +268,9 @@ def _scores_at(clusters, truth: TruthPlots, coverage, *, conf: float, match_iou:
     return _score(matched, polygons, truth, coverage, conf, 0.0), large, matched.found
 
 
-def _clusters_at(detections: Sequence[Detection], conf: float, merge: str, merge_options: dict):
+def _clusters_at(detections: Sequence[Detection], conf: float, merge: MergeSettings):
     kept = [d for d in detections if d.conf >= conf]
-    return merge_detections(kept, rule=merge, **merge_options)
+    return merge.apply(kept)
 
 
 def sweep_conf(
@@ -279,8 +278,7 @@ def sweep_conf(
     truth: TruthPlots,
     confs: Sequence[float] = DEFAULT_SWEEP,
     *,
-    merge: str = "union",
-    merge_options: dict | None = None,
+    merge: MergeSettings = DEFAULT_MERGE,
     match_iou: float = 0.1,
     min_area_m2: float = 0.0,
 ) -> list[dict[str, Any]]:
@@ -296,7 +294,7 @@ def sweep_conf(
     """
     out = []
     for conf in sorted(confs):
-        clusters = _clusters_at(result.detections, conf, merge, merge_options or {})
+        clusters = _clusters_at(result.detections, conf, merge)
         score, large, _ = _scores_at(clusters, truth, result.coverage, conf=conf,
                                      match_iou=match_iou, min_area_m2=min_area_m2)
         row = score.to_dict()
@@ -390,8 +388,7 @@ def evaluate_detections(
     *,
     conf: float,
     model_id: str = "",
-    merge: str = "union",
-    merge_options: dict | None = None,
+    merge: MergeSettings = DEFAULT_MERGE,
     match_iou: float = 0.1,
     sweep: Sequence[float] = DEFAULT_SWEEP,
     min_area_m2: float = HEADLINE_MIN_AREA_M2,
@@ -403,7 +400,7 @@ def evaluate_detections(
         truth = TruthPlots(
             reproject_geometry(truth.geometries, truth.crs, result.crs), truth.stages, result.crs,
             truth.source)
-    clusters = _clusters_at(result.detections, conf, merge, merge_options or {})
+    clusters = _clusters_at(result.detections, conf, merge)
     score, large, found = _scores_at(clusters, truth, result.coverage, conf=conf,
                                      match_iou=match_iou, min_area_m2=min_area_m2)
     covered = _covered(truth, result.coverage)
@@ -416,7 +413,7 @@ def evaluate_detections(
         str(stage): _recall(found[covered & (stages == stage)])
         for stage in sorted(set(stages[covered].tolist()) - {""})
     }
-    rows = sweep_conf(result, truth, sweep, merge=merge, merge_options=merge_options,
+    rows = sweep_conf(result, truth, sweep, merge=merge,
                       match_iou=match_iou, min_area_m2=min_area_m2) if sweep else []
     return EvaluationReport(
         model_id, [Path(i.path).name for i in result.infos], result.crs.to_string(), match_iou,
@@ -449,8 +446,6 @@ def evaluate(
     built by :func:`train.dataset.build_dataset`; its test chips get mAP.
     ``min_area_m2``: plots this big or bigger also get their own scores (0: none).
     """
-    from detect.predictor import YoloPredictor
-
     bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
     conf = bundle.conf if conf is None else float(conf)
     if not 0 < conf < 1 or any(not 0 < c < 1 for c in sweep):
@@ -459,16 +454,13 @@ def evaluate(
         raise ConfigError("no orthomosaics given; pass at least one")
     if not 0 < match_iou <= 1:
         raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
-    thresholds = bundle.thresholds
-    merge = str(thresholds.get("merge_rule", "union"))
-    merge_options = {k: float(thresholds[k]) for k in ("min_overlap", "cut_overlap") if k in thresholds}
-    predictor = YoloPredictor(str(bundle.weights_path), conf=min([conf, *sweep]),
-                              iou=float(thresholds.get("iou_nms", 0.5)), device=device)
+    merge = bundle.merge_settings()
+    predictor = bundle.predictor(device, conf=min([conf, *sweep]))
     result = run_detection([str(o) for o in orthos], predictor, bundle.grid, batch_size=batch_size,
-                           workers=workers, merge=merge, merge_options=merge_options, bands=bands)
+                           workers=workers, merge=merge, bands=bands)
     plots = read_truth(truth, crs=result.crs)
     report = evaluate_detections(result, plots, conf=conf, model_id=bundle.model_id, merge=merge,
-                                 merge_options=merge_options, match_iou=match_iou, sweep=sweep,
+                                 match_iou=match_iou, sweep=sweep,
                                  min_area_m2=min_area_m2)
     if data_dir is not None:
         report.chip_metrics = chip_map(bundle, data_dir, device=device, batch_size=batch_size)
@@ -480,8 +472,8 @@ def chip_map(
     batch_size: int = 8, split: str = "test",
 ) -> dict[str, Any] | None:
     """mAP of the bundle on a dataset's ``split`` chips (Ultralytics val); None if it has none."""
-    from train.dataset import load_summary
-    from train.training import offline_ultralytics, ultralytics_device
+    from poppyscan.train.dataset import load_summary
+    from poppyscan.train.training import offline_ultralytics, ultralytics_device
 
     summary = load_summary(data_dir)
     images = int(summary.splits.get(split, {}).get("images", 0))
@@ -492,7 +484,7 @@ def chip_map(
             f"{data_dir}: chips are {summary.tile_px} px at {summary.gsd_m} m but the model "
             f"expects {bundle.grid.tile_px} px at {bundle.grid.gsd_m} m; rebuild the dataset"
         )
-    from detect._ultralytics import configure_offline
+    from poppyscan.detect._ultralytics import configure_offline
 
     configure_offline()
     from ultralytics import YOLO

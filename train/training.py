@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from detect._ultralytics import configure_offline
-from detect.bundle import ModelBundle, sha256_file, write_bundle
-from detect.merge import MERGE_RULES
-from tiles.errors import ConfigError, ModelError
-from train.dataset import DatasetSummary, load_summary
+from poppyscan.detect._ultralytics import configure_offline
+from poppyscan.detect.bundle import ModelBundle, sha256_file, write_bundle
+from poppyscan.detect.merge import MERGE_RULES
+from poppyscan.tiles.errors import ConfigError, ModelError
+from poppyscan.train.dataset import DatasetSummary, load_summary
 
 __all__ = [
     "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "train_model", "ultralytics_device",
@@ -95,7 +94,7 @@ def check_train_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def ultralytics_device(device: str | None) -> str:
     """poppyscan device (auto, cpu, cuda, cuda:N) -> Ultralytics' ("cpu", "0", "N")."""
-    from detect.predictor import resolve_device
+    from poppyscan.detect.predictor import resolve_device
 
     resolved = resolve_device(device)
     if resolved == "cpu":

@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import shapely
-
-from detect.export.coverage import write_coverage_geojson
-from detect.export.geojson import write_plots_geojson, write_targets_geojson
-from detect.export.gpkg import write_targets_gpkg
-from detect.export.gpx_kml import write_targets_gpx, write_targets_kml
-from detect.export.manifest import sha256_file, write_run_manifest
-from detect.export.report import Overview, write_report_html
-from detect.export.thumbnails import write_thumbnail
-from detect.targets import Target
-from tiles.errors import ConfigError
+from poppyscan.detect.export.coverage import write_coverage_geojson
+from poppyscan.detect.export.geojson import write_plots_geojson, write_targets_geojson
+from poppyscan.detect.export.gpkg import write_targets_gpkg
+from poppyscan.detect.export.gpx_kml import write_targets_gpx, write_targets_kml
+from poppyscan.detect.export.manifest import sha256_file, write_run_manifest
+from poppyscan.detect.export.report import Overview, write_report_html
+from poppyscan.detect.export.thumbnails import write_thumbnail
+from poppyscan.detect.targets import Target
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = [
     "FORMATS",

@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pyogrio
 import shapely
+from poppyscan.detect.export._labels import (
+    conf_band,
+    ordered_targets,
+    target_description,
+    target_name,
+)
+from poppyscan.detect.targets import Target
+from poppyscan.tiles.atomic import atomic_path
 from pyogrio.raw import write as ogr_write
 from shapely.geometry import Point
-
-from detect.export._labels import conf_band, ordered_targets, target_description, target_name
-from detect.targets import Target
-from tiles.atomic import atomic_path
 
 __all__ = ["GPX_SYMBOL", "kml_driver", "write_targets_gpx", "write_targets_kml"]
 

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from tiles.atomic import atomic_write_text
-from tiles.errors import ConfigError
+from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["MANIFEST_SCHEMA", "file_record", "sha256_file", "utc_now", "write_run_manifest"]
 

@@ -75,9 +75,9 @@ def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, o
           jpeg_quality, config_path, overwrite) -> None:
     """Cut --ortho files into labelled chips on the model's grid, split by ground blocks."""
     from poppyscan.config import load_config
-    from tiles import GridSpec, inspect_raster, plan_chips
-    from tiles.errors import ConfigError
-    from train.dataset import OUTPUTS, HardNegatives, build_dataset
+    from poppyscan.tiles import GridSpec, inspect_raster, plan_chips
+    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.train.dataset import OUTPUTS, HardNegatives, build_dataset
 
     check_out_dir(Path(out_dir), list(OUTPUTS), overwrite)
     config = load_config("tiling", config_path, tile_px=tile_px, overlap_px=overlap_px,
@@ -86,7 +86,7 @@ def build(orthos, labels, out_dir, label_format, classes, model, gsd, tile_px, o
     if model is not None:
         if any(v is not None for v in (gsd, tile_px, overlap_px)):
             raise ConfigError("--model fixes the grid; drop --gsd, --tile-px and --overlap-px")
-        from detect.bundle import load_bundle
+        from poppyscan.detect.bundle import load_bundle
 
         spec = load_bundle(model).grid
     else:

@@ -20,7 +20,7 @@ from poppyscan.cli.detect import run_detect
 @click.option("--overwrite", is_flag=True, help="Replace an earlier demo in --out.")
 def demo(out_dir, seed, size_px, device, model, overwrite) -> None:
     """Generate a synthetic survey, run detect on it and compare with the ground truth."""
-    from train.synth import generate_survey
+    from poppyscan.synth import generate_survey
 
     out = Path(out_dir)
     survey_dir = out / "survey"

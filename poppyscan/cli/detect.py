@@ -11,10 +11,10 @@ from poppyscan.cli.options import check_out_dir, inference_options, progress
 
 def run_detect(orthos, out, *, model, device, batch_size, workers, mission, merge, overwrite):
     """Shared by ``detect`` and ``demo``: load the bundle, run, print a summary."""
-    from detect.bundle import load_bundle
-    from detect.predictor import YoloPredictor
-    from detect.run import OUTPUTS, detect_to_dir
-    from tiles import inspect_raster, plan_chips
+    from poppyscan.detect.bundle import load_bundle
+    from poppyscan.detect.predictor import YoloPredictor
+    from poppyscan.detect.run import OUTPUTS, detect_to_dir
+    from poppyscan.tiles import inspect_raster, plan_chips
 
     out = Path(out)
     check_out_dir(out, list(OUTPUTS), overwrite)

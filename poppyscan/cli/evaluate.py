@@ -12,7 +12,7 @@ DEFAULT_SWEEP = "0.05,0.1,0.15,0.2,0.25,0.3,0.4,0.5,0.6,0.7,0.8"
 
 
 def _parse_sweep(value: str) -> tuple[float, ...]:
-    from tiles.errors import ConfigError
+    from poppyscan.tiles.errors import ConfigError
 
     if value.strip().lower() in ("", "none"):
         return ()
@@ -59,8 +59,8 @@ def evaluate(model, orthos, labels, data_dir, conf, match_iou, sweep, device, ba
     Reports plot-level recall and precision, false targets per km2, recall by plot
     size and stage, a threshold sweep and (with --data) mAP on the test chips.
     """
-    from tiles.errors import ConfigError
-    from train.evaluate import evaluate as run_evaluation
+    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.train.evaluate import evaluate as run_evaluation
 
     if out_path is not None and Path(out_path).exists() and not overwrite:
         raise ConfigError(f"{out_path}: already exists; pass --overwrite to replace it")

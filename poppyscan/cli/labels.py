@@ -90,8 +90,8 @@ def import_labels(
 ) -> None:
     """Read LABELS (vector file, YOLO, COCO, VOC, Label Studio, DeepForest CSV) and write
     georeferenced label polygons."""
-    from tiles.errors import ConfigError
-    from train.labels import read_labels
+    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.train.labels import read_labels
 
     if out_path.suffix.lower() not in OUT_SUFFIXES:
         raise ConfigError(f"{out_path}: --out must end in {' or '.join(OUT_SUFFIXES)}")
@@ -180,8 +180,14 @@ def export_labels(
     overwrite: bool,
 ) -> None:
     """Write chips with pre-annotations for Label Studio or CVAT."""
-    from tiles.errors import ConfigError
-    from train.labels import ChipBoxes, boxes_from_labels, export_chips, list_chips, read_labels
+    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.train.labels import (
+        ChipBoxes,
+        boxes_from_labels,
+        export_chips,
+        list_chips,
+        read_labels,
+    )
 
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir}: folder is not empty; pass --overwrite to write into it")

@@ -45,7 +45,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from tiles.errors import PoppyscanError
+        from poppyscan.tiles.errors import PoppyscanError
 
         try:
             return super().invoke(ctx)

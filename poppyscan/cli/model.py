@@ -18,7 +18,7 @@ def model() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info(path, as_json) -> None:
     """Print a bundle's model card and weights path."""
-    from detect.bundle import load_bundle
+    from poppyscan.detect.bundle import load_bundle
 
     bundle = load_bundle(path)
     card = {**bundle.card, "weights_path": str(bundle.weights_path)}

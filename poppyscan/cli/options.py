@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tiles.errors import ConfigError
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["grid_options", "inference_options", "parse_gsd", "parse_bands", "check_out_dir", "progress"]
 

@@ -27,8 +27,8 @@ def tile(orthos, out_dir, gsd, tile_px, overlap_px, min_valid_frac, bands, worke
     chip index holds each chip's footprint, grid position, source and valid fraction.
     """
     from poppyscan.config import load_config
-    from tiles import ChipStats, GridSpec, inspect_raster, iter_chips, plan_chips
-    from tiles.write import ChipIndex, write_chip_index, write_chips
+    from poppyscan.tiles import ChipStats, GridSpec, inspect_raster, iter_chips, plan_chips
+    from poppyscan.tiles.write import ChipIndex, write_chip_index, write_chips
 
     gsd_m = parse_gsd(gsd)
     config = load_config("tiling", config_path, tile_px=tile_px, overlap_px=overlap_px,

@@ -44,7 +44,7 @@ def train(data_dir, out_dir, config_path, epochs, batch, device, workers, from_m
           conf, resume, overwrite) -> None:
     """Train a YOLO detector on --data offline (CPU or GPU) and write a model bundle."""
     from poppyscan.config import load_config
-    from train.training import train_model
+    from poppyscan.train.training import train_model
 
     config = load_config(DEFAULT_CONFIG, config_path, epochs=epochs, batch=batch, device=device,
                          workers=workers, seed=seed, conf=conf, resume=resume)
@@ -84,10 +84,10 @@ class _EpochBar:
 
 def _start_weights(path: Path, out_dir: Path) -> str:
     """A bundle folder's weights file, or a .pt as given; never one the new bundle replaces."""
-    from tiles.errors import ConfigError
+    from poppyscan.tiles.errors import ConfigError
 
     if path.is_dir():
-        from detect.bundle import load_bundle
+        from poppyscan.detect.bundle import load_bundle
 
         path = load_bundle(path).weights_path
     if path.resolve().is_relative_to(out_dir.resolve()):

@@ -6,11 +6,11 @@ import json
 
 import shapely
 from click.testing import CliRunner
+from poppyscan.train.labels.ogr import read_geometries
 from pyogrio.raw import write as ogr_write
 
 from poppyscan.cli.main import cli
 from tests.train.loop import synthetic_survey
-from train.labels.ogr import read_geometries
 
 
 def test_hard_negatives_add_the_empty_chips_that_hold_them(tmp_path):

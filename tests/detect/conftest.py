@@ -1,6 +1,5 @@
 import pytest
-
-from detect.bundle import write_untrained_bundle
+from poppyscan.detect.bundle import write_untrained_bundle
 
 
 @pytest.fixture(scope="session")

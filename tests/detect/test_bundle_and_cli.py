@@ -5,12 +5,12 @@ import pyogrio
 import pytest
 import yaml
 from click.testing import CliRunner
+from poppyscan.detect.bundle import load_bundle
+from poppyscan.detect.predictor import YoloPredictor
+from poppyscan.tiles import ModelError
 
-from detect.bundle import load_bundle
-from detect.predictor import YoloPredictor
 from poppyscan.cli.main import cli
 from tests.detect.marks import make_marked_raster
-from tiles import ModelError
 
 
 def test_bundle_grid_comes_from_the_card(untrained_bundle):

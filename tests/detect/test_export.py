@@ -8,11 +8,10 @@ import json
 import os
 
 import numpy as np
+import poppyscan.detect.export.gpkg as gpkg_mod
+import poppyscan.detect.export.gpx_kml as gpx_kml_mod
 import pytest
-
-import detect.export.gpkg as gpkg_mod
-import detect.export.gpx_kml as gpx_kml_mod
-from detect.export import (
+from poppyscan.detect.export import (
     FORMATS,
     sha256_file,
     write_all,
@@ -23,9 +22,10 @@ from detect.export import (
     write_targets_gpx,
     write_targets_kml,
 )
-from detect.targets import STATUSES, format_target_id
+from poppyscan.detect.targets import STATUSES, format_target_id
+from poppyscan.tiles.errors import ConfigError, PoppyscanError
+
 from tests.detect.export_samples import sample_targets
-from tiles.errors import ConfigError, PoppyscanError
 
 # ---------------------------------------------------------------- Target
 

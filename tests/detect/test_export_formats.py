@@ -12,11 +12,11 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from poppyscan.detect.export import write_targets_gpkg, write_targets_gpx, write_targets_kml
+from poppyscan.detect.export.gpx_kml import kml_driver
+from poppyscan.detect.targets import STATUSES
 from pyogrio.raw import read as ogr_read
 
-from detect.export import write_targets_gpkg, write_targets_gpx, write_targets_kml
-from detect.export.gpx_kml import kml_driver
-from detect.targets import STATUSES
 from tests.detect.export_samples import sample_targets
 
 # ---------------------------------------------------------------- GeoPackage
@@ -205,7 +205,7 @@ def test_kml_has_placemarks_and_plots(tmp_path):
 
 
 def test_kml_without_libkml_writes_points_only(tmp_path, monkeypatch):
-    import detect.export.gpx_kml as gpx_kml_mod
+    import poppyscan.detect.export.gpx_kml as gpx_kml_mod
 
     monkeypatch.setattr(gpx_kml_mod, "kml_driver", lambda: "KML")
     path = write_targets_kml(sample_targets(), tmp_path / "targets.kml")

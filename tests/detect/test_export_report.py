@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from poppyscan.detect.export import write_report_html, write_thumbnail
+from poppyscan.detect.export.report import draw_overview
+from poppyscan.tiles.errors import ConfigError, RasterError
 from pyproj import Transformer
 from shapely.geometry import box
 
-from detect.export import write_report_html, write_thumbnail
-from detect.export.report import draw_overview
 from tests.detect.export_samples import sample_targets
-from tiles.errors import ConfigError, RasterError
 
 UTM = "EPSG:32647"
 ORIGIN_X, ORIGIN_Y = 500_000.0, 2_246_000.0

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 import rasterio
+from poppyscan.detect.build import make_targets
+from poppyscan.detect.pipeline import run_detection
+from poppyscan.tiles import GridSpec
 from pyproj import Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from detect.build import make_targets
-from detect.pipeline import run_detection
 from tests.data.rasters import ORIGIN
 from tests.detect.marks import FixedBoxPredictor, MarkPredictor, make_marked_raster
-from tiles import GridSpec
 
 GRID = GridSpec(gsd_m=0.05, tile_px=128, overlap_px=32)  # stride 96 px
 

@@ -1,7 +1,6 @@
 import pytest
 from affine import Affine
-
-from tiles import ConfigError, GridSpec, chip_grid, grid_shape_px, grid_transform
+from poppyscan.tiles import ConfigError, GridSpec, chip_grid, grid_shape_px, grid_transform
 
 T = Affine(0.05, 0, 1000.0, 0, -0.05, 2000.0)
 
@@ -40,7 +39,7 @@ def test_cell_polygon_is_exact_ground_footprint():
 )
 def test_bad_grid_spec_is_rejected(kwargs):
     with pytest.raises(ConfigError):
-        GridSpec(**kwargs)
+        GridSpec(**{"gsd_m": 0.05, "tile_px": 640, "overlap_px": 128, **kwargs})
 
 
 def test_grid_shape_in_ground_units():

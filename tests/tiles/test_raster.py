@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from poppyscan.tiles import ConfigError, GridSpec, RasterError, inspect_raster, iter_chips
 
 from tests.data.rasters import make_raster
-from tiles import ConfigError, GridSpec, RasterError, inspect_raster, iter_chips
 
 
 def test_missing_file(tmp_path):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster, iter_chips
 from rasterio.windows import Window
 
 from tests.data.rasters import ORIGIN
-from tiles import ChipReader, GridSpec, cells_for, inspect_raster, iter_chips
 
 
 @pytest.mark.parametrize("name", ["australia_drone_1p8cm.tif", "tiled_epsg28992.tif", "OSBS_029.tif"])

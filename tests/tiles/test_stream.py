@@ -2,9 +2,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from poppyscan.tiles import ChipStats, GridSpec, inspect_raster, iter_chips
 
 from tests.data.rasters import make_raster
-from tiles import ChipStats, GridSpec, inspect_raster, iter_chips
 
 NATIVE_128 = GridSpec(gsd_m=None, tile_px=128, overlap_px=16)
 

@@ -6,8 +6,7 @@ import socket
 from pathlib import Path
 
 import yaml
-
-from tiles import GridSpec
+from poppyscan.tiles import GridSpec
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / "configs" / "train" / "tiny.yaml"
@@ -34,7 +33,7 @@ def block_network(monkeypatch) -> None:
 
 def synthetic_survey(out_dir: Path):
     """A 77 m x 77 m synthetic survey at 10 cm with about 20 poppy plots."""
-    from train.synth import generate_survey
+    from poppyscan.synth import generate_survey
 
     return generate_survey(out_dir, seed=3, size_px=(768, 768), gsd_m=0.1,
                            plot_density_per_ha=40, compress="deflate")

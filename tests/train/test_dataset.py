@@ -12,16 +12,20 @@ import rasterio
 import shapely
 import yaml
 from affine import Affine
+from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
+from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.geometry import (
+    pixel_box_to_polygon,
+    pixel_boxes_to_polygons,
+    reproject_geometry,
+)
+from poppyscan.train.dataset import build_dataset, chip_labels, load_summary
+from poppyscan.train.labels import LabelSet, read_labels
 from pyogrio.raw import read as ogr_read
 from pyogrio.raw import write as ogr_write
 
 from tests.data.rasters import UTM_47N
 from tests.train.loop import GRID, synthetic_survey
-from tiles import ChipReader, GridSpec, cells_for, inspect_raster
-from tiles.errors import ConfigError, LabelError
-from tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons, reproject_geometry
-from train.dataset import build_dataset, chip_labels, load_summary
-from train.labels import LabelSet, read_labels
 
 ORIGIN = (652_003.37, 2_300_101.71)  # not on the 10 cm lattice
 
@@ -284,7 +288,7 @@ def test_data_yaml_needs_no_path_and_survives_a_move(survey_ds, tmp_path, monkey
     assert data["train"] == "images/train" and data["names"] == {0: "poppy"}
     moved = tmp_path / "elsewhere" / "ds"
     shutil.copytree(survey_ds, moved)
-    from detect._ultralytics import configure_offline
+    from poppyscan.detect._ultralytics import configure_offline
 
     configure_offline()
     from ultralytics.data.utils import check_det_dataset

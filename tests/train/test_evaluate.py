@@ -10,15 +10,11 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
-from pyogrio.raw import write as ogr_write
-from pyproj import CRS
-
-from detect.pipeline import run_detection
-from tests.data.rasters import ORIGIN, UTM_47N
-from tests.train.loop import GRID, block_network, synthetic_survey, tiny_config
-from tiles.geometry import pixel_box_to_polygon
-from train.dataset import build_dataset
-from train.evaluate import (
+from poppyscan.detect.pipeline import run_detection
+from poppyscan.synth import STAGES
+from poppyscan.tiles.geometry import pixel_box_to_polygon
+from poppyscan.train.dataset import build_dataset
+from poppyscan.train.evaluate import (
     TruthPlots,
     evaluate,
     evaluate_detections,
@@ -26,8 +22,12 @@ from train.evaluate import (
     read_truth,
     score_targets,
 )
-from train.synth import STAGES
-from train.training import train_model
+from poppyscan.train.training import train_model
+from pyogrio.raw import write as ogr_write
+from pyproj import CRS
+
+from tests.data.rasters import ORIGIN, UTM_47N
+from tests.train.loop import GRID, block_network, synthetic_survey, tiny_config
 
 TRANSFORM = Affine(0.1, 0, ORIGIN[0], 0, -0.1, ORIGIN[1])
 AREA_KM2 = 51.2 * 51.2 / 1e6  # the 512 x 512 px raster at 10 cm

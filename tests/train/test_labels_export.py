@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
-
-from tests.train.label_chips import FRACTIONAL_ORIGIN, GSD_M, make_chip, max_distance
-from tiles.errors import ConfigError, LabelError
-from tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
-from train.labels import (
+from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
+from poppyscan.train.labels import (
     ChipBoxes,
     LabelSet,
     boxes_from_labels,
@@ -23,7 +21,9 @@ from train.labels import (
     write_labelstudio_tasks,
     write_yolo_layout,
 )
-from train.labels.labelstudio import read_labelstudio
+from poppyscan.train.labels.labelstudio import read_labelstudio
+
+from tests.train.label_chips import FRACTIONAL_ORIGIN, GSD_M, make_chip, max_distance
 
 BOXES = {
     "a": np.array([[3.0, 5.0, 20.0, 17.5], [30.25, 40.0, 60.0, 63.0]]),

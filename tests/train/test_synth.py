@@ -8,11 +8,10 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from poppyscan.synth import DISTRACTOR_KINDS, STAGES, generate_survey
+from poppyscan.synth.fill import fill_mask
+from poppyscan.tiles.errors import ConfigError
 from rasterio.features import rasterize
-
-from tiles.errors import ConfigError
-from train.synth import DISTRACTOR_KINDS, STAGES, generate_survey
-from train.synth.fill import fill_mask
 
 SMALL = (512, 384)  # two tiles across, the second partial: exercises tile assembly
 

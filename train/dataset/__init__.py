@@ -3,11 +3,11 @@
 Build one with :func:`build_dataset`; read what it holds with :func:`load_summary`.
 """
 
-from train.dataset.boxes import ChipLabels, chip_labels, valid_area
-from train.dataset.build import OUTPUTS, DatasetSummary, build_dataset, load_summary
-from train.dataset.hard_negatives import HardNegatives
-from train.dataset.images import IMAGE_FORMATS, write_chip_image
-from train.dataset.split import SPLIT_MODES, SPLITS, default_block_m
+from poppyscan.train.dataset.boxes import ChipLabels, chip_labels, valid_area
+from poppyscan.train.dataset.build import OUTPUTS, DatasetSummary, build_dataset, load_summary
+from poppyscan.train.dataset.hard_negatives import HardNegatives
+from poppyscan.train.dataset.images import IMAGE_FORMATS, write_chip_image
+from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, default_block_m
 
 __all__ = [
     "ChipLabels",

@@ -28,20 +28,19 @@ from typing import Any
 import numpy as np
 import shapely
 import yaml
+from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
+from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
+from poppyscan.tiles.write import ChipIndex, write_chip_index
+from poppyscan.train.dataset.boxes import chip_labels, yolo_lines
+from poppyscan.train.dataset.hard_negatives import HardNegatives
+from poppyscan.train.dataset.images import DEFAULT_JPEG_QUALITY, image_suffix, write_chip_image
+from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
+from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
+from poppyscan.train.labels import LabelSet, read_labels
 from pyproj import CRS
-
-from tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
-from tiles.atomic import atomic_write_text
-from tiles.chip import Chip
-from tiles.errors import ConfigError, LabelError
-from tiles.stream import DEFAULT_MIN_VALID_FRAC
-from tiles.write import ChipIndex, write_chip_index
-from train.dataset.boxes import chip_labels, yolo_lines
-from train.dataset.hard_negatives import HardNegatives
-from train.dataset.images import DEFAULT_JPEG_QUALITY, image_suffix, write_chip_image
-from train.dataset.plan import ChipPlan, plan_dataset
-from train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
-from train.labels import LabelSet, read_labels
 
 __all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
 

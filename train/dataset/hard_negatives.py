@@ -15,11 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.geometry import reproject_geometry
+from poppyscan.train.labels.ogr import read_geometries
 from pyproj import CRS
-
-from tiles.chip import Chip
-from tiles.geometry import reproject_geometry
-from train.labels.ogr import read_geometries
 
 __all__ = ["HardNegatives"]
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import cv2
 from affine import dumpsw
-
-from tiles.atomic import atomic_path, atomic_write_text
-from tiles.chip import Chip
-from tiles.errors import ConfigError
+from poppyscan.tiles.atomic import atomic_path, atomic_write_text
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["IMAGE_FORMATS", "image_suffix", "write_chip_image"]
 

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-
-from tiles import GridSpec, RasterInfo, plan_chips
-from tiles.geometry import reproject_geometry
-from tiles.grid import GridCell
-from train.dataset.split import (
+from poppyscan.tiles import GridSpec, RasterInfo, plan_chips
+from poppyscan.tiles.geometry import reproject_geometry
+from poppyscan.tiles.grid import GridCell
+from poppyscan.train.dataset.split import (
     allot_units,
     block_of,
     blocks_touched,

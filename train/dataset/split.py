@@ -16,10 +16,9 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import shapely
+from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.geometry import connected_groups
 from shapely.strtree import STRtree
-
-from tiles.errors import ConfigError
-from tiles.geometry import connected_groups
 
 __all__ = [
     "SPLITS",

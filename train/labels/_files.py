@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tiles.errors import LabelError
+from poppyscan.tiles.errors import LabelError
 
 __all__ = ["load_json", "number"]
 

@@ -14,9 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 import shapely
-
-from tiles.errors import ConfigError
-from tiles.geometry import pixel_box_to_polygon, polygon_to_pixel_box
+from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.geometry import pixel_box_to_polygon, polygon_to_pixel_box
 
 from .georef import read_georef
 from .labelset import LabelSet

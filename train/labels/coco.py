@@ -7,8 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
-from tiles.errors import LabelError
+from poppyscan.tiles.errors import LabelError
 
 from ._files import load_json, number
 from .georef import ImageLocator, check_image_size, shapes_to_labels

@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from tiles.errors import LabelError
+from poppyscan.tiles.errors import LabelError
 
 from ._files import number
 from .georef import ImageLocator, boxes_to_labels

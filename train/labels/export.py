@@ -17,9 +17,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import rasterio
 import yaml
-
-from tiles.atomic import atomic_write_text
-from tiles.errors import ConfigError
+from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.tiles.errors import ConfigError
 
 from .chipboxes import ChipBoxes
 from .png import write_georeferenced_png

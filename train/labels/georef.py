@@ -18,10 +18,9 @@ import pyproj
 import rasterio
 import shapely
 from affine import Affine
+from poppyscan.tiles.errors import LabelError
+from poppyscan.tiles.geometry import pixel_boxes_to_polygons, pixel_polygons_to_map
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
-from tiles.errors import LabelError
-from tiles.geometry import pixel_boxes_to_polygons, pixel_polygons_to_map
 
 from .labelset import LabelSet
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pyproj
 import shapely
-
-from tiles.atomic import atomic_path
-from tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.atomic import atomic_path
+from poppyscan.tiles.errors import ConfigError, LabelError
 
 __all__ = ["LabelSet", "WRITE_DRIVERS"]
 

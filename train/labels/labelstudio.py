@@ -15,8 +15,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
 import numpy as np
-
-from tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.errors import ConfigError, LabelError
 
 from ._files import load_json, number
 from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels

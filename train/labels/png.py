@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 import rasterio
+from poppyscan.tiles.atomic import atomic_path
+from poppyscan.tiles.errors import LabelError
 from rasterio.enums import ColorInterp
-
-from tiles.atomic import atomic_path
-from tiles.errors import LabelError
 
 from .georef import read_georef
 

@@ -7,8 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-
-from tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.errors import ConfigError, LabelError
 
 from ._files import number
 from .georef import ImageLocator, boxes_to_labels, check_image_size

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-from tiles.errors import LabelError
+from poppyscan.tiles.errors import LabelError
 
 from ._files import number
 from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels

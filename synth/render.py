@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-
-from train.synth.block import Block
-from train.synth.boxindex import BoxIndex
-from train.synth.canopy import (
+from poppyscan.synth.block import Block
+from poppyscan.synth.boxindex import BoxIndex
+from poppyscan.synth.canopy import (
     crown_extent_boxes,
     paint_crowns,
     paint_roof,
@@ -22,11 +21,11 @@ from train.synth.canopy import (
     roof_shadow,
     sun_vector,
 )
-from train.synth.conditions import Conditions, jpeg_roundtrip, radiometry, sensor, to_u8
-from train.synth.crops import paint_field
-from train.synth.ground import base_ground, paint_line, relief, terraces
-from train.synth.palette import C, mix
-from train.synth.scene import LINE_KINDS, Scene
+from poppyscan.synth.conditions import Conditions, jpeg_roundtrip, radiometry, sensor, to_u8
+from poppyscan.synth.crops import paint_field
+from poppyscan.synth.elements import LINE_KINDS, Scene
+from poppyscan.synth.ground import base_ground, paint_line, relief, terraces
+from poppyscan.synth.palette import C, mix
 
 __all__ = ["SceneIndex", "render_block", "halo_px"]
 

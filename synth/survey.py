@@ -16,14 +16,16 @@ from pathlib import Path
 
 import numpy as np
 from affine import Affine
-from pyproj import CRS, Transformer
-
-from tiles.atomic import atomic_path
-from tiles.errors import ConfigError
-from train.synth.conditions import Conditions, check_overrides, sample_conditions, with_overrides
-from train.synth.render import SceneIndex, render_block
-from train.synth.scene import STAGES, build_scene, component_rng
-from train.synth.truth import (
+from poppyscan.synth.conditions import (
+    Conditions,
+    check_overrides,
+    sample_conditions,
+    with_overrides,
+)
+from poppyscan.synth.elements import STAGES, component_rng
+from poppyscan.synth.render import SceneIndex, render_block
+from poppyscan.synth.scene import build_scene
+from poppyscan.synth.truth import (
     DISTRACTOR_FIELDS,
     PLOT_FIELDS,
     distractor_records,
@@ -31,6 +33,9 @@ from train.synth.truth import (
     to_map,
     write_records,
 )
+from poppyscan.tiles.atomic import atomic_path
+from poppyscan.tiles.errors import ConfigError
+from pyproj import CRS, Transformer
 
 __all__ = ["SurveyResult", "generate_survey", "GSD_RANGE_M", "TILE_PX", "OUTPUT_NAMES"]
 
@@ -105,7 +110,7 @@ def generate_survey(
     (with JPEG, compression smears the collar edge over ~18 px). ``compress``
     ``'jpeg'`` (``jpeg_quality``, default 90) is what photogrammetry tools write,
     ``'deflate'`` is lossless. ``conditions`` overrides fields of
-    :class:`~train.synth.conditions.Conditions` (sun, haze, blur...).
+    :class:`~poppyscan.synth.conditions.Conditions` (sun, haze, blur...).
     ``wgs84=True`` also writes ``plots_wgs84.geojson``; ``overviews=True`` builds
     internal overviews; ``progress(done_px, total_px)`` is called per tile row.
     Existing outputs raise ConfigError unless ``overwrite``.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-
-from train.synth.block import Block, cover, lod, ragged_mask
-from train.synth.palette import C, mix
-from train.synth.plants import nearest_cells
-from train.synth.scene import Lines, Terrain
+from poppyscan.synth.block import Block, cover, lod, ragged_mask
+from poppyscan.synth.elements import Lines, Terrain
+from poppyscan.synth.palette import C, mix
+from poppyscan.synth.plants import nearest_cells
 
 __all__ = ["soil", "grass", "base_ground", "relief", "terraces", "paint_line"]
 

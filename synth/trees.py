@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-
-from train.synth.boxindex import BoxIndex
-from train.synth.scene import Crowns, Field, Lines, Roof
+from poppyscan.synth.boxindex import BoxIndex
+from poppyscan.synth.elements import Crowns, Field, Lines, Roof
 
 __all__ = ["make_crowns", "occluded_fraction", "crown_index", "N_TONES"]
 

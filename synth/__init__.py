@@ -5,9 +5,9 @@ model are built on these. ``generate_survey`` writes a tiled, compressed
 GeoTIFF with a nodata collar plus GeoJSON of every poppy plot and look-alike.
 """
 
-from train.synth.conditions import Conditions
-from train.synth.scene import DISTRACTOR_KINDS, PETAL_COLORS, STAGES
-from train.synth.survey import GSD_RANGE_M, SurveyResult, generate_survey
+from poppyscan.synth.conditions import Conditions
+from poppyscan.synth.elements import DISTRACTOR_KINDS, PETAL_COLORS, STAGES
+from poppyscan.synth.survey import GSD_RANGE_M, SurveyResult, generate_survey
 
 __all__ = ["Conditions", "DISTRACTOR_KINDS", "GSD_RANGE_M", "PETAL_COLORS", "STAGES",
            "SurveyResult", "generate_survey"]

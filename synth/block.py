@@ -14,9 +14,8 @@ from functools import cached_property
 import cv2
 import numpy as np
 import shapely
-
-from train.synth import noise
-from train.synth.fill import fill_mask
+from poppyscan.synth import noise
+from poppyscan.synth.fill import fill_mask
 
 __all__ = ["Block", "lod", "cover", "ragged_mask"]
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from train.synth.block import Block, cover, lod
-from train.synth.noise import hash_u32, rehash, signed, unit
+from poppyscan.synth.block import Block, cover, lod
+from poppyscan.synth.noise import hash_u32, rehash, signed, unit
 
 __all__ = ["Cells", "plant_cells", "nearest_cells", "rotated", "disc_plants", "star_plants"]
 

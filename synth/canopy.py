@@ -10,14 +10,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import shapely
+from poppyscan.synth.block import Block, lod
+from poppyscan.synth.elements import Crowns, Roof
+from poppyscan.synth.noise import rehash, unit
+from poppyscan.synth.palette import CANOPY, C, mix
+from poppyscan.synth.plants import nearest_cells, rotated
+from poppyscan.synth.shapes import outline_xy
 from shapely import affinity
-
-from train.synth.block import Block, lod
-from train.synth.noise import rehash, unit
-from train.synth.palette import CANOPY, C, mix
-from train.synth.plants import nearest_cells, rotated
-from train.synth.scene import Crowns, Roof
-from train.synth.shapes import outline_xy
 
 __all__ = ["sun_vector", "shadow_step", "crown_extent_boxes", "paint_crowns", "paint_roof",
            "roof_shadow", "paint_shadows"]

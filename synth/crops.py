@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
-from train.synth.block import Block, cover, lod, ragged_mask
-from train.synth.ground import grass, soil
-from train.synth.palette import FLOWERS, PETAL_BLOTCH, PETALS, C, mix
-from train.synth.plants import disc_plants, nearest_cells, plant_cells, rotated, star_plants
-from train.synth.scene import Field
+from poppyscan.synth.block import Block, cover, lod, ragged_mask
+from poppyscan.synth.elements import Field
+from poppyscan.synth.ground import grass, soil
+from poppyscan.synth.palette import FLOWERS, PETAL_BLOTCH, PETALS, C, mix
+from poppyscan.synth.plants import disc_plants, nearest_cells, plant_cells, rotated, star_plants
 
 __all__ = ["PAINTERS", "paint_field"]
 

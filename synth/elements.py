@@ -1,23 +1,21 @@
-"""The vector scene of a synthetic survey: everything placed up front, in ground metres.
+"""The vector elements of a synthetic scene (fields, roofs, lines, crowns) and the scene itself.
 
 Coordinates are *local* metres: x east from the raster's left edge, y north from
-its bottom edge, so they stay small and exact whatever the CRS. The scene depends
-only on the seed, the ground extent and the layout options, never on the GSD or
-the block size, so the same seed at 2 cm and at 8 cm shows the same fields.
+its bottom edge, so they stay small and exact whatever the CRS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from poppyscan.synth.shapes import outline_xy
 from shapely.geometry import Polygon
 
 __all__ = [
     "STAGES", "PETAL_COLORS", "DISTRACTOR_KINDS", "LINE_KINDS", "Field", "Roof", "Lines",
-    "Crowns", "Terrain", "Scene", "build_scene", "component_rng",
+    "Crowns", "Terrain", "Scene", "component_rng",
 ]
 
 STAGES = ("rosette", "flowering", "capsule")
@@ -90,8 +88,6 @@ class Crowns:
 
     def outlines(self, idx: np.ndarray | slice = slice(None), *, n: int = 20) -> np.ndarray:
         """Outline vertices ``(k, n, 2)`` of the selected crowns."""
-        from train.synth.shapes import outline_xy
-
         return outline_xy(self.x[idx], self.y[idx], self.r[idx], self.amps[idx],
                           self.phases[idx], n=n)
 
@@ -130,53 +126,3 @@ class Scene:
     @property
     def plots(self) -> list[Field]:
         return [f for f in self.fields if f.kind == "poppy"]
-
-
-def build_scene(
-    seed: int,
-    width_m: float,
-    height_m: float,
-    *,
-    stages: Sequence[str] = STAGES,
-    plot_density_per_ha: float = 3.0,
-    distractor_density_per_ha: float = 6.0,
-    roof_density_per_ha: float = 0.4,
-    forest_cover: float | None = None,
-) -> Scene:
-    """Lay out a whole survey from ``seed``: cheap, vector only, no pixels."""
-    from train.synth import layout, trees
-
-    rng = component_rng(seed, 0)
-    if forest_cover is None:
-        forest_cover = float(rng.uniform(0.35, 0.6))
-    dryness = float(rng.uniform(0.2, 0.75))
-    footprint, flight_angle = layout.make_footprint(component_rng(seed, 1), width_m, height_m)
-    clearings = layout.make_clearings(component_rng(seed, 2), footprint, forest_cover)
-    terrain = Terrain(
-        seed=int(rng.integers(2**31)),
-        relief_m=float(rng.uniform(8, 25)),
-        tilt=tuple(float(v) for v in rng.normal(0.0, 0.3, 2)),
-        terrace_step_m=float(rng.uniform(1.2, 2.2)),
-    )
-    terraces = layout.pick_terraces(component_rng(seed, 3), clearings)
-    lines = layout.make_lines(component_rng(seed, 4), width_m, height_m, clearings)
-    occupied = layout.Occupancy(lines.polygons())
-    area_ha = footprint.area / 1e4
-    fields = layout.place_plots(component_rng(seed, 5), footprint, clearings, occupied,
-                                count=_count(rng, plot_density_per_ha * area_ha), stages=stages)
-    roofs = layout.place_roofs(component_rng(seed, 8), footprint, clearings, lines, occupied,
-                               count=_count(rng, roof_density_per_ha * area_ha))
-    fields += layout.place_distractors(component_rng(seed, 6), footprint, clearings, occupied,
-                                       count=_count(rng, distractor_density_per_ha * area_ha))
-    fields += layout.place_background(component_rng(seed, 7), footprint, clearings, occupied,
-                                      count=_count(rng, 5.0 * area_ha))
-    crowns = trees.make_crowns(component_rng(seed, 9), width_m, height_m, clearings, fields,
-                               lines, roofs)
-    return Scene(seed, width_m, height_m, flight_angle, footprint, clearings, terraces, terrain,
-                 fields, lines, roofs, crowns, dryness)
-
-
-def _count(rng: np.random.Generator, expected: float) -> int:
-    """Round ``expected`` up or down at random so small surveys still get their share."""
-    base = int(np.floor(expected))
-    return base + int(rng.random() < expected - base)

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from train.synth import noise
-from train.synth.block import Block
-from train.synth.palette import C
+from poppyscan.synth import noise
+from poppyscan.synth.block import Block
+from poppyscan.synth.palette import C
 
 __all__ = ["Conditions", "sample_conditions", "check_overrides", "with_overrides", "radiometry",
            "to_u8", "sensor",
@@ -82,7 +81,7 @@ _RANGES = {
 
 def check_overrides(overrides: dict | None) -> None:
     """Raise ConfigError for unknown condition names or values out of range."""
-    from tiles.errors import ConfigError
+    from poppyscan.tiles.errors import ConfigError
 
     names = sorted(f.name for f in dataclasses.fields(Conditions))
     bad = sorted(set(overrides or ()) - set(names))

@@ -1,0 +1,1 @@
+"""Built-in default settings (the first configuration layer), read with importlib.resources."""
