@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pyproj import CRS, Transformer
+
 from poppyscan.detect.merge import Cluster
 from poppyscan.detect.targets import Target, format_target_id
 from poppyscan.tiles.geometry import reproject_geometry
-from pyproj import CRS, Transformer
 
 __all__ = ["priority_score", "make_targets", "utc_now"]
 

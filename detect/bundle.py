@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
 from poppyscan.detect.merge import MergeSettings
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ModelError

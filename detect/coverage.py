@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from affine import Affine
-from poppyscan.tiles.chip import Chip
 from rasterio.features import shapes
+
+from poppyscan.tiles.chip import Chip
 
 __all__ = ["chip_coverage"]
 

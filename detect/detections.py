@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.geometry import pixel_boxes_to_polygons, reproject_geometry
 from pyproj import CRS
 from shapely.geometry import Polygon
+
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.geometry import pixel_boxes_to_polygons, reproject_geometry
 
 __all__ = ["Detection", "detections_from_chip", "to_crs"]
 

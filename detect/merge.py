@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from shapely.geometry import Polygon
+from shapely.strtree import STRtree
+
 from poppyscan.detect.detections import Detection
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.geometry import connected_groups
-from shapely.geometry import Polygon
-from shapely.strtree import STRtree
 
 __all__ = ["Cluster", "DEFAULT_MERGE", "MERGE_RULES", "MergeSettings", "merge_detections"]
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from pyproj import CRS
+
 from poppyscan.detect.coverage import chip_coverage
 from poppyscan.detect.detections import (
     DEFAULT_MIN_BOX_VALID_FRAC,
@@ -24,7 +26,6 @@ from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.predictor import Predictor, batched
 from poppyscan.tiles import ChipStats, GridSpec, RasterInfo, inspect_raster, iter_chips
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
-from pyproj import CRS
 
 __all__ = ["DetectionResult", "run_detection"]
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
+
 from poppyscan.detect._ultralytics import configure_offline
 
 __all__ = ["Predictor", "YoloPredictor", "resolve_device"]

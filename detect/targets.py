@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from poppyscan.tiles.errors import ConfigError
 from shapely.geometry import MultiPolygon, Polygon
+
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["STATUSES", "Target", "format_target_id"]
 

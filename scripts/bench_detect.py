@@ -86,9 +86,10 @@ def bench_poppyscan(ortho, bundle, device, batch_size, workers) -> dict:
 
 def bench_sahi(ortho, bundle, device, batch_size) -> dict:
     import rasterio
-    from poppyscan.detect._ultralytics import configure_offline
     from sahi import AutoDetectionModel
     from sahi.predict import get_sliced_prediction
+
+    from poppyscan.detect._ultralytics import configure_offline
 
     configure_offline()
     model = AutoDetectionModel.from_pretrained(

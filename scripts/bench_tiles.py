@@ -81,9 +81,8 @@ def _repeat_vrt(source: Path, source_px: int, n: int, size_px: int, path: Path) 
 
 def run_one(vrt: str, gsd_m: float, max_chips: int, workers: int) -> dict:
     """Stream chips from ``vrt``; called in a fresh process."""
-    from poppyscan.tiles import ChipStats, GridSpec, iter_chips
-
     from poppyscan.config import defaults
+    from poppyscan.tiles import ChipStats, GridSpec, iter_chips
 
     grid = GridSpec.from_settings({**defaults("tiling"), "gsd_m": gsd_m})
     stats = ChipStats()

@@ -194,9 +194,10 @@ def mine_false_targets(work: Path, model: Path, device: str | None, conf: float)
     """Detect on the training surveys; write the targets that hit no plot (hard negatives)."""
     import numpy as np
     import shapely
+    from pyogrio.raw import write as ogr_write
+
     from poppyscan.detect.bundle import load_bundle
     from poppyscan.detect.merge import merge_detections
-    from pyogrio.raw import write as ogr_write
 
     bundle = load_bundle(model)
     result, truth, seconds = detect_surveys(bundle, surveys_of(work, "train_surveys"), device)
@@ -216,6 +217,7 @@ def mine_false_targets(work: Path, model: Path, device: str | None, conf: float)
 def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
     """Score the bundle at its card's thresholds on the held-out surveys, per GSD and overall."""
     import rasterio
+
     from poppyscan.detect.bundle import load_bundle
     from poppyscan.train.evaluate import evaluate_detections
 
@@ -253,6 +255,7 @@ def _pooled(results: list, truths: list):
     """
     import numpy as np
     import shapely
+
     from poppyscan.train.evaluate import TruthPlots
 
     if any(r.crs != results[0].crs for r in results):

@@ -14,6 +14,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 import shapely
+
 from poppyscan.synth import noise
 from poppyscan.synth.fill import fill_mask
 

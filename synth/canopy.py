@@ -10,13 +10,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import shapely
+from shapely import affinity
+
 from poppyscan.synth.block import Block, lod
 from poppyscan.synth.elements import Crowns, Roof
 from poppyscan.synth.noise import rehash, unit
 from poppyscan.synth.palette import CANOPY, C, mix
 from poppyscan.synth.plants import nearest_cells, rotated
 from poppyscan.synth.shapes import outline_xy
-from shapely import affinity
 
 __all__ = ["sun_vector", "shadow_step", "crown_extent_boxes", "paint_crowns", "paint_roof",
            "roof_shadow", "paint_shadows"]

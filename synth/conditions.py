@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
 from poppyscan.synth import noise
 from poppyscan.synth.block import Block
 from poppyscan.synth.palette import C

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from poppyscan.synth.block import Block, cover, lod, ragged_mask
 from poppyscan.synth.elements import Field
 from poppyscan.synth.ground import grass, soil

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from poppyscan.synth.shapes import outline_xy
 from shapely.geometry import Polygon
+
+from poppyscan.synth.shapes import outline_xy
 
 __all__ = [
     "STAGES", "PETAL_COLORS", "DISTRACTOR_KINDS", "LINE_KINDS", "Field", "Roof", "Lines",

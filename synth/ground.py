@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from poppyscan.synth.block import Block, cover, lod, ragged_mask
 from poppyscan.synth.elements import Lines, Terrain
 from poppyscan.synth.palette import C, mix

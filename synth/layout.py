@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
-from poppyscan.synth.elements import PETAL_COLORS, Field, Lines, Roof
-from poppyscan.synth.shapes import blob, irregular_field, split_line, wander_line
 from shapely import affinity
 from shapely.geometry import Polygon, box
+
+from poppyscan.synth.elements import PETAL_COLORS, Field, Lines, Roof
+from poppyscan.synth.shapes import blob, irregular_field, split_line, wander_line
 
 __all__ = [
     "Occupancy", "make_footprint", "make_clearings", "pick_terraces", "make_lines",

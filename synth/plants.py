@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from poppyscan.synth.block import Block, cover, lod
 from poppyscan.synth.noise import hash_u32, rehash, signed, unit
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+
 from poppyscan.synth.block import Block
 from poppyscan.synth.boxindex import BoxIndex
 from poppyscan.synth.canopy import (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from poppyscan.synth import layout, trees
 from poppyscan.synth.elements import STAGES, Scene, Terrain, component_rng
 

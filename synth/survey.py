@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from affine import Affine
+from pyproj import CRS, Transformer
+
 from poppyscan.synth.conditions import (
     Conditions,
     check_overrides,
@@ -35,7 +37,6 @@ from poppyscan.synth.truth import (
 )
 from poppyscan.tiles.atomic import atomic_path
 from poppyscan.tiles.errors import ConfigError
-from pyproj import CRS, Transformer
 
 __all__ = ["SurveyResult", "generate_survey", "GSD_RANGE_M", "TILE_PX", "OUTPUT_NAMES"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+
 from poppyscan.synth.boxindex import BoxIndex
 from poppyscan.synth.elements import Crowns, Field, Lines, Roof
 

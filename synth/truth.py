@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from pyogrio.raw import write as ogr_write
+from pyproj import CRS, Transformer
+
 from poppyscan.synth.elements import Scene
 from poppyscan.synth.trees import crown_index, occluded_fraction
 from poppyscan.tiles.atomic import atomic_path
-from pyogrio.raw import write as ogr_write
-from pyproj import CRS, Transformer
 
 __all__ = ["plot_records", "distractor_records", "write_records", "to_map", "to_wgs84"]
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from affine import Affine
-from poppyscan.tiles.geometry import pixel_box_to_polygon
 from rasterio.crs import CRS
 from rasterio.windows import Window
 from shapely.geometry import Polygon
+
+from poppyscan.tiles.geometry import pixel_box_to_polygon
 
 __all__ = ["Chip"]
 

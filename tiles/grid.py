@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from affine import Affine
-from poppyscan.tiles.errors import ConfigError
-from poppyscan.tiles.geometry import pixel_box_to_polygon
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import Polygon
+
+from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.geometry import pixel_box_to_polygon
 
 __all__ = ["GridSpec", "GridCell", "chip_grid", "grid_transform", "grid_shape_px", "parse_gsd_m"]
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
-from poppyscan.tiles.errors import ConfigError, RasterError
 from pyproj import CRS as ProjCRS
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
@@ -25,6 +24,8 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
+
+from poppyscan.tiles.errors import ConfigError, RasterError
 
 __all__ = ["RasterInfo", "decimated_grid", "inspect_raster", "open_dataset", "overview_read", "to_uint8"]
 

@@ -11,13 +11,14 @@ import math
 from contextlib import ExitStack
 
 import numpy as np
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import RasterError
 from poppyscan.tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
 from poppyscan.tiles.raster import RasterInfo, open_dataset, to_uint8
-from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
-from rasterio.windows import Window
 
 __all__ = ["ChipReader", "resampling_for", "cells_for"]
 

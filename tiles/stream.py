@@ -17,14 +17,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
+from rasterio.features import rasterize
+
+from poppyscan.config import defaults
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.grid import GridCell, GridSpec
 from poppyscan.tiles.raster import RasterInfo, decimated_grid, inspect_raster, open_dataset
 from poppyscan.tiles.reader import ChipReader, cells_for
-from rasterio.features import rasterize
-
-from poppyscan.config import defaults
 
 __all__ = ["ChipStats", "iter_chips", "plan_chips", "DEFAULT_MIN_VALID_FRAC"]
 

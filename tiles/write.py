@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import shapely
+from pyproj import CRS
+
 from poppyscan.tiles.atomic import atomic_path
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.geometry import reproject_geometry
-from pyproj import CRS
 
 __all__ = ["chip_name", "write_chip_geotiff", "write_chips", "ChipIndex", "write_chip_index"]
 

@@ -25,6 +25,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
+from pyogrio.raw import read as ogr_read
+from pyproj import CRS
+
 from poppyscan.detect.bundle import ModelBundle, load_bundle
 from poppyscan.detect.detections import Detection
 from poppyscan.detect.merge import DEFAULT_MERGE, MergeSettings
@@ -33,8 +36,6 @@ from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.train.labels import LabelSet, detect_format, read_labels
-from pyogrio.raw import read as ogr_read
-from pyproj import CRS
 
 __all__ = [
     "DEFAULT_SWEEP",

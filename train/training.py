@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from poppyscan.detect._ultralytics import configure_offline
 from poppyscan.detect.bundle import ModelBundle, sha256_file, write_bundle
 from poppyscan.detect.merge import MERGE_RULES

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import shapely
+
 from poppyscan.detect.export.coverage import write_coverage_geojson
 from poppyscan.detect.export.geojson import write_plots_geojson, write_targets_geojson
 from poppyscan.detect.export.gpkg import write_targets_gpkg

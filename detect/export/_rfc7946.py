@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import shapely
-from poppyscan.tiles.errors import ConfigError
 from shapely.geometry import mapping
+
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["COORD_DECIMALS", "feature", "feature_collection", "geometry_object", "dumps"]
 

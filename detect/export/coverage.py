@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import shapely
-from poppyscan.detect.export import _rfc7946
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
+
+from poppyscan.detect.export import _rfc7946
+from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["area_m2", "coverage_to_wgs84", "union_footprints", "write_coverage_geojson"]
 

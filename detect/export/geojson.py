@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from shapely.geometry import Point
+
 from poppyscan.detect.export import _rfc7946
 from poppyscan.detect.export._labels import (
     conf_band,
@@ -17,7 +19,6 @@ from poppyscan.detect.export._labels import (
 )
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.atomic import atomic_write_text
-from shapely.geometry import Point
 
 __all__ = ["write_targets_geojson", "write_plots_geojson"]
 

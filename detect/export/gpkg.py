@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from pyogrio.raw import write as ogr_write
+from shapely.geometry import Point
+
 from poppyscan.detect.export._labels import ordered_targets
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.atomic import atomic_path
-from pyogrio.raw import write as ogr_write
-from shapely.geometry import Point
 
 __all__ = ["STATUS_DOMAIN", "STATUS_LABELS", "write_targets_gpkg"]
 

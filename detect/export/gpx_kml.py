@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pyogrio
 import shapely
+from pyogrio.raw import write as ogr_write
+from shapely.geometry import Point
+
 from poppyscan.detect.export._labels import (
     conf_band,
     ordered_targets,
@@ -17,8 +20,6 @@ from poppyscan.detect.export._labels import (
 )
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.atomic import atomic_path
-from pyogrio.raw import write as ogr_write
-from shapely.geometry import Point
 
 __all__ = ["GPX_SYMBOL", "kml_driver", "write_targets_gpx", "write_targets_kml"]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ConfigError
 

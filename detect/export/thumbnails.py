@@ -12,16 +12,17 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from poppyscan.detect.export._imaging import to_uint8
-from poppyscan.tiles.atomic import atomic_write_bytes
-from poppyscan.tiles.errors import ConfigError, RasterError
-from poppyscan.tiles.geometry import polygon_to_pixel_box
 from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import box
+
+from poppyscan.detect.export._imaging import to_uint8
+from poppyscan.tiles.atomic import atomic_write_bytes
+from poppyscan.tiles.errors import ConfigError, RasterError
+from poppyscan.tiles.geometry import polygon_to_pixel_box
 
 __all__ = ["write_thumbnail"]
 

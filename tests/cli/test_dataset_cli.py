@@ -6,10 +6,10 @@ import json
 
 import shapely
 from click.testing import CliRunner
-from poppyscan.train.labels.ogr import read_geometries
 from pyogrio.raw import write as ogr_write
 
 from poppyscan.cli.main import cli
+from poppyscan.train.labels.ogr import read_geometries
 from tests.train.loop import synthetic_survey
 
 

@@ -8,17 +8,16 @@ import numpy as np
 import pyogrio
 import rasterio
 from click.testing import CliRunner
-from poppyscan.tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
-from poppyscan.train.labels import LabelSet, read_labels
 
 from poppyscan.cli.main import cli
+from poppyscan.tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
+from poppyscan.train.labels import LabelSet, read_labels
 from tests.train.label_chips import FRACTIONAL_ORIGIN, make_chip, max_distance
 
 
 def test_cli_format_choices_match_the_library():
-    from poppyscan.train.labels import EXPORT_FORMATS, LABEL_FORMATS
-
     from poppyscan.cli import labels as cli_labels
+    from poppyscan.train.labels import EXPORT_FORMATS, LABEL_FORMATS
 
     assert cli_labels.IMPORT_FORMATS == LABEL_FORMATS
     assert cli_labels.EXPORT_FORMATS == EXPORT_FORMATS

@@ -1,4 +1,5 @@
 import pytest
+
 from poppyscan.detect.bundle import write_untrained_bundle
 
 

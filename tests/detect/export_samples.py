@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from poppyscan.detect.targets import Target
 from shapely.geometry import Polygon
+
+from poppyscan.detect.targets import Target
 
 LON0, LAT0 = 98.5, 20.3
 

@@ -5,11 +5,11 @@ import pyogrio
 import pytest
 import yaml
 from click.testing import CliRunner
+
+from poppyscan.cli.main import cli
 from poppyscan.detect.bundle import load_bundle
 from poppyscan.detect.predictor import YoloPredictor
 from poppyscan.tiles import ModelError
-
-from poppyscan.cli.main import cli
 from tests.detect.marks import make_marked_raster
 
 

@@ -8,9 +8,10 @@ import json
 import os
 
 import numpy as np
+import pytest
+
 import poppyscan.detect.export.gpkg as gpkg_mod
 import poppyscan.detect.export.gpx_kml as gpx_kml_mod
-import pytest
 from poppyscan.detect.export import (
     FORMATS,
     sha256_file,
@@ -24,7 +25,6 @@ from poppyscan.detect.export import (
 )
 from poppyscan.detect.targets import STATUSES, format_target_id
 from poppyscan.tiles.errors import ConfigError, PoppyscanError
-
 from tests.detect.export_samples import sample_targets
 
 # ---------------------------------------------------------------- Target

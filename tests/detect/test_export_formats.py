@@ -12,11 +12,11 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from pyogrio.raw import read as ogr_read
+
 from poppyscan.detect.export import write_targets_gpkg, write_targets_gpx, write_targets_kml
 from poppyscan.detect.export.gpx_kml import kml_driver
 from poppyscan.detect.targets import STATUSES
-from pyogrio.raw import read as ogr_read
-
 from tests.detect.export_samples import sample_targets
 
 # ---------------------------------------------------------------- GeoPackage

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pyogrio
 import pytest
+from shapely.geometry import box
+
 from poppyscan.detect.export import (
     write_coverage_geojson,
     write_plots_geojson,
     write_targets_geojson,
 )
 from poppyscan.detect.export.coverage import area_m2
-from shapely.geometry import box
-
 from tests.detect.export_samples import sample_targets
 
 # ---------------------------------------------------------------- independent RFC 7946 checker

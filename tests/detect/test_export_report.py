@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from poppyscan.detect.export import write_report_html, write_thumbnail
-from poppyscan.detect.export.report import draw_overview
-from poppyscan.tiles.errors import ConfigError, RasterError
 from pyproj import Transformer
 from shapely.geometry import box
 
+from poppyscan.detect.export import write_report_html, write_thumbnail
+from poppyscan.detect.export.report import draw_overview
+from poppyscan.tiles.errors import ConfigError, RasterError
 from tests.detect.export_samples import sample_targets
 
 UTM = "EPSG:32647"

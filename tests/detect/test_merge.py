@@ -1,10 +1,11 @@
 """Each merge rule on constructed cases: what it keeps and what it drops."""
 
 import pytest
+from shapely.geometry import box
+
 from poppyscan.detect.detections import Detection
 from poppyscan.detect.merge import MERGE_RULES, merge_detections
 from poppyscan.tiles import ConfigError
-from shapely.geometry import box
 
 STRIDE, TILE = 9.6, 12.8  # metres: 192 px stride, 256 px chips at 5 cm
 

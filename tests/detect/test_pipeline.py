@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import rasterio
-from poppyscan.detect.build import make_targets
-from poppyscan.detect.pipeline import run_detection
-from poppyscan.tiles import GridSpec
 from pyproj import Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+from poppyscan.detect.build import make_targets
+from poppyscan.detect.pipeline import run_detection
+from poppyscan.tiles import GridSpec
 from tests.data.rasters import ORIGIN
 from tests.detect.marks import FixedBoxPredictor, MarkPredictor, make_marked_raster
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from poppyscan.tiles import ConfigError, GridSpec, RasterError, inspect_raster, iter_chips
 
+from poppyscan.tiles import ConfigError, GridSpec, RasterError, inspect_raster, iter_chips
 from tests.data.rasters import make_raster
 
 

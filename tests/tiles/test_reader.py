@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster, iter_chips
 from rasterio.windows import Window
 
+from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster, iter_chips
 from tests.data.rasters import ORIGIN
 
 

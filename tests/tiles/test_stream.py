@@ -2,8 +2,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from poppyscan.tiles import ChipStats, GridSpec, inspect_raster, iter_chips
 
+from poppyscan.tiles import ChipStats, GridSpec, inspect_raster, iter_chips
 from tests.data.rasters import make_raster
 
 NATIVE_128 = GridSpec(gsd_m=None, tile_px=128, overlap_px=16)

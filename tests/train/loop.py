@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import yaml
+
 from poppyscan.tiles import GridSpec
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,6 +12,9 @@ import rasterio
 import shapely
 import yaml
 from affine import Affine
+from pyogrio.raw import read as ogr_read
+from pyogrio.raw import write as ogr_write
+
 from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
 from poppyscan.tiles.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import (
@@ -21,9 +24,6 @@ from poppyscan.tiles.geometry import (
 )
 from poppyscan.train.dataset import build_dataset, chip_labels, load_summary
 from poppyscan.train.labels import LabelSet, read_labels
-from pyogrio.raw import read as ogr_read
-from pyogrio.raw import write as ogr_write
-
 from tests.data.rasters import UTM_47N
 from tests.train.loop import GRID, synthetic_survey
 

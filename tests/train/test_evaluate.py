@@ -10,6 +10,9 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from pyogrio.raw import write as ogr_write
+from pyproj import CRS
+
 from poppyscan.detect.pipeline import run_detection
 from poppyscan.synth import STAGES
 from poppyscan.tiles.geometry import pixel_box_to_polygon
@@ -23,9 +26,6 @@ from poppyscan.train.evaluate import (
     score_targets,
 )
 from poppyscan.train.training import train_model
-from pyogrio.raw import write as ogr_write
-from pyproj import CRS
-
 from tests.data.rasters import ORIGIN, UTM_47N
 from tests.train.loop import GRID, block_network, synthetic_survey, tiny_config
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
+
 from poppyscan.tiles.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
 from poppyscan.train.labels import (
@@ -22,7 +23,6 @@ from poppyscan.train.labels import (
     write_yolo_layout,
 )
 from poppyscan.train.labels.labelstudio import read_labelstudio
-
 from tests.train.label_chips import FRACTIONAL_ORIGIN, GSD_M, make_chip, max_distance
 
 BOXES = {

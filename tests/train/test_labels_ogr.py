@@ -6,13 +6,13 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from pyogrio.raw import write as ogr_write
+from rasterio.transform import from_origin
+
 from poppyscan.tiles.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import pixel_boxes_to_polygons
 from poppyscan.train.labels import LabelSet, read_labels
 from poppyscan.train.labels.ogr import read_ogr
-from pyogrio.raw import write as ogr_write
-from rasterio.transform import from_origin
-
 from tests.train.label_chips import FRACTIONAL_ORIGIN, GSD_M, max_distance
 
 UTM = "EPSG:32647"

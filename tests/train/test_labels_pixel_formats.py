@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+
 from poppyscan.tiles.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
 from poppyscan.train.labels import detect_format, read_labels
 from poppyscan.train.labels.png import write_georeferenced_png
 from poppyscan.train.labels.voc import read_voc
-
 from tests.train.label_chips import FRACTIONAL_ORIGIN, SIZE_PX, make_chip, max_distance
 
 BOXES_A = np.array([[3.0, 5.0, 20.0, 17.5], [30.25, 40.0, 60.0, 63.0]])

@@ -8,10 +8,11 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
+from rasterio.features import rasterize
+
 from poppyscan.synth import DISTRACTOR_KINDS, STAGES, generate_survey
 from poppyscan.synth.fill import fill_mask
 from poppyscan.tiles.errors import ConfigError
-from rasterio.features import rasterize
 
 SMALL = (512, 384)  # two tiles across, the second partial: exercises tile assembly
 

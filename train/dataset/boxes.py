@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.geometry import polygon_to_pixel_box
 from rasterio.features import shapes
 from shapely.geometry import shape
+
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.geometry import polygon_to_pixel_box
 
 __all__ = ["ChipLabels", "valid_area", "chip_labels", "yolo_lines"]
 

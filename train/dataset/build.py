@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import shapely
 import yaml
+from pyproj import CRS
+
 from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.chip import Chip
@@ -40,7 +42,6 @@ from poppyscan.train.dataset.images import DEFAULT_JPEG_QUALITY, image_suffix, w
 from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
 from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
 from poppyscan.train.labels import LabelSet, read_labels
-from pyproj import CRS
 
 __all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
 

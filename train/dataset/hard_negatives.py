@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
+from pyproj import CRS
+
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.train.labels.ogr import read_geometries
-from pyproj import CRS
 
 __all__ = ["HardNegatives"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 from affine import dumpsw
+
 from poppyscan.tiles.atomic import atomic_path, atomic_write_text
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import ConfigError

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+
 from poppyscan.tiles import GridSpec, RasterInfo, plan_chips
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.grid import GridCell

@@ -16,9 +16,10 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import shapely
+from shapely.strtree import STRtree
+
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.geometry import connected_groups
-from shapely.strtree import STRtree
 
 __all__ = [
     "SPLITS",

@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
 from poppyscan.tiles.errors import LabelError
 
 from ._files import load_json, number

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from poppyscan.tiles.errors import LabelError
 
 from ._files import number

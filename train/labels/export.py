@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import rasterio
 import yaml
+
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ConfigError
 

@@ -18,9 +18,10 @@ import pyproj
 import rasterio
 import shapely
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
 from poppyscan.tiles.errors import LabelError
 from poppyscan.tiles.geometry import pixel_boxes_to_polygons, pixel_polygons_to_map
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from .labelset import LabelSet
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyproj
 import shapely
+
 from poppyscan.tiles.atomic import atomic_path
 from poppyscan.tiles.errors import ConfigError, LabelError
 

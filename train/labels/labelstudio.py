@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
 import numpy as np
+
 from poppyscan.tiles.errors import ConfigError, LabelError
 
 from ._files import load_json, number

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pyogrio
 import shapely
-from poppyscan.tiles.errors import LabelError
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import read as ogr_read
+
+from poppyscan.tiles.errors import LabelError
 
 from .georef import polygon_parts
 from .labelset import LabelSet

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import rasterio
+from rasterio.enums import ColorInterp
+
 from poppyscan.tiles.atomic import atomic_path
 from poppyscan.tiles.errors import LabelError
-from rasterio.enums import ColorInterp
 
 from .georef import read_georef
 

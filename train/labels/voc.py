@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+
 from poppyscan.tiles.errors import ConfigError, LabelError
 
 from ._files import number

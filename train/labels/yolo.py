@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
 from poppyscan.tiles.errors import LabelError
 
 from ._files import number
