@@ -8,82 +8,92 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.bundle import ModelBundle
 from poppyscan.detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thumbnail
+from poppyscan.detect.merge import MergeSettings
 from poppyscan.detect.pipeline import DetectionResult, run_detection
 from poppyscan.detect.predictor import Predictor
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.raster import RasterInfo, overview_read, to_uint8
 
-__all__ = ["RunOutputs", "detect_to_dir", "OUTPUTS"]
+__all__ = ["FoundTargets", "detect_targets", "write_outputs", "OUTPUTS"]
 
 OUTPUTS = (*OUTPUT_NAMES.values(), "run.json", "thumbs")
 
 
 @dataclass
-class RunOutputs:
-    out_dir: Path
+class FoundTargets:
+    """Targets of one detection run and how they were found (what :func:`write_outputs` needs)."""
+
     targets: list[Target]
     result: DetectionResult
-    paths: dict[str, Path]
+    bundle: ModelBundle
+    mission: str
+    conf: float
+    merge: MergeSettings
+    settings: dict = field(default_factory=dict)
 
 
-def detect_to_dir(
+def detect_targets(
     orthos: Sequence[str | os.PathLike | RasterInfo],
-    out_dir: str | os.PathLike,
     *,
     bundle: ModelBundle,
     predictor: Predictor,
+    merge: MergeSettings,
     mission: str | None = None,
     batch_size: int = 8,
     workers: int = 4,
-    merge: str | None = None,
     on_chips: Callable[[int], None] | None = None,
-    settings: dict | None = None,
-) -> RunOutputs:
-    """Detect on ``orthos`` with ``predictor`` and write every output into ``out_dir``.
+) -> FoundTargets:
+    """Detect on ``orthos`` with ``predictor``, merge with ``merge`` and rank the targets."""
+    paths = [o.path if isinstance(o, RasterInfo) else str(o) for o in orthos]
+    mission = mission or Path(paths[0]).stem
+    result = run_detection(orthos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
+                           merge=merge, on_chips=on_chips)
+    targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
+                           gsd_m=bundle.grid.gsd_m)
+    return FoundTargets(targets, result, bundle, mission, float(predictor.conf), merge,
+                        {"batch_size": batch_size, "workers": workers})
+
+
+def write_outputs(found: FoundTargets, out_dir: str | os.PathLike, *,
+                  settings: dict | None = None) -> tuple[list[Target], dict[str, Path]]:
+    """Write every field output of ``found`` into ``out_dir``: (targets with thumbnails, paths).
 
     Outputs are first written into a hidden staging folder beside ``out_dir``
     and moved in at the end, so an interrupted run leaves nothing that looks
     complete.
     """
     started = time.perf_counter()
-    paths = [o.path if isinstance(o, RasterInfo) else str(o) for o in orthos]
-    mission = mission or Path(paths[0]).stem
-    merge_settings = bundle.merge_settings(merge)
-    result = run_detection(orthos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
-                           merge=merge_settings, on_chips=on_chips)
-    targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
-                           gsd_m=bundle.grid.gsd_m)
+    result, bundle = found.result, found.bundle
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        t0 = time.perf_counter()
-        targets = _thumbnails(targets, result, staging)
+        targets = _thumbnails(found.targets, result, staging)
         written = write_all(
-            staging, targets, mission=mission, model_id=bundle.model_id,
+            staging, targets, mission=found.mission, model_id=bundle.model_id,
             coverage=(result.coverage, result.crs), overview=_overview(result),
             chips_processed=result.stats.yielded, chips_skipped=result.stats.skipped_collar,
         )
-        timings = {**result.timings_s, "outputs": time.perf_counter() - t0,
-                   "wall": time.perf_counter() - started}
+        timings = {**result.timings_s, "outputs": time.perf_counter() - started}
         written["run"] = write_run_manifest(
-            staging / "run.json", inputs=paths,
+            staging / "run.json", inputs=[info.path for info in result.infos],
             model={"model_id": bundle.model_id, "bundle": str(bundle.path), "sha256":
                    bundle.card["weights"]["sha256"], "grid": dataclasses.asdict(bundle.grid)},
-            thresholds={**bundle.thresholds, "conf": predictor.conf, "merge_rule": merge_settings.rule},
+            thresholds={**bundle.thresholds, "conf": found.conf, "merge_rule": found.merge.rule,
+                        **found.merge.options},
             counts=_counts(result, targets), timings=timings, outputs=list(written.values()),
-            settings={"batch_size": batch_size, "workers": workers, "mission": mission, **(settings or {})},
+            settings={**found.settings, "mission": found.mission, **(settings or {})},
         )
         _move_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return RunOutputs(out, targets, result, {k: out / p.relative_to(staging) for k, p in written.items()})
+    return targets, {k: out / p.relative_to(staging) for k, p in written.items()}
 
 
 def _counts(result: DetectionResult, targets: list[Target]) -> dict:

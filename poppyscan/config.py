@@ -20,16 +20,25 @@ from typing import Any
 
 import yaml
 
-from poppyscan.tiles.errors import ConfigError
-
 __all__ = ["defaults", "load_config", "read_yaml_settings"]
+
+
+def _config_error(message: str) -> Exception:
+    # Imported here: poppyscan.tiles reads its defaults from this module.
+    from poppyscan.tiles.errors import ConfigError
+
+    return ConfigError(message)
+
+
+def _resource(name: str):
+    return resources.files("poppyscan.configs").joinpath(*f"{name}.yaml".split("/"))
 
 
 @functools.cache
 def _builtin(name: str) -> dict:
-    ref = resources.files("poppyscan.configs").joinpath(*f"{name}.yaml".split("/"))
+    ref = _resource(name)
     if not ref.is_file():
-        raise ConfigError(f"no built-in config named {name!r}")
+        raise _config_error(f"no built-in config named {name!r}")
     return yaml.safe_load(ref.read_text(encoding="utf-8")) or {}
 
 
@@ -42,13 +51,13 @@ def read_yaml_settings(path: str | os.PathLike) -> dict:
     """A user's YAML file of settings, as a mapping; ConfigError naming the file otherwise."""
     source = Path(path)
     if not source.is_file():
-        raise ConfigError(f"{source}: no such config file")
+        raise _config_error(f"{source}: no such config file")
     try:
         settings = yaml.safe_load(source.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{source}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise _config_error(f"{source}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(settings, dict):
-        raise ConfigError(f"{source}: expected a mapping of settings, got {type(settings).__name__}")
+        raise _config_error(f"{source}: expected a mapping of settings, got {type(settings).__name__}")
     return settings
 
 
@@ -56,10 +65,9 @@ def _user_layer(name: str, path: str | os.PathLike) -> dict:
     """A YAML file, or a preset shipped beside the built-in ``name`` (``demo`` for ``train/*``)."""
     preset = f"{name.rpartition('/')[0]}/{path}".lstrip("/")
     if not Path(path).exists() and "/" not in str(path) and not str(path).endswith(".yaml"):
-        try:
-            return defaults(preset)
-        except ConfigError:
-            raise ConfigError(f"{path}: no such config file or built-in preset") from None
+        if not _resource(preset).is_file():
+            raise _config_error(f"{path}: no such config file or built-in preset")
+        return defaults(preset)
     return read_yaml_settings(path)
 
 
@@ -76,6 +84,6 @@ def load_config(name: str, path: str | os.PathLike | None = None, /, **overrides
         unknown = sorted(set(layer) - set(config))
         if unknown:
             where = f"{path}" if path and layer is layers[0] else "settings"
-            raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {', '.join(config)}")
+            raise _config_error(f"{where}: unknown keys {unknown}; valid keys: {', '.join(config)}")
         config.update(layer)
     return config

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes", "check_outputs_free"]
 
 
 @contextlib.contextmanager
@@ -45,3 +45,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically and return the path."""
     return atomic_write_bytes(path, text.encode(encoding))
+
+
+def check_outputs_free(out_dir: str | os.PathLike, names: Iterable[str], overwrite: bool) -> None:
+    """Refuse to replace existing outputs ``names`` in ``out_dir`` unless ``overwrite``."""
+    from poppyscan.tiles.errors import ConfigError
+
+    existing = [name for name in names if (Path(out_dir) / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"{out_dir}: already holds {', '.join(existing)}; pass --overwrite to replace"
+        )

@@ -9,7 +9,8 @@ and the mask.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,20 @@ import rasterio
 import shapely
 from pyproj import CRS
 
-from poppyscan.tiles.atomic import atomic_path
+from poppyscan.tiles.atomic import atomic_path, check_outputs_free
 from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.errors import RasterError
 from poppyscan.tiles.geometry import reproject_geometry
+from poppyscan.tiles.grid import GridSpec
+from poppyscan.tiles.raster import RasterInfo, inspect_raster
+from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, plan_chips
 
-__all__ = ["chip_name", "write_chip_geotiff", "write_chips", "ChipIndex", "write_chip_index"]
+__all__ = ["chip_name", "write_chip_geotiff", "write_chips", "ChipIndex", "write_chip_index",
+           "TileRun", "tile_to_dir", "TILE_OUTPUTS"]
+
+INDEX_NAME = "chips.gpkg"
+CHIPS_DIR = "chips"
+TILE_OUTPUTS = (INDEX_NAME, CHIPS_DIR)
 
 
 def chip_name(chip: Chip) -> str:
@@ -92,3 +102,58 @@ def write_chips(chips: Iterable[Chip], out_dir: str | os.PathLike) -> Iterator[t
     out_dir.mkdir(parents=True, exist_ok=True)
     for chip in chips:
         yield chip, write_chip_geotiff(chip, out_dir / f"{chip_name(chip)}.tif")
+
+
+@dataclass
+class TileRun:
+    """What :func:`tile_to_dir` wrote."""
+
+    chips_dir: Path
+    index_path: Path
+    stats: ChipStats
+
+
+def tile_to_dir(
+    orthos: Sequence[str | os.PathLike | RasterInfo],
+    out_dir: str | os.PathLike,
+    grid: GridSpec,
+    *,
+    min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
+    bands: Sequence[int] | None = None,
+    workers: int = 4,
+    overwrite: bool = False,
+    on_plan: Callable[[int], None] | None = None,
+    on_chips: Callable[[int], None] | None = None,
+) -> TileRun:
+    """Cut ``orthos`` into GeoTIFF chips under ``out_dir/chips`` plus the index ``chips.gpkg``.
+
+    ``on_plan(total)`` gets the number of chips to read once the inputs are
+    checked; ``on_chips(n)`` counts chips read, kept or skipped as collar.
+    """
+    out = Path(out_dir)
+    check_outputs_free(out, TILE_OUTPUTS, overwrite)
+    infos = [o if isinstance(o, RasterInfo) else inspect_raster(o, bands=bands) for o in orthos]
+    if on_plan:
+        on_plan(sum(len(plan_chips(info, grid, min_valid_frac=min_valid_frac)[0]) for info in infos))
+    stats, index = ChipStats(), ChipIndex()
+    chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
+    for chip, path in write_chips(_counted(chips, stats, on_chips), out / CHIPS_DIR):
+        index.add(chip, str(path.relative_to(out)))
+    if not index.rows:
+        raise RasterError(f"{', '.join(str(o) for o in orthos)}: no chip had enough valid pixels; "
+                          "nothing written")
+    write_chip_index(index, out / INDEX_NAME)
+    return TileRun(out / CHIPS_DIR, out / INDEX_NAME, stats)
+
+
+def _counted(chips: Iterator[Chip], stats: ChipStats,
+             on_chips: Callable[[int], None] | None) -> Iterator[Chip]:
+    """Report every chip read, kept or skipped, as the stream goes."""
+    seen = 0
+    for chip in chips:
+        if on_chips:
+            on_chips(stats.read - seen)
+        seen = stats.read
+        yield chip
+    if on_chips:
+        on_chips(stats.read - seen)

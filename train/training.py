@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from poppyscan.config import defaults
 from poppyscan.detect._ultralytics import configure_offline
 from poppyscan.detect.bundle import ModelBundle, sha256_file, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
@@ -30,29 +32,12 @@ from poppyscan.tiles.errors import ConfigError, ModelError
 from poppyscan.train.dataset import DatasetSummary, load_summary
 
 __all__ = [
-    "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "train_model", "ultralytics_device",
+    "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "start_weights", "train_model",
+    "ultralytics_device",
 ]
 
-# Settings of configs/train/*.yaml; ``hyp`` passes Ultralytics hyperparameters through.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "name": "poppy",
-    "architecture": "yolo11n.yaml",  # built from YAML: no pretrained weights, no download
-    "epochs": 60,
-    "batch": 16,
-    "imgsz": None,  # must equal the dataset's tile_px; None takes it from the dataset
-    "device": "auto",  # auto | cpu | cuda | cuda:N
-    "workers": 2,  # data loader processes
-    "seed": 0,
-    "patience": 20,  # epochs without improvement before stopping
-    "resume": True,  # continue <out>/run if it was interrupted
-    "cache": False,  # False | ram | disk
-    "conf": 0.25,  # default detection threshold written to the card
-    "iou_nms": 0.5,
-    "merge_rule": "union",
-    "min_overlap": 0.3,
-    "notice": None,  # written to the card, e.g. that the model saw only synthetic imagery
-    "hyp": {},  # Ultralytics train arguments: mosaic, fliplr, flipud, hsv_h, lr0, ...
-}
+# Settings of configs/train/default.yaml; ``hyp`` passes Ultralytics hyperparameters through.
+TRAIN_DEFAULTS: dict[str, Any] = defaults("train/default")
 # Train arguments poppyscan sets itself: not allowed in ``hyp``.
 _RESERVED = {"data", "model", "epochs", "batch", "imgsz", "device", "workers", "seed", "patience",
              "resume", "cache", "project", "name", "exist_ok", "pretrained", "plots", "amp",
@@ -93,6 +78,21 @@ def check_train_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return cfg
 
 
+def start_weights(model: ModelBundle | str | os.PathLike, out_dir: str | os.PathLike) -> str:
+    """The weights to fine-tune from: a bundle's (or a .pt as given), never one ``out_dir`` replaces."""
+    from poppyscan.detect.bundle import load_bundle
+
+    if isinstance(model, ModelBundle):
+        path = model.weights_path
+    else:
+        path = Path(model)
+        path = load_bundle(path).weights_path if path.is_dir() else path
+    if path.resolve().is_relative_to(Path(out_dir).resolve()):
+        raise ConfigError(f"--from-model {path}: lies in --out {out_dir}, which training replaces; "
+                          "copy the model elsewhere first or pick another --out")
+    return str(path)
+
+
 def ultralytics_device(device: str | None) -> str:
     """poppyscan device (auto, cpu, cuda, cuda:N) -> Ultralytics' ("cpu", "0", "N")."""
     from poppyscan.detect.predictor import resolve_device
@@ -128,6 +128,7 @@ def train_model(
     """
     cfg = check_train_config(config)
     summary = load_summary(data_dir)
+    cfg["name"] = cfg["name"] or _slug(Path(data_dir).resolve().name)
     imgsz = _check_imgsz(cfg, summary)
     out_dir = Path(out_dir)
     run_dir = out_dir / RUN_NAME
@@ -162,6 +163,15 @@ def train_model(
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
     card = _card(cfg, summary, weights, metrics, device, run_dir, run)
     return write_bundle(out_dir, weights, card)
+
+
+def _slug(text: str) -> str:
+    """A model name from free text: lower case, words joined by hyphens.
+
+    >>> _slug("My Trees 2026")
+    'my-trees-2026'
+    """
+    return "-".join(re.findall(r"[a-z0-9]+", text.lower())) or "model"
 
 
 def _watch(model, on_epoch):

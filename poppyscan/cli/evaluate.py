@@ -59,14 +59,14 @@ def evaluate(model, orthos, labels, data_dir, conf, match_iou, sweep, device, ba
     Reports plot-level recall and precision, false targets per km2, recall by plot
     size and stage, a threshold sweep and (with --data) mAP on the test chips.
     """
+    import poppyscan.api as ps
     from poppyscan.tiles.errors import ConfigError
-    from poppyscan.train.evaluate import evaluate as run_evaluation
 
     if out_path is not None and Path(out_path).exists() and not overwrite:
         raise ConfigError(f"{out_path}: already exists; pass --overwrite to replace it")
-    report = run_evaluation(model, list(orthos), list(labels), device=device, conf=conf,
-                            match_iou=match_iou, sweep=_parse_sweep(sweep), data_dir=data_dir,
-                            batch_size=batch_size, workers=workers, min_area_m2=min_area_m2)
+    report = ps.evaluate(orthos, labels, model=model, device=device, conf=conf, data_dir=data_dir,
+                         batch_size=batch_size, workers=workers, match_iou=match_iou,
+                         sweep=_parse_sweep(sweep), min_area_m2=min_area_m2)
     text = report.to_json(out_path)
     click.echo(text if as_json else report.summary_text(), nl=False)
     if out_path is not None and not as_json:

@@ -42,4 +42,4 @@ def test_tile_bad_input_is_one_line_and_exit_2(tmp_path):
 def test_tile_rejects_bad_gsd(real_dir, tmp_path):
     result = CliRunner().invoke(cli, ["tile", str(real_dir / "OSBS_029.tif"), "--out",
                                       str(tmp_path / "o"), "--gsd", "fine"])
-    assert result.exit_code == 2 and "--gsd 'fine'" in result.output
+    assert result.exit_code == 2 and "--gsd: 'fine': expected metres" in result.output

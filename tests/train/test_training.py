@@ -55,9 +55,11 @@ def test_tiny_training_writes_a_bundle_on_the_dataset_grid(osbs_ds, tmp_path, mo
     with pytest.raises(ConfigError, match="already holds a model bundle"):
         train_model(osbs_ds, tmp_path / "model", config=tiny_config())
     # A finished run is bundled again without training: e.g. with the threshold a sweep picked.
-    rebundled = train_model(osbs_ds, tmp_path / "model", config=tiny_config(conf=0.3),
-                            overwrite=True)
+    # Without a name or notice in the config, both come from the user's data, never the demo's.
+    rebundled = train_model(osbs_ds, tmp_path / "model", overwrite=True,
+                            config=tiny_config(conf=0.3, name=None, notice=None))
     assert rebundled.conf == 0.3 and rebundled.card["training"]["run"] == "reused"
+    assert rebundled.card["name"] == "osbs-ds" and "notice" not in rebundled.card
     assert rebundled.card["weights"]["sha256"] == card["weights"]["sha256"]
     assert _epochs_run(tmp_path / "model" / "run") == 1
 

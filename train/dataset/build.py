@@ -30,6 +30,7 @@ import shapely
 import yaml
 from pyproj import CRS
 
+from poppyscan.config import defaults
 from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.chip import Chip
@@ -38,7 +39,7 @@ from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 from poppyscan.tiles.write import ChipIndex, write_chip_index
 from poppyscan.train.dataset.boxes import chip_labels, yolo_lines
 from poppyscan.train.dataset.hard_negatives import HardNegatives
-from poppyscan.train.dataset.images import DEFAULT_JPEG_QUALITY, image_suffix, write_chip_image
+from poppyscan.train.dataset.images import image_suffix, write_chip_image
 from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
 from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
 from poppyscan.train.labels import LabelSet, read_labels
@@ -46,6 +47,7 @@ from poppyscan.train.labels import LabelSet, read_labels
 __all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
 
 DATA_YAML, INDEX_NAME, SUMMARY_NAME = "data.yaml", "chips.gpkg", "summary.json"
+DEFAULTS = defaults("dataset")
 OUTPUTS = (DATA_YAML, INDEX_NAME, SUMMARY_NAME, "images", "labels")
 YOLO_STRIDE_PX = 32
 
@@ -112,19 +114,19 @@ def build_dataset(
     *,
     grid: GridSpec,
     class_names: Sequence[str] | None = None,
-    min_visible_frac: float = 0.4,
-    negative_ratio: float = 0.25,
+    min_visible_frac: float = DEFAULTS["min_visible_frac"],
+    negative_ratio: float = DEFAULTS["negative_ratio"],
     hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None = None,
-    split: str = "block",
-    block_m: float | None = None,
-    val_frac: float = 0.15,
-    test_frac: float = 0.15,
-    seed: int = 0,
-    image_format: str = "png",
-    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    split: str = DEFAULTS["split"],
+    block_m: float | None = DEFAULTS["block_m"],
+    val_frac: float = DEFAULTS["val_frac"],
+    test_frac: float = DEFAULTS["test_frac"],
+    seed: int = DEFAULTS["seed"],
+    image_format: str = DEFAULTS["image_format"],
+    jpeg_quality: int = DEFAULTS["jpeg_quality"],
     min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
     bands: Sequence[int] | None = None,
-    label_format: str = "auto",
+    label_format: str = DEFAULTS["label_format"],
     workers: int = 2,
     overwrite: bool = False,
     on_chips: Callable[[int], None] | None = None,
@@ -133,19 +135,19 @@ def build_dataset(
 
     ``grid``: the model's chip grid (fixed ``gsd_m``; ``tile_px`` a multiple of 32).
     ``class_names`` (default: the labels' classes, sorted) fixes the class indexes.
-    ``min_visible_frac`` (0-1, default 0.4): least visible part of a label for it
-    to be kept in a chip (see :mod:`train.dataset.boxes`). ``negative_ratio``
-    (>= 0, default 0.25): chips without any label kept per positive chip, per
-    split, drawn at random among non-collar chips. ``hard_negatives``: vector
-    files (or a :class:`~train.dataset.hard_negatives.HardNegatives`) of places
+    ``min_visible_frac`` (0-1): least visible part of a label for it to be kept
+    in a chip (see :mod:`poppyscan.train.dataset.boxes`). ``negative_ratio``
+    (>= 0): chips without any label kept per positive chip, per split, drawn at
+    random among non-collar chips. ``hard_negatives``: vector files (or a
+    :class:`~poppyscan.train.dataset.hard_negatives.HardNegatives`) of places
     known to hold no plot; every label-free chip meeting one is kept, on top of
     the random draw, and hard negatives touching a label are ignored.
     ``split``: ``"block"`` (ground blocks of ``block_m`` metres, default
-    :func:`~train.dataset.split.default_block_m`)
-    or ``"ortho"`` (whole orthomosaics, overlapping ones kept together).
-    ``val_frac`` (default 0.15) and ``test_frac`` (default 0.15): shares of chips
-    per split. ``seed`` fixes the split and the negatives. ``image_format``:
-    ``"png"`` (default) or ``"jpg"`` (``jpeg_quality`` 1-100, default 95). ``on_chips(n)`` reports chips read.
+    :func:`~poppyscan.train.dataset.split.default_block_m`) or ``"ortho"``
+    (whole orthomosaics, overlapping ones kept together). ``val_frac`` and
+    ``test_frac``: shares of chips per split. ``seed`` fixes the split and the
+    negatives. ``image_format``: ``"png"`` or ``"jpg"`` (``jpeg_quality``
+    1-100). ``on_chips(n)`` reports chips read. Defaults: ``configs/dataset.yaml``.
 
     The summary's ``counts``: ``labels_in`` (labels given), ``slivers_dropped``
     (label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips

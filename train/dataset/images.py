@@ -23,7 +23,6 @@ __all__ = ["IMAGE_FORMATS", "image_suffix", "write_chip_image"]
 
 # format -> (image suffix, world-file suffix)
 IMAGE_FORMATS: dict[str, tuple[str, str]] = {"png": (".png", ".pgw"), "jpg": (".jpg", ".jgw")}
-DEFAULT_JPEG_QUALITY = 95
 
 
 def image_suffix(image_format: str) -> str:
@@ -36,8 +35,7 @@ def image_suffix(image_format: str) -> str:
 
 
 def write_chip_image(
-    chip: Chip, path: str | os.PathLike, *, image_format: str = "png",
-    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    chip: Chip, path: str | os.PathLike, *, image_format: str, jpeg_quality: int
 ) -> Path:
     """Write ``chip.pixels`` to ``path`` with its world file and ``.aux.xml``; return the path."""
     suffix = image_suffix(image_format)

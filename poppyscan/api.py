@@ -1,0 +1,304 @@
+"""poppyscan's Python API: the functions the ``poppyscan`` command runs.
+
+Settings not passed fall back to a ``config`` YAML file (or a built-in preset)
+and then to the built-in defaults in ``configs/`` (see :mod:`poppyscan.config`).
+Long-running functions take a ``progress`` object with ``start(total)`` and
+``advance(n)`` methods (any of them may be absent; :class:`Progress`).
+
+>>> import poppyscan.api as ps
+>>> ps.default_settings("detect")["batch_size"]
+8
+
+A whole run, as the README shows::
+
+    run = ps.detect(["flight1/odm_orthophoto.tif"], "targets")
+    for target in run.targets[:3]:
+        print(target.target_id, round(target.conf, 2), target.lat, target.lon)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from poppyscan.config import defaults, load_config
+
+if TYPE_CHECKING:
+    from poppyscan.detect.bundle import ModelBundle
+    from poppyscan.detect.pipeline import DetectionResult
+    from poppyscan.detect.targets import Target
+    from poppyscan.tiles.write import TileRun
+    from poppyscan.train.dataset import DatasetSummary
+    from poppyscan.train.evaluate import EvaluationReport
+
+__all__ = [
+    "DetectRun", "DemoRun", "Progress", "build_dataset", "default_settings", "demo", "detect",
+    "evaluate", "load_model", "tile", "train",
+]
+
+PathLike = str | os.PathLike
+
+
+class Progress(Protocol):
+    """Where long runs report: ``start(total)`` once the work is planned, then ``advance(n)``."""
+
+    def start(self, total: int | None) -> None: ...
+
+    def advance(self, n: int = 1, note: str | None = None) -> None: ...
+
+
+def default_settings(name: str) -> dict:
+    """The built-in settings ``name``: ``tiling``, ``detect``, ``dataset``, ``synth``, ``train/default``."""
+    return defaults(name)
+
+
+def load_model(model: ModelBundle | PathLike | None = None) -> ModelBundle:
+    """A model bundle folder (card + weights), checked; None: the bundled demo model."""
+    from poppyscan.detect.bundle import ModelBundle, load_bundle
+
+    return model if isinstance(model, ModelBundle) else load_bundle(model)
+
+
+@dataclass
+class DetectRun:
+    """One detection run: the ranked targets and, when written, the output files."""
+
+    targets: list[Target]
+    result: DetectionResult
+    model: ModelBundle
+    backend_device: str
+    out_dir: Path | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def detect(
+    orthos: Sequence[PathLike],
+    out_dir: PathLike | None = None,
+    *,
+    model: ModelBundle | PathLike | None = None,
+    device: str | None = None,
+    conf: float | None = None,
+    merge: str | None = None,
+    mission: str | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    config: PathLike | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> DetectRun:
+    """Find targets in ``orthos`` with ``model``; write every field output into ``out_dir``.
+
+    ``conf`` and ``merge`` override the model card's threshold and merge rule
+    for this run (both are recorded in ``run.json``). Without ``out_dir``
+    nothing is written and only the targets come back.
+    """
+    from poppyscan.detect.run import OUTPUTS, detect_targets, write_outputs
+    from poppyscan.tiles import inspect_raster, plan_chips
+    from poppyscan.tiles.atomic import check_outputs_free
+
+    settings = load_config("detect", config, device=device, batch_size=batch_size, workers=workers)
+    if out_dir is not None:
+        check_outputs_free(out_dir, OUTPUTS, overwrite)
+    bundle = load_model(model)
+    infos = [inspect_raster(path) for path in orthos]  # bad input fails before any work
+    predictor = bundle.predictor(settings["device"], conf=conf)
+    if progress is not None:
+        progress.start(sum(len(plan_chips(info, bundle.grid)[0]) for info in infos))
+    found = detect_targets(infos, bundle=bundle, predictor=predictor, mission=mission,
+                           merge=bundle.merge_settings(merge),
+                           batch_size=int(settings["batch_size"]), workers=int(settings["workers"]),
+                           on_chips=progress.advance if progress is not None else None)
+    run = DetectRun(found.targets, found.result, bundle, predictor.device)
+    if out_dir is not None:
+        run.targets, run.paths = write_outputs(found, out_dir, settings={**settings,
+                                                                         "device": predictor.device})
+        run.out_dir = Path(out_dir)
+    return run
+
+
+def tile(
+    orthos: Sequence[PathLike],
+    out_dir: PathLike,
+    *,
+    config: PathLike | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> TileRun:
+    """Cut ``orthos`` into GeoTIFF chips and a chip index (``settings``: keys of ``configs/tiling.yaml``)."""
+    from poppyscan.tiles import GridSpec
+    from poppyscan.tiles.write import tile_to_dir
+
+    cfg = load_config("tiling", config, **settings)
+    return tile_to_dir(orthos, out_dir, GridSpec.from_settings(cfg),
+                       min_valid_frac=float(cfg["min_valid_frac"]), bands=cfg["bands"],
+                       workers=int(cfg["workers"]), overwrite=overwrite,
+                       on_plan=progress.start if progress is not None else None,
+                       on_chips=progress.advance if progress is not None else None)
+
+
+def build_dataset(
+    orthos: Sequence[PathLike],
+    labels: Sequence[PathLike],
+    out_dir: PathLike,
+    *,
+    model: ModelBundle | PathLike | None = None,
+    class_names: Sequence[str] | None = None,
+    hard_negatives: Sequence[PathLike] = (),
+    hard_negatives_layer: str | None = None,
+    config: PathLike | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> DatasetSummary:
+    """Labelled chips for training, on ``model``'s grid or the tiling settings' grid.
+
+    ``settings``: keys of ``configs/tiling.yaml`` (the grid and chip policy; with
+    ``model`` the card fixes the grid) and of ``configs/dataset.yaml``; the
+    ``config`` file may hold both.
+    """
+    from poppyscan.tiles import GridSpec, inspect_raster, plan_chips
+    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.train.dataset import OUTPUTS, HardNegatives
+    from poppyscan.train.dataset import build_dataset as build
+
+    tiling, options = _split_settings(settings, config)
+    if model is not None:
+        if any(settings.get(k) is not None for k in ("gsd_m", "tile_px", "overlap_px")):
+            raise ConfigError("a model fixes the grid; drop gsd_m, tile_px and overlap_px")
+        grid = load_model(model).grid
+    else:
+        grid = GridSpec.from_settings(tiling)
+    from poppyscan.tiles.atomic import check_outputs_free
+
+    check_outputs_free(out_dir, OUTPUTS, overwrite)
+    min_valid = float(tiling["min_valid_frac"])
+    hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)  # bad files fail now
+    if progress is not None:
+        infos = [inspect_raster(path, bands=tiling["bands"]) for path in orthos]
+        progress.start(sum(len(plan_chips(i, grid, min_valid_frac=min_valid)[0]) for i in infos))
+    return build(orthos, list(labels), out_dir, grid=grid, class_names=class_names,
+                 hard_negatives=hard, min_valid_frac=min_valid, bands=tiling["bands"],
+                 workers=int(tiling["workers"]), overwrite=overwrite,
+                 on_chips=progress.advance if progress is not None else None, **options)
+
+
+def _split_settings(settings: dict, config: PathLike | None) -> tuple[dict, dict]:
+    """Tiling and dataset settings from one flat mapping and an optional file holding both."""
+    from poppyscan.config import read_yaml_settings
+
+    file = read_yaml_settings(config) if config else {}
+    tiling_keys = set(defaults("tiling"))
+    tiling = load_config("tiling", **{k: v for k, v in {**file, **settings}.items()
+                                      if k in tiling_keys})
+    rest = {k: v for k, v in {**file, **settings}.items() if k not in tiling_keys}
+    return tiling, load_config("dataset", **rest)
+
+
+def train(
+    data_dir: PathLike,
+    out_dir: PathLike,
+    *,
+    from_model: ModelBundle | PathLike | None = None,
+    config: PathLike | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> ModelBundle:
+    """Train on a dataset from :func:`build_dataset` and write a model bundle to ``out_dir``.
+
+    ``config``: a YAML file or a built-in preset (``demo``, ``tiny``);
+    ``settings``: keys of ``configs/train/default.yaml``. ``from_model``: a
+    bundle (or ``.pt``) to fine-tune instead of training from the architecture.
+    """
+    from poppyscan.train.training import start_weights, train_model
+
+    cfg = load_config("train/default", config, **settings)
+    if from_model is not None:
+        cfg["architecture"] = start_weights(from_model, out_dir)
+    on_epoch = None
+    if progress is not None:
+        on_epoch = _EpochReport(progress)
+    return train_model(data_dir, out_dir, config=cfg, overwrite=overwrite, on_epoch=on_epoch)
+
+
+class _EpochReport:
+    """Epochs as progress, noting the last validation mAP50; starts at the first epoch."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.done = progress, 0
+
+    def __call__(self, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+        if self.done == 0:
+            self.progress.start(epochs)
+        epoch = min(epoch, epochs)  # Ultralytics may report the last epoch twice
+        if epoch > self.done:
+            note = f"val mAP50 {metrics.get('mAP50', float('nan')):.3f}"
+            self.progress.advance(epoch - self.done, note=note)
+            self.done = epoch
+
+
+def evaluate(
+    orthos: Sequence[PathLike],
+    labels: Sequence[PathLike],
+    *,
+    model: ModelBundle | PathLike | None = None,
+    device: str | None = None,
+    conf: float | None = None,
+    data_dir: PathLike | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    config: PathLike | None = None,
+    **options: Any,
+) -> EvaluationReport:
+    """Run detection on whole ``orthos`` and score the targets against ``labels``.
+
+    ``options``: ``match_iou``, ``sweep``, ``min_area_m2`` of
+    :func:`poppyscan.train.evaluate.evaluate`.
+    """
+    from poppyscan.train.evaluate import evaluate as run_evaluation
+
+    settings = load_config("detect", config, device=device, batch_size=batch_size, workers=workers)
+    return run_evaluation(load_model(model), list(orthos), list(labels), device=settings["device"],
+                          conf=conf, data_dir=data_dir, batch_size=int(settings["batch_size"]),
+                          workers=int(settings["workers"]), **options)
+
+
+@dataclass
+class DemoRun:
+    """A synthetic survey, its detection, and how many of its plots the targets hit."""
+
+    survey_dir: Path
+    run: DetectRun
+    plots_hit: int
+    plots: int
+    large_plots_hit: int
+    large_plots: int
+
+
+def demo(
+    out_dir: PathLike = "demo-out",
+    *,
+    seed: int = 2026,
+    size_px: tuple[int, int] = (4096, 4096),
+    model: ModelBundle | PathLike | None = None,
+    device: str | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> DemoRun:
+    """Generate a synthetic survey (5 cm), detect on it, and count the plots the targets hit."""
+    from poppyscan.synth import generate_survey
+
+    out = Path(out_dir)
+    survey = generate_survey(out / "survey", seed=seed, size_px=tuple(size_px), gsd_m=0.05,
+                             overwrite=True)
+    run = detect([survey.ortho_path], out / "targets", model=model, device=device,
+                 mission=f"DEMO{seed}", overwrite=overwrite, progress=progress)
+    clusters = run.result.clusters
+    hit = [any(c.polygon.intersects(p["geometry"]) for c in clusters) for p in survey.plots]
+    large = [p["area_m2"] >= 20 for p in survey.plots]
+    return DemoRun(out / "survey", run, sum(hit), len(hit),
+                   sum(h and big for h, big in zip(hit, large, strict=True)), sum(large))
