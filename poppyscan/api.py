@@ -96,7 +96,7 @@ def detect(
     nothing is written and only the targets come back.
     """
     from poppyscan.detect.run import OUTPUTS, detect_targets, write_outputs
-    from poppyscan.tiles import inspect_raster, plan_chips
+    from poppyscan.tiles import inspect_raster, plan_raster
     from poppyscan.tiles.atomic import check_outputs_free
 
     settings = load_config("detect", config, device=device, batch_size=batch_size, workers=workers)
@@ -106,7 +106,7 @@ def detect(
     infos = [inspect_raster(path) for path in orthos]  # bad input fails before any work
     predictor = bundle.predictor(settings["device"], conf=conf)
     if progress is not None:
-        progress.start(sum(len(plan_chips(info, bundle.grid)[0]) for info in infos))
+        progress.start(sum(plan_raster(info, bundle.grid).n_to_read for info in infos))
     found = detect_targets(infos, bundle=bundle, predictor=predictor, mission=mission,
                            merge=bundle.merge_settings(merge),
                            batch_size=int(settings["batch_size"]), workers=int(settings["workers"]),
@@ -160,7 +160,7 @@ def build_dataset(
     ``model`` the card fixes the grid) and of ``configs/dataset.yaml``; the
     ``config`` file may hold both.
     """
-    from poppyscan.tiles import GridSpec, inspect_raster, plan_chips
+    from poppyscan.tiles import GridSpec, inspect_raster, plan_raster
     from poppyscan.tiles.errors import ConfigError
     from poppyscan.train.dataset import OUTPUTS, HardNegatives
     from poppyscan.train.dataset import build_dataset as build
@@ -179,7 +179,7 @@ def build_dataset(
     hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)  # bad files fail now
     if progress is not None:
         infos = [inspect_raster(path, bands=tiling["bands"]) for path in orthos]
-        progress.start(sum(len(plan_chips(i, grid, min_valid_frac=min_valid)[0]) for i in infos))
+        progress.start(sum(plan_raster(i, grid, prescreen=min_valid > 0).n_to_read for i in infos))
     return build(orthos, list(labels), out_dir, grid=grid, class_names=class_names,
                  hard_negatives=hard, min_valid_frac=min_valid, bands=tiling["bands"],
                  workers=int(tiling["workers"]), overwrite=overwrite,

@@ -12,12 +12,14 @@ from poppyscan.tiles.geometry import (
     polygon_to_pixel_box,
 )
 from poppyscan.tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
+from poppyscan.tiles.plan import ChipBlock, RasterPlan, plan_raster
 from poppyscan.tiles.raster import RasterInfo, inspect_raster, open_dataset, overview_read
 from poppyscan.tiles.reader import ChipReader, cells_for
-from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, plan_chips
+from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, read_cells
 
 __all__ = [
     "Chip",
+    "ChipBlock",
     "ChipReader",
     "ChipStats",
     "ConfigError",
@@ -29,6 +31,7 @@ __all__ = [
     "PoppyscanError",
     "RasterError",
     "RasterInfo",
+    "RasterPlan",
     "cells_for",
     "chip_grid",
     "grid_shape_px",
@@ -39,6 +42,7 @@ __all__ = [
     "overview_read",
     "pixel_box_to_polygon",
     "pixel_boxes_to_polygons",
-    "plan_chips",
+    "plan_raster",
+    "read_cells",
     "polygon_to_pixel_box",
 ]

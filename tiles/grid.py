@@ -21,7 +21,8 @@ from shapely.geometry import Polygon
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.geometry import pixel_box_to_polygon
 
-__all__ = ["GridSpec", "GridCell", "chip_grid", "grid_transform", "grid_shape_px", "parse_gsd_m"]
+__all__ = ["GridSpec", "GridCell", "chip_grid", "chip_grid_shape", "grid_cell", "grid_transform",
+           "grid_shape_px", "parse_gsd_m"]
 
 
 def parse_gsd_m(value: str | float | None) -> float | None:
@@ -138,11 +139,18 @@ def chip_grid(
     [(0, 0), (0, 1)]
     """
     spec = GridSpec(gsd_m=None, tile_px=tile_px, overlap_px=overlap_px)  # validates
+    n_rows, n_cols = chip_grid_shape(width_px, height_px, spec)
+    return [grid_cell(transform, row, col, spec) for row in range(n_rows) for col in range(n_cols)]
+
+
+def chip_grid_shape(width_px: int, height_px: int, spec: GridSpec) -> tuple[int, int]:
+    """``(rows, cols)`` of chips covering a ``width_px`` x ``height_px`` grid (see :func:`chip_grid`)."""
+    return (_n_steps(height_px, spec.tile_px, spec.stride_px),
+            _n_steps(width_px, spec.tile_px, spec.stride_px))
+
+
+def grid_cell(transform: Affine, row: int, col: int, spec: GridSpec) -> GridCell:
+    """Chip ``(row, col)`` of the grid on ``transform``."""
     stride = spec.stride_px
-    n_rows = _n_steps(height_px, tile_px, stride)
-    n_cols = _n_steps(width_px, tile_px, stride)
-    return [
-        GridCell(row, col, _cell_transform(transform, col * stride, row * stride, tile_px), tile_px)
-        for row in range(n_rows)
-        for col in range(n_cols)
-    ]
+    return GridCell(row, col, _cell_transform(transform, col * stride, row * stride, spec.tile_px),
+                    spec.tile_px)

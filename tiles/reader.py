@@ -17,7 +17,8 @@ from rasterio.windows import Window
 
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import RasterError
-from poppyscan.tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
+from poppyscan.tiles.grid import GridCell, GridSpec
+from poppyscan.tiles.plan import plan_raster
 from poppyscan.tiles.raster import RasterInfo, open_dataset, to_uint8
 
 __all__ = ["ChipReader", "resampling_for", "cells_for"]
@@ -31,15 +32,8 @@ def resampling_for(scale: float) -> Resampling:
 
 
 def cells_for(info: RasterInfo, spec: GridSpec) -> list[GridCell]:
-    """The chip grid of one raster."""
-    width_px, height_px = grid_shape_px(info.transform, info.width, info.height, spec.gsd_m)
-    return chip_grid(
-        grid_transform(info.transform, spec.gsd_m),
-        width_px,
-        height_px,
-        tile_px=spec.tile_px,
-        overlap_px=spec.overlap_px,
-    )
+    """The whole chip grid of one raster (small rasters; see :mod:`poppyscan.tiles.plan`)."""
+    return list(plan_raster(info, spec, prescreen=False).cells())
 
 
 def _snap(value: float) -> float:

@@ -15,22 +15,21 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-
-import numpy as np
-from rasterio.features import rasterize
+from typing import TypeVar
 
 from poppyscan.config import defaults
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.grid import GridCell, GridSpec
-from poppyscan.tiles.raster import RasterInfo, decimated_grid, inspect_raster, open_dataset
-from poppyscan.tiles.reader import ChipReader, cells_for
+from poppyscan.tiles.plan import RasterPlan, plan_raster
+from poppyscan.tiles.raster import RasterInfo, inspect_raster
+from poppyscan.tiles.reader import ChipReader
 
-__all__ = ["ChipStats", "iter_chips", "plan_chips", "DEFAULT_MIN_VALID_FRAC"]
+__all__ = ["ChipStats", "iter_chips", "read_cells", "DEFAULT_MIN_VALID_FRAC"]
 
 DEFAULT_MIN_VALID_FRAC = float(defaults("tiling")["min_valid_frac"])
-# Rasters up to this size get a coarse mask pre-screen even without overviews.
-PRESCREEN_MAX_PX = 64_000_000
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,23 +49,19 @@ class ChipStats:
         )
         counts[key] += n
 
+    def count_plan(self, plan: RasterPlan) -> None:
+        """Count a raster's planned cells and those its coarse mask ruled out."""
+        self.count(plan.info.path, "planned", plan.n_planned)
+        self.count(plan.info.path, "skipped_collar", plan.n_ruled_out)
 
-def plan_chips(
-    info: RasterInfo, spec: GridSpec, *, min_valid_frac: float = DEFAULT_MIN_VALID_FRAC
-) -> tuple[list[GridCell], int]:
-    """Grid cells worth reading, and how many were ruled out as collar without reading.
-
-    The pre-screen uses a coarse valid mask from the file's overviews (or a
-    decimated read of a small raster); cells with no valid coarse pixel at all
-    are skipped. Without overviews on a large raster every cell is read.
-    """
-    cells = cells_for(info, spec)
-    coarse = _coarse_mask(info)
-    if coarse is None or min_valid_frac <= 0:
-        return cells, 0
-    mask, transform = coarse
-    keep = [cell for cell in cells if _touches_valid(cell, mask, transform)]
-    return keep, len(cells) - len(keep)
+    def count_read(self, chip: Chip, min_valid_frac: float) -> bool:
+        """Count a chip read; True when it has enough valid pixels to keep."""
+        self.count(chip.source, "read")
+        if chip.valid_frac < min_valid_frac or not chip.valid.any():
+            self.count(chip.source, "skipped_collar")
+            return False
+        self.count(chip.source, "yielded")
+        return True
 
 
 def iter_chips(
@@ -81,42 +76,55 @@ def iter_chips(
 ) -> Iterator[Chip]:
     """Yield the chips of every source in grid order, skipping collar chips.
 
-    ``min_valid_frac`` (0..1, default in ``configs/tiling.yaml``) is the least fraction of valid
-    pixels a chip needs; ``workers`` threads read ahead at most ``prefetch``
-    chips. Pass a :class:`ChipStats` to get the counts.
+    ``min_valid_frac`` (0..1, default in ``configs/tiling.yaml``) is the least
+    fraction of valid pixels a chip needs; ``workers`` threads read ahead at
+    most ``prefetch`` chips. Pass a :class:`ChipStats` to get the counts.
     """
+    _check_stream(min_valid_frac, workers, prefetch)
+    stats = stats if stats is not None else ChipStats()
+    infos = [s if isinstance(s, RasterInfo) else inspect_raster(s, bands=bands) for s in sources]
+
+    def cells() -> Iterator[tuple[RasterInfo, GridCell]]:
+        for info in infos:
+            plan = plan_raster(info, spec, prescreen=min_valid_frac > 0)
+            stats.count_plan(plan)
+            yield from ((info, cell) for cell in plan.cells())
+
+    for (_, _), chip in read_cells(cells(), spec, workers=workers, prefetch=prefetch):
+        if stats.count_read(chip, min_valid_frac):
+            yield chip
+
+
+def read_cells(
+    items: Iterable[tuple[RasterInfo, GridCell] | tuple[RasterInfo, GridCell, T]],
+    spec: GridSpec,
+    *,
+    workers: int = 4,
+    prefetch: int = 16,
+) -> Iterator[tuple[tuple, Chip]]:
+    """Read every ``(info, cell, ...)`` item on ``workers`` threads; yield ``(item, chip)`` in order.
+
+    At most ``prefetch`` chips wait in memory; collar chips are yielded too
+    (the caller decides what to keep).
+    """
+    _check_stream(0.0, workers, prefetch)
+    with _ReaderThreads(spec, workers) as readers:
+        pending: deque[tuple[tuple, Future[Chip]]] = deque()
+        for item in items:
+            pending.append((item, readers.submit(item[0], item[1])))
+            if len(pending) >= prefetch:
+                item_done, future = pending.popleft()
+                yield item_done, future.result()
+        while pending:
+            item_done, future = pending.popleft()
+            yield item_done, future.result()
+
+
+def _check_stream(min_valid_frac: float, workers: int, prefetch: int) -> None:
     if not 0 <= min_valid_frac <= 1:
         raise ConfigError(f"min_valid_frac={min_valid_frac!r} must be in [0, 1]")
     if workers < 1 or prefetch < 1:
         raise ConfigError(f"workers={workers!r} and prefetch={prefetch!r} must be >= 1")
-    stats = stats if stats is not None else ChipStats()
-    infos = [s if isinstance(s, RasterInfo) else inspect_raster(s, bands=bands) for s in sources]
-    with _ReaderThreads(spec, workers) as readers:
-        pending: deque[Future[Chip]] = deque()
-        for info, cell in _planned_cells(infos, spec, min_valid_frac, stats):
-            pending.append(readers.submit(info, cell))
-            if len(pending) >= prefetch:
-                yield from _emit(pending.popleft().result(), min_valid_frac, stats)
-        while pending:
-            yield from _emit(pending.popleft().result(), min_valid_frac, stats)
-
-
-def _planned_cells(infos, spec, min_valid_frac, stats) -> Iterator[tuple[RasterInfo, GridCell]]:
-    for info in infos:
-        cells, ruled_out = plan_chips(info, spec, min_valid_frac=min_valid_frac)
-        stats.count(info.path, "planned", len(cells) + ruled_out)
-        stats.count(info.path, "skipped_collar", ruled_out)
-        for cell in cells:
-            yield info, cell
-
-
-def _emit(chip: Chip, min_valid_frac: float, stats: ChipStats) -> Iterator[Chip]:
-    stats.count(chip.source, "read")
-    if chip.valid_frac < min_valid_frac or not chip.valid.any():
-        stats.count(chip.source, "skipped_collar")
-        return
-    stats.count(chip.source, "yielded")
-    yield chip
 
 
 class _ReaderThreads:
@@ -167,27 +175,3 @@ class _ReaderThreads:
         finally:
             for reader in readers.values():
                 reader.close()
-
-
-def _coarse_mask(info: RasterInfo, max_px: int = 512):
-    with open_dataset(info) as src:
-        has_overviews = bool(src.overviews(1))
-        if not has_overviews and info.width * info.height > PRESCREEN_MAX_PX:
-            return None
-        out_w, out_h, transform = decimated_grid(info, max_px)
-        mask = src.dataset_mask(out_shape=(out_h, out_w)) > 0
-    # One coarse pixel of margin: a sliver of valid pixels may vanish when decimated.
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    grown[:, 1:] |= grown[:, :-1].copy()
-    grown[:, :-1] |= grown[:, 1:].copy()
-    return grown, transform
-
-
-def _touches_valid(cell: GridCell, mask: np.ndarray, transform) -> bool:
-    footprint = rasterize(
-        [(cell.polygon, 1)], out_shape=mask.shape, transform=transform, all_touched=True,
-        dtype="uint8",
-    )
-    return bool((mask & (footprint > 0)).any())

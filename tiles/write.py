@@ -23,8 +23,9 @@ from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import RasterError
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.grid import GridSpec
+from poppyscan.tiles.plan import plan_raster
 from poppyscan.tiles.raster import RasterInfo, inspect_raster
-from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, plan_chips
+from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips
 
 __all__ = ["chip_name", "write_chip_geotiff", "write_chips", "ChipIndex", "write_chip_index",
            "TileRun", "tile_to_dir", "TILE_OUTPUTS"]
@@ -134,7 +135,7 @@ def tile_to_dir(
     check_outputs_free(out, TILE_OUTPUTS, overwrite)
     infos = [o if isinstance(o, RasterInfo) else inspect_raster(o, bands=bands) for o in orthos]
     if on_plan:
-        on_plan(sum(len(plan_chips(info, grid, min_valid_frac=min_valid_frac)[0]) for info in infos))
+        on_plan(sum(plan_raster(info, grid, prescreen=min_valid_frac > 0).n_to_read for info in infos))
     stats, index = ChipStats(), ChipIndex()
     chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
     for chip, path in write_chips(_counted(chips, stats, on_chips), out / CHIPS_DIR):

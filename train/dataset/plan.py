@@ -1,7 +1,7 @@
 """Which chips a dataset takes and which split each goes to, from geometry alone.
 
 Planned before any pixel is read: the chip grid of every orthomosaic (the
-detection grid, see :func:`tiles.plan_chips`), each chip's footprint in the
+detection grid, see :func:`poppyscan.tiles.plan_raster`), each chip's footprint in the
 dataset's CRS, its split (see :mod:`train.dataset.split`), or None where the
 chip is dropped so that no ground lies in two splits.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from poppyscan.tiles import GridSpec, RasterInfo, plan_chips
+from poppyscan.tiles import GridSpec, RasterInfo, plan_raster
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.grid import GridCell
 from poppyscan.train.dataset.split import (
@@ -70,7 +70,7 @@ def plan_dataset(
     """Every chip worth reading, with its split (None: dropped), decided from geometry alone."""
     plans: dict[tuple[str, int, int], ChipPlan] = {}
     for info, tag in zip(infos, chip_tags(infos), strict=True):
-        cells, _ = plan_chips(info, grid, min_valid_frac=min_valid_frac)
+        cells = list(plan_raster(info, grid, prescreen=min_valid_frac > 0).cells())
         info_crs = info.crs.to_wkt()
         for cell in cells:
             footprint = reproject_geometry(cell.polygon, info_crs, crs)
