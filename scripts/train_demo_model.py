@@ -53,9 +53,7 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,10 +77,6 @@ HARD_NEGATIVES = {
     "dataset-hn2": ["false-targets-poppy-demo-3950b15f.gpkg", "false-targets-poppy-demo-2ae23b1b.gpkg",
                     "train_surveys/s*/distractors.geojson"],
 }
-MERGE_RULES = ("union", "nms", "contain", "core")
-LOW_CONF = 0.05  # detect once at this threshold; higher ones are re-merged from it
-TUNE_SWEEP = tuple(round(0.05 * k, 2) for k in range(1, 18))  # 0.05-0.85
-RECALL_FLOOR = 0.90  # the issue's target recall on plots of 20 m2 or more
 
 
 def _one_survey(args) -> str:
@@ -142,76 +136,51 @@ def bundle_run(run: Path, data: Path, out: Path, config: dict) -> None:
 
 
 def detect_surveys(bundle, surveys: list[Path], device: str | None):
-    """Run detection once at LOW_CONF on ``surveys``: (result, truth plots, seconds)."""
-    from poppyscan.detect.pipeline import run_detection
-    from poppyscan.detect.predictor import YoloPredictor
-    from poppyscan.train.evaluate import read_truth
+    """Run detection once at LOW_CONF on ``surveys``: (result, their truth plots)."""
+    from poppyscan.train.evaluate import detect_with_truth
+    from poppyscan.train.tuning import LOW_CONF
 
-    predictor = YoloPredictor(str(bundle.weights_path), conf=LOW_CONF,
-                              iou=float(bundle.thresholds.get("iou_nms", 0.5)), device=device)
-    start = time.perf_counter()
-    result = run_detection([str(s) for s in surveys], predictor, bundle.grid, batch_size=8, workers=2)
-    seconds = time.perf_counter() - start
-    truth = read_truth([s.parent / "plots.geojson" for s in surveys], crs=result.crs)
-    return result, truth, seconds
+    return detect_with_truth(bundle, surveys, [s.parent / "plots.geojson" for s in surveys],
+                             device=device, conf=LOW_CONF, batch_size=8, workers=2)
 
 
 def tune(work: Path, model: Path, device: str | None) -> dict:
-    """Sweep conf for every merge rule on the tuning surveys and pick one pair (see _pick)."""
+    """Sweep conf for every merge rule on the tuning surveys and pick one pair."""
     from poppyscan.detect.bundle import load_bundle
-    from poppyscan.train.evaluate import evaluate_detections
+    from poppyscan.detect.merge import MERGE_RULES
+    from poppyscan.train.report import sweep_table
+    from poppyscan.train.scoring import HEADLINE_MIN_AREA_M2
+    from poppyscan.train.tuning import (
+        TUNE_SWEEP,
+        pick_thresholds,
+        sweep_merge_rules,
+        threshold_choices,
+    )
 
     bundle = load_bundle(model)
-    result, truth, _ = detect_surveys(bundle, surveys_of(work, "tune_surveys"), device)
-    candidates = []
-    for rule in MERGE_RULES:
-        options = {"min_overlap": float(bundle.thresholds.get("min_overlap", 0.3))} if rule == "union" else {}
-        report = evaluate_detections(result, truth, conf=bundle.conf, merge=rule,
-                                     merge_options=options, sweep=TUNE_SWEEP)
+    result, truth = detect_surveys(bundle, surveys_of(work, "tune_surveys"), device)
+    sweeps = sweep_merge_rules(result, truth, [bundle.merge_settings(r) for r in MERGE_RULES],
+                               TUNE_SWEEP)
+    for rule, rows in sweeps.items():
         print(f"merge={rule}")
-        print("conf   precision" + report.summary_text().split("conf   precision")[1])
-        candidates += [{"merge_rule": rule, "conf": row["conf"], **{
-            f"{k}_ge20": row["min_area"][k] for k in ("recall", "precision", "f1")}}
-            for row in report.sweep]
-    picked = _pick(candidates)
+        print(sweep_table(rows, HEADLINE_MIN_AREA_M2))
+    picked = pick_thresholds(threshold_choices(sweeps)).to_dict()
     print("picked:", json.dumps(picked))
     return picked
 
 
-def _pick(candidates: list[dict]) -> dict:
-    """The most precise (merge rule, conf) that keeps recall on plots >= 20 m2 at RECALL_FLOOR.
-
-    A missed plot costs more than a wasted walk, so recall comes first; when no
-    pair reaches the floor, the best F1.
-    """
-    floor = [c for c in candidates if (c["recall_ge20"] or 0) >= RECALL_FLOOR]
-    if floor:
-        return max(floor, key=lambda c: (c["precision_ge20"] or 0, c["recall_ge20"], c["conf"]))
-    return max(candidates, key=lambda c: (c["f1_ge20"] or 0, c["recall_ge20"] or 0))
-
-
-def mine_false_targets(work: Path, model: Path, device: str | None, conf: float) -> Path:
+def mine(work: Path, model: Path, device: str | None, conf: float) -> Path:
     """Detect on the training surveys; write the targets that hit no plot (hard negatives)."""
-    import numpy as np
-    import shapely
-    from pyogrio.raw import write as ogr_write
-
     from poppyscan.detect.bundle import load_bundle
-    from poppyscan.detect.merge import merge_detections
+    from poppyscan.train.mining import mine_false_targets
 
     bundle = load_bundle(model)
-    result, truth, seconds = detect_surveys(bundle, surveys_of(work, "train_surveys"), device)
-    clusters = merge_detections([d for d in result.detections if d.conf >= conf], rule="union",
-                                min_overlap=float(bundle.thresholds.get("min_overlap", 0.3)))
-    polygons = np.array([c.polygon for c in clusters], dtype=object)
-    hits = shapely.STRtree(truth.geometries).query(polygons, predicate="intersects")[0]
-    false = np.setdiff1d(np.arange(len(polygons)), hits)
-    out = work / f"false-targets-{bundle.model_id}.gpkg"
-    ogr_write(str(out), shapely.to_wkb(polygons[false]),
-              [np.array([clusters[i].conf for i in false])], ["conf"], geometry_type="Polygon",
-              crs=result.crs.to_wkt(), driver="GPKG")
-    print(f"{len(false)} of {len(clusters)} targets at conf {conf} hit no plot -> {out} ({seconds:.0f} s)")
-    return out
+    result, truth = detect_surveys(bundle, surveys_of(work, "train_surveys"), device)
+    mined = mine_false_targets(result, truth, work / f"false-targets-{bundle.model_id}.gpkg",
+                               conf=conf, merge=bundle.merge_settings("union"))
+    print(f"{mined.n_false} of {mined.n_targets} targets at conf {conf} hit no plot -> "
+          f"{mined.path} ({result.timings_s['total']:.0f} s)")
+    return mined.path
 
 
 def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
@@ -220,10 +189,9 @@ def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
 
     from poppyscan.detect.bundle import load_bundle
     from poppyscan.train.evaluate import evaluate_detections
+    from poppyscan.train.scoring import pool_runs
 
     bundle = load_bundle(model)
-    merge = str(bundle.thresholds.get("merge_rule", "union"))
-    options = {"min_overlap": float(bundle.thresholds["min_overlap"])} if merge == "union" else {}
     surveys = surveys_of(work, "heldout_surveys")
     groups: dict[str, list[Path]] = {}
     for survey in surveys:
@@ -231,42 +199,20 @@ def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
             gsd_cm = round(src.res[0] * 100, 1)
         groups.setdefault(f"{gsd_cm:g} cm", []).append(survey)
     runs = {name: detect_surveys(bundle, group, device) for name, group in sorted(groups.items())}
-    runs["all"] = (*_pooled([r for r, _, _ in runs.values()], [t for _, t, _ in runs.values()]),
-                   sum(seconds for _, _, seconds in runs.values()))
+    runs["all"] = pool_runs([r for r, _ in runs.values()], [t for _, t in runs.values()])
     rows = {}
-    for name, (result, truth, _) in runs.items():
+    for name, (result, truth) in runs.items():
         report = evaluate_detections(result, truth, conf=bundle.conf, model_id=bundle.model_id,
-                                     merge=merge, merge_options=options, sweep=())
+                                     merge=bundle.merge_settings(), sweep=())
         print(f"== {name}\n{report.summary_text()}")
         rows[name] = {"surveys": len(groups.get(name, surveys)), **_row(report),
                       "cpu_s_per_km2": None}
-    rows["all"]["cpu_s_per_km2"] = round(runs["all"][2] / rows["all"]["area_km2"], 1)
+    seconds = runs["all"][0].timings_s["total"]
+    rows["all"]["cpu_s_per_km2"] = round(seconds / rows["all"]["area_km2"], 1)
     table = _markdown(rows, bundle.model_id)
     print(table)
     (work / f"heldout-{bundle.model_id}.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
-
-
-def _pooled(results: list, truths: list):
-    """One detection result and one truth set from runs over disjoint surveys in one CRS.
-
-    Surveys lie apart, so merging their detections together gives the same
-    targets as merging each run's alone: the pooled scores need no second run.
-    """
-    import numpy as np
-    import shapely
-
-    from poppyscan.train.evaluate import TruthPlots
-
-    if any(r.crs != results[0].crs for r in results):
-        raise SystemExit("held-out surveys in several CRSs: pool them by reprojecting first")
-    result = replace(results[0], infos=[i for r in results for i in r.infos],
-                     detections=[d for r in results for d in r.detections],
-                     clusters=[c for r in results for c in r.clusters],
-                     coverage=shapely.union_all([r.coverage for r in results]))
-    truth = TruthPlots(np.concatenate([t.geometries for t in truths]),
-                       tuple(s for t in truths for s in t.stages), truths[0].crs)
-    return result, truth
 
 
 def _row(report) -> dict:
@@ -401,7 +347,7 @@ def main() -> None:
     if args.stage == "surveys":
         make_surveys(args.work, args.jobs)
     elif args.stage == "mine":
-        mine_false_targets(args.work, args.out, args.device, args.mine_conf)
+        mine(args.work, args.out, args.device, args.mine_conf)
     elif args.stage == "dataset":
         build(args.work, [args.data] if args.data else [d for d in DATASETS if d not in HARD_NEGATIVES])
     elif args.stage == "train":

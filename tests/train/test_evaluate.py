@@ -16,16 +16,14 @@ from pyproj import CRS
 from poppyscan.detect.pipeline import run_detection
 from poppyscan.synth import STAGES
 from poppyscan.tiles.geometry import pixel_box_to_polygon
+from poppyscan.train import evaluate as evaluate_module
+from poppyscan.train import scoring
+from poppyscan.train import truth as truth_module
 from poppyscan.train.dataset import build_dataset
-from poppyscan.train.evaluate import (
-    TruthPlots,
-    evaluate,
-    evaluate_detections,
-    match_targets,
-    read_truth,
-    score_targets,
-)
+from poppyscan.train.evaluate import evaluate, evaluate_detections
+from poppyscan.train.report import EvaluationReport
 from poppyscan.train.training import train_model
+from poppyscan.train.truth import TruthPlots, read_truth
 from tests.data.rasters import ORIGIN, UTM_47N
 from tests.train.loop import GRID, block_network, synthetic_survey, tiny_config
 
@@ -132,18 +130,6 @@ def test_scores_for_plots_of_20_m2_or_more_leave_small_plots_out(marked):
     assert "Plots of 20 m2 or more: Recall 100.0% (2/2)   Precision 100.0% (2/2)" in report.summary_text()
 
 
-def test_false_targets_of_20_m2_or_more_count_against_large_plot_precision():
-    plots = TruthPlots(np.array([shapely.box(0, 0, 10, 10), shapely.box(50, 0, 53, 3)],
-                                dtype=object), ("flowering", "rosette"), CRS(UTM_47N))
-    coverage = shapely.box(-100, -100, 100, 100)
-    targets = [shapely.box(0, 0, 10, 10), shapely.box(50, 0, 53, 3),  # both plots found
-               shapely.box(20, 20, 26, 26), shapely.box(30, 30, 33, 33)]  # false: 36 and 9 m2
-    score, _ = score_targets(targets, [0.9, 0.8, 0.7, 0.6], plots, coverage, conf=0.5,
-                             min_area_m2=20)
-    assert (score.n_plots, score.true_targets, score.n_targets) == (1, 1, 2)
-    assert score.precision == 0.5
-
-
 def test_report_json_and_summary(marked, tmp_path):
     report = _report(*marked)
     data = json.loads(report.to_json(tmp_path / "report.json"))
@@ -154,19 +140,6 @@ def test_report_json_and_summary(marked, tmp_path):
     assert "Recall 75.0% (3/4)" in text and "Precision 75.0% (3/4)" in text
     assert "rosette 50.0% (1/2)" in text
     assert str(ORIGIN[0])[:6] not in text  # no coordinates in the summary
-
-
-def test_match_rule_iou_or_centroid_one_to_one():
-    plot = shapely.box(0, 0, 10, 10)
-    plots = np.array([plot], dtype=object)
-    inside_small = shapely.box(4, 4, 5, 5)  # IoU 0.01, centroid inside: a hit
-    overlapping = shapely.box(-6, 0, 4, 10)  # IoU 0.25, centroid outside: a hit
-    grazing = shapely.box(-9.5, 0, 0.5, 10)  # IoU 0.026, centroid outside: no hit
-    assert match_targets([inside_small], [0.9], plots) == {0: 0}
-    assert match_targets([overlapping], [0.9], plots) == {0: 0}
-    assert match_targets([grazing], [0.9], plots) == {}
-    # One target per plot: the more confident one takes it, the other is a false target.
-    assert match_targets([inside_small, overlapping], [0.4, 0.8], plots) == {1: 0}
 
 
 def test_plots_off_the_examined_ground_are_not_counted(marked):
@@ -200,3 +173,13 @@ def test_build_train_evaluate_on_a_synthetic_survey(tmp_path, monkeypatch):
     area_km2 = survey.footprint.area / 1e6
     assert report.score.area_km2 == pytest.approx(area_km2, rel=0.05)  # the flight, not the collar
     assert json.loads(report.to_json())["model_id"] == bundle.model_id
+
+
+def test_the_parts_stay_importable_from_evaluate():
+    assert evaluate_module.read_truth is truth_module.read_truth
+    assert evaluate_module.TruthPlots is truth_module.TruthPlots
+    assert evaluate_module.EvaluationReport is EvaluationReport
+    assert evaluate_module.match_targets is scoring.match_targets
+    assert (evaluate_module.DEFAULT_SWEEP, evaluate_module.HEADLINE_MIN_AREA_M2) == (
+        scoring.DEFAULT_SWEEP, 20.0)
+    assert all(hasattr(evaluate_module, name) for name in evaluate_module.__all__)

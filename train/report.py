@@ -1,0 +1,117 @@
+"""The evaluation report: plot-level scores of one model, as JSON and as terminal text."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.train.scoring import PlotScore
+
+__all__ = ["EvaluationReport", "sweep_table"]
+
+
+@dataclass
+class EvaluationReport:
+    """Plot-level scores of one model on labelled orthomosaics."""
+
+    model_id: str
+    orthos: list[str]
+    crs: str
+    match_iou: float
+    score: PlotScore
+    n_plots_total: int
+    recall_by_size: dict[str, dict[str, Any]]
+    recall_by_stage: dict[str, dict[str, Any]]
+    sweep: list[dict[str, Any]] = field(default_factory=list)
+    chip_metrics: dict[str, Any] | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+    min_area_m2: float = 0.0
+    score_min_area: PlotScore | None = None  # plots of at least min_area_m2 only
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id, "orthos": self.orthos, "crs": self.crs,
+            "match_rule": f"IoU >= {self.match_iou:g} or target centroid in plot; one to one",
+            **self.score.to_dict(),
+            "min_area_m2": self.min_area_m2,
+            "min_area": self.score_min_area.to_dict() if self.score_min_area else None,
+            "plots_outside_coverage": self.n_plots_total - self.score.n_plots,
+            "recall_by_size_m2": self.recall_by_size, "recall_by_stage": self.recall_by_stage,
+            "sweep": self.sweep, "chip_metrics": self.chip_metrics, "timings_s": self.timings_s,
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The report as JSON text; written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def summary_text(self) -> str:
+        """A readable summary for the terminal or a mission log."""
+        s = self.score
+        lines = [
+            f"Model {self.model_id} at conf {s.conf:g} on {len(self.orthos)} orthomosaic(s), "
+            f"{s.area_km2:.4f} km2 examined",
+            f"Plots: {s.n_plots} on examined ground ({self.n_plots_total - s.n_plots} outside); "
+            f"targets: {s.n_targets}",
+            f"Recall {_pct(s.recall)} ({s.true_targets}/{s.n_plots})   "
+            f"Precision {_pct(s.precision)} ({s.true_targets}/{s.n_targets})   F1 {_num(s.f1)}",
+            f"False targets: {s.false_targets} ({_num(s.false_per_km2, 1)} per km2)",
+        ]
+        if self.score_min_area is not None:
+            big = self.score_min_area
+            lines.append(
+                f"Plots of {self.min_area_m2:g} m2 or more: Recall {_pct(big.recall)} "
+                f"({big.true_targets}/{big.n_plots})   Precision {_pct(big.precision)} "
+                f"({big.true_targets}/{big.n_targets})"
+            )
+        lines.append("Recall by plot size: " + _bins(self.recall_by_size, " m2"))
+        if self.recall_by_stage:
+            lines.append("Recall by stage: " + _bins(self.recall_by_stage, ""))
+        if self.chip_metrics:
+            m = self.chip_metrics
+            lines.append(
+                f"Test chips ({m['images']} images): mAP50 {_num(m['mAP50'])}  "
+                f"mAP50-95 {_num(m['mAP50-95'])}  P {_num(m['precision'])}  R {_num(m['recall'])}"
+            )
+        if self.sweep:
+            min_area_m2 = self.min_area_m2 if self.score_min_area else None
+            lines += sweep_table(self.sweep, min_area_m2).splitlines()
+        return "\n".join(lines) + "\n"
+
+
+def sweep_table(rows: Sequence[dict[str, Any]], min_area_m2: float | None = None) -> str:
+    """Rows of :func:`~poppyscan.train.scoring.sweep_conf` as a text table.
+
+    With ``min_area_m2``, two more columns: precision and recall on plots of at
+    least that area (the rows' ``min_area`` scores).
+    """
+    big = f"  P>={min_area_m2:g}  R>={min_area_m2:g}" if min_area_m2 is not None else ""
+    lines = ["conf   precision  recall  F1     false/km2  targets" + big]
+    for row in rows:
+        line = (f"{row['conf']:<6g} {_num(row['precision']):<10} {_num(row['recall']):<7} "
+                f"{_num(row['f1']):<6} {_num(row['false_per_km2'], 1):<10} "
+                f"{row['n_targets']:<7}")
+        if row.get("min_area"):
+            line += f"  {_num(row['min_area']['precision']):<5}  {_num(row['min_area']['recall'])}"
+        lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _bins(bins: dict[str, dict[str, Any]], unit: str) -> str:
+    return "  ".join(
+        f"{name}{unit} {_pct(b['recall'])} ({b['found']}/{b['plots']})" for name, b in bins.items()
+    )
