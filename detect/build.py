@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,11 +36,13 @@ def make_targets(
     model_id: str,
     gsd_m: float,
     detected_at: str | None = None,
+    source_labels: Mapping[str, str] | None = None,
 ) -> list[Target]:
     """Rank clusters by :func:`priority_score` and number them ``<mission>-0001`` in that order.
 
     ``crs`` is the clusters' projected CRS: areas and centroids are computed
-    there, then reprojected to WGS84.
+    there, then reprojected to WGS84. ``source_labels`` names each cluster's
+    source paths in ``Target.sources`` (default: the file names).
     """
     crs = CRS.from_user_input(crs)
     if not crs.is_projected:
@@ -70,7 +72,8 @@ def make_targets(
                                            max_segment=max(cluster.polygon.length / 64, 0.5)),
                 lon=lon,
                 lat=lat,
-                sources=tuple(Path(s).name for s in cluster.sources),
+                sources=tuple(source_labels[s] if source_labels else Path(s).name
+                              for s in cluster.sources),
                 gsd_m=gsd_m,
                 model_id=model_id,
                 detected_at=detected_at,

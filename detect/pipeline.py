@@ -1,14 +1,19 @@
-"""Streaming detection over whole orthomosaics: chips -> model -> map-space merge.
+"""Streaming detection over whole orthomosaics: chip blocks -> model -> journal -> merge.
 
-Chips are read ahead on threads (see :func:`tiles.iter_chips`) while the model
-runs on the current batch, so reading overlaps inference and memory stays
-bounded by the prefetch queue, whatever the raster size.
+Chips are read ahead on threads (see :func:`poppyscan.tiles.read_cells`) while
+the model runs on the current batch, so reading overlaps inference and memory
+stays bounded by the prefetch queue, whatever the raster size. Chips go
+through the model in square blocks; each finished block is committed to the
+run's :class:`~poppyscan.detect.journal.Journal` with its detections, so a
+killed run resumes at the first unfinished block. Batches never span two
+blocks, so a resumed run feeds the model exactly the batches a straight run
+would, and finds the same boxes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,12 +27,17 @@ from poppyscan.detect.detections import (
     detections_from_chip,
     to_crs,
 )
+from poppyscan.detect.journal import Journal
 from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.predictor import Predictor, batched
-from poppyscan.tiles import ChipStats, GridSpec, RasterInfo, inspect_raster, iter_chips
+from poppyscan.tiles import ChipBlock, ChipStats, GridSpec, RasterInfo, inspect_raster, read_cells
+from poppyscan.tiles.geometry import reproject_geometry
+from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 
-__all__ = ["DetectionResult", "run_detection"]
+__all__ = ["BLOCK_CHIPS", "DetectionResult", "plan_detection", "run_detection"]
+
+BLOCK_CHIPS = 8  # blocks of 8 x 8 chips: about 20 s of CPU time each, at most that lost to a kill
 
 
 @dataclass
@@ -42,6 +52,13 @@ class DetectionResult:
     stats: ChipStats
     collar_boxes: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
+    blocks_resumed: int = 0
+
+
+def plan_detection(infos: Sequence[RasterInfo], grid: GridSpec, *,
+                   min_valid_frac: float = DEFAULT_MIN_VALID_FRAC) -> list[RasterPlan]:
+    """Every raster's chip plan (cheap: arrays, no cells)."""
+    return [plan_raster(info, grid, prescreen=min_valid_frac > 0) for info in infos]
 
 
 def run_detection(
@@ -56,50 +73,112 @@ def run_detection(
     merge: MergeSettings = DEFAULT_MERGE,
     bands: Sequence[int] | None = None,
     on_chips: Callable[[int], None] | None = None,
+    on_source: Callable[[str, int, int], None] | None = None,
+    journal: Journal | None = None,
+    plans: Sequence[RasterPlan] | None = None,
 ) -> DetectionResult:
     """Detect on every chip of ``orthos`` and merge into one cluster per plot.
 
     The run's CRS is the first raster's (projected) CRS; detections from
     rasters in other CRSs are reprojected into it before merging.
-    ``on_chips(n)`` is called as chips are read (for progress bars).
+    ``on_chips(n)`` is called as chips are read and ``on_source(path, i, n)``
+    when the run moves on to the i-th of n rasters (for progress). With a
+    ``journal``, blocks it already holds are skipped and new ones are added
+    to it; without one, an in-memory journal is used.
     """
     start = time.perf_counter()
     infos = [o if isinstance(o, RasterInfo) else inspect_raster(o, bands=bands) for o in orthos]
+    plans = list(plans) if plans is not None else plan_detection(infos, grid,
+                                                                  min_valid_frac=min_valid_frac)
     crs = CRS.from_user_input(infos[0].crs.to_wkt())
-    crs_of = {info.path: info.crs for info in infos}
-    stats = ChipStats()
-    chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers,
-                       prefetch=max(16, 3 * batch_size), stats=stats)
-    detections: list[Detection] = []
-    covered: dict[str, list] = {}
-    collar_boxes, model_s, seen = 0, 0.0, 0
-    for batch in batched(chips, batch_size):
-        t0 = time.perf_counter()
-        results = predictor(np.stack([chip.pixels for chip in batch]))
-        model_s += time.perf_counter() - t0
-        for chip, boxes in zip(batch, results, strict=True):
-            found, collar = detections_from_chip(chip, boxes, min_box_valid_frac=min_box_valid_frac)
-            detections.extend(to_crs(found, chip.crs, crs))
-            collar_boxes += collar
-            covered.setdefault(chip.source, []).append(chip_coverage(chip))
-        if on_chips:
-            on_chips(stats.read - seen)
-            seen = stats.read
-    if on_chips and stats.read > seen:
-        on_chips(stats.read - seen)
-    t_merge = time.perf_counter()
-    clusters = merge.apply(detections)
-    coverage = _coverage(covered, crs_of, crs)
+    own_journal = journal is None
+    journal = journal if journal is not None else Journal(":memory:", {}, run_id="memory")
+    try:
+        done = journal.done_blocks()
+        blocks = [b for plan in plans for b in plan.blocks(BLOCK_CHIPS) if b.key not in done]
+        model_s = _detect_blocks(blocks, infos, predictor, grid, crs, journal, batch_size=batch_size,
+                                 workers=workers, min_valid_frac=min_valid_frac,
+                                 min_box_valid_frac=min_box_valid_frac, on_chips=on_chips,
+                                 on_source=on_source)
+        t_merge = time.perf_counter()
+        detections = list(journal.detections())
+        clusters = merge.apply(detections)
+        coverage = _coverage(journal.coverage(), {info.path: info.crs for info in infos}, crs)
+        stats, collar_boxes = _stats(plans, journal.counts())
+    finally:
+        if own_journal:
+            journal.close()
     end = time.perf_counter()
     timings = {"total": end - start, "model": model_s, "merge": end - t_merge,
                "read_and_other": t_merge - start - model_s}
     return DetectionResult(crs, infos, detections, clusters, coverage, stats, collar_boxes,
-                           {k: round(v, 3) for k, v in timings.items()})
+                           {k: round(v, 3) for k, v in timings.items()}, len(done))
+
+
+def _detect_blocks(blocks: list[ChipBlock], infos: Sequence[RasterInfo], predictor: Predictor,
+                   grid: GridSpec, crs: CRS, journal: Journal, *, batch_size: int, workers: int,
+                   min_valid_frac: float, min_box_valid_frac: float,
+                   on_chips: Callable[[int], None] | None,
+                   on_source: Callable[[str, int, int], None] | None) -> float:
+    """Run the model block by block, committing each finished block; return seconds in the model."""
+    info_of = {info.path: info for info in infos}
+    model_s = 0.0
+    chips = read_cells(((info_of[b.source], cell, b) for b in blocks for cell in b.cells), grid,
+                       workers=workers, prefetch=max(16, 3 * batch_size))
+    order = [info.path for info in infos]
+    source = None
+    for block, block_chips in _by_block(chips):
+        if on_source and block.source != source:
+            source = block.source
+            on_source(source, order.index(source) + 1, len(order))
+        counts = {"read": len(block_chips), "yielded": 0, "skipped_collar": 0, "collar_boxes": 0}
+        kept = [c for c in block_chips if c.valid_frac >= min_valid_frac and c.valid.any()]
+        counts["yielded"], counts["skipped_collar"] = len(kept), len(block_chips) - len(kept)
+        found: list[Detection] = []
+        for batch in batched(kept, batch_size):
+            t0 = time.perf_counter()
+            results = predictor(np.stack([chip.pixels for chip in batch]))
+            model_s += time.perf_counter() - t0
+            for chip, boxes in zip(batch, results, strict=True):
+                chip_found, collar = detections_from_chip(chip, boxes,
+                                                          min_box_valid_frac=min_box_valid_frac)
+                found.extend(to_crs(chip_found, chip.crs, crs))
+                counts["collar_boxes"] += collar
+        covered = [chip_coverage(chip) for chip in kept]
+        coverage = shapely.union_all(np.array(covered, dtype=object)) if covered else shapely.Polygon()
+        journal.commit_block(block.key, block.source, found, coverage, counts)
+        if on_chips:
+            on_chips(len(block_chips))
+    return model_s
+
+
+def _by_block(chips: Iterator) -> Iterator[tuple[ChipBlock, list]]:
+    """Group ``((info, cell, block), chip)`` pairs into ``(block, chips)``, in order."""
+    current, group = None, []
+    for (_, _, block), chip in chips:
+        if current is not None and block is not current:
+            yield current, group
+            group = []
+        current = block
+        group.append(chip)
+    if current is not None:
+        yield current, group
+
+
+def _stats(plans: Sequence[RasterPlan], counts: dict[str, dict[str, int]]) -> tuple[ChipStats, int]:
+    """Chip counts of the whole run (journalled blocks included) and boxes dropped on the collar."""
+    stats = ChipStats()
+    collar_boxes = 0
+    for plan in plans:
+        stats.count_plan(plan)
+        source_counts = counts.get(plan.info.path, {})
+        for key in ("read", "yielded", "skipped_collar"):
+            stats.count(plan.info.path, key, int(source_counts.get(key) or 0))
+        collar_boxes += int(source_counts.get("collar_boxes") or 0)
+    return stats, collar_boxes
 
 
 def _coverage(covered: dict[str, list], crs_of: dict, crs: CRS):
-    from poppyscan.tiles.geometry import reproject_geometry
-
     parts = []
     for source, polygons in covered.items():
         area = shapely.union_all(np.array(polygons, dtype=object))

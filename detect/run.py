@@ -1,33 +1,47 @@
-"""One detection run, start to finish: orthomosaics in, a folder of field outputs out."""
+"""One detection run, start to finish: orthomosaics in, a folder of field outputs out.
+
+:func:`run_to_folder` is the resumable, never-lying run behind ``poppyscan
+detect``: it journals finished chip blocks in the output folder
+(:mod:`poppyscan.detect.journal`) and publishes the outputs through
+:class:`~poppyscan.tiles.output_folder.OutputFolder`, so a killed run resumes
+and a folder is either complete or holds the previous run untouched.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import logging
 import shutil
-import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.bundle import ModelBundle
 from poppyscan.detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thumbnail
+from poppyscan.detect.export.overview import mission_overview
+from poppyscan.detect.journal import Journal, JournalMismatch, journal_path
 from poppyscan.detect.merge import MergeSettings
-from poppyscan.detect.pipeline import DetectionResult, run_detection
+from poppyscan.detect.pipeline import BLOCK_CHIPS, DetectionResult, plan_detection, run_detection
 from poppyscan.detect.predictor import Predictor
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.raster import RasterInfo, overview_read, to_uint8
+from poppyscan.tiles.errors import ConfigError, RunInterrupted
+from poppyscan.tiles.output_folder import OutputFolder, output_error
+from poppyscan.tiles.provenance import utc_now
+from poppyscan.tiles.raster import RasterInfo
+from poppyscan.tiles.sources import source_labels
 
-__all__ = ["FoundTargets", "detect_targets", "write_outputs", "OUTPUTS"]
+__all__ = ["FoundTargets", "MANIFEST", "OUTPUTS", "detect_targets", "run_to_folder"]
 
-OUTPUTS = (*OUTPUT_NAMES.values(), "run.json", "thumbs")
+MANIFEST = "run.json"
+OUTPUTS = (*OUTPUT_NAMES.values(), "thumbs")  # published before the manifest, which comes last
+
+log = logging.getLogger("poppyscan")
 
 
 @dataclass
 class FoundTargets:
-    """Targets of one detection run and how they were found (what :func:`write_outputs` needs)."""
+    """Targets of one detection run and how they were found."""
 
     targets: list[Target]
     result: DetectionResult
@@ -35,11 +49,15 @@ class FoundTargets:
     mission: str
     conf: float
     merge: MergeSettings
+    labels: dict[str, str]  # full path -> short label of each orthomosaic
     settings: dict = field(default_factory=dict)
+    run_id: str = ""
+    out_dir: Path | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
 
 
 def detect_targets(
-    orthos: Sequence[str | os.PathLike | RasterInfo],
+    infos: Sequence[RasterInfo],
     *,
     bundle: ModelBundle,
     predictor: Predictor,
@@ -48,52 +66,152 @@ def detect_targets(
     batch_size: int = 8,
     workers: int = 4,
     on_chips: Callable[[int], None] | None = None,
+    on_source: Callable[[str, int, int], None] | None = None,
+    journal: Journal | None = None,
 ) -> FoundTargets:
-    """Detect on ``orthos`` with ``predictor``, merge with ``merge`` and rank the targets."""
-    paths = [o.path if isinstance(o, RasterInfo) else str(o) for o in orthos]
-    mission = mission or Path(paths[0]).stem
-    result = run_detection(orthos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
-                           merge=merge, on_chips=on_chips)
-    targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
-                           gsd_m=bundle.grid.gsd_m)
-    return FoundTargets(targets, result, bundle, mission, float(predictor.conf), merge,
-                        {"batch_size": batch_size, "workers": workers})
+    """Detect on ``infos`` with ``predictor``, merge with ``merge`` and rank the targets.
 
-
-def write_outputs(found: FoundTargets, out_dir: str | os.PathLike, *,
-                  settings: dict | None = None) -> tuple[list[Target], dict[str, Path]]:
-    """Write every field output of ``found`` into ``out_dir``: (targets with thumbnails, paths).
-
-    Outputs are first written into a hidden staging folder beside ``out_dir``
-    and moved in at the end, so an interrupted run leaves nothing that looks
-    complete.
+    ``on_source(label, i, n)`` names each orthomosaic as the run reaches it.
     """
-    started = time.perf_counter()
-    result, bundle = found.result, found.bundle
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    labels = source_labels([info.path for info in infos])
+    mission = mission or labels[infos[0].path].replace("/", "-")
+    named = (lambda path, i, n: on_source(labels[path], i, n)) if on_source else None
+    result = run_detection(infos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
+                           merge=merge, on_chips=on_chips, on_source=named, journal=journal)
+    targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
+                           gsd_m=bundle.grid.gsd_m, source_labels=labels)
+    return FoundTargets(targets, result, bundle, mission, float(predictor.conf), merge, labels,
+                        {"batch_size": batch_size, "workers": workers},
+                        journal.run_id if journal is not None else "")
+
+
+def run_to_folder(
+    infos: Sequence[RasterInfo],
+    out_dir: str | Path,
+    *,
+    bundle: ModelBundle,
+    predictor: Predictor,
+    merge: MergeSettings,
+    mission: str | None = None,
+    batch_size: int = 8,
+    workers: int = 4,
+    overwrite: bool = False,
+    settings: Mapping | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    on_chips: Callable[[int], None] | None = None,
+    on_source: Callable[[str, int, int], None] | None = None,
+) -> FoundTargets:
+    """Detect and publish every field output into ``out_dir``, resuming a journalled run there.
+
+    The same call after a kill, Ctrl-C or crash skips the chip blocks already
+    journalled and gives the same targets. A journal of another run (other
+    inputs, model or settings) is an error, or discarded with ``overwrite``.
+    """
+    folder = OutputFolder(out_dir, OUTPUTS, manifest=MANIFEST)
+    plans = plan_detection(infos, bundle.grid)
+    n_chips = sum(plan.n_to_read for plan in plans)
+    with folder.open(min_free_bytes=(64 << 20) + 64 * n_chips):
+        journal = _open_journal(folder, fingerprint(infos, bundle, predictor, batch_size), overwrite)
+        try:
+            if on_plan:
+                on_plan(n_chips)
+            found = detect_targets(infos, bundle=bundle, predictor=predictor, merge=merge,
+                                   mission=mission, batch_size=batch_size, workers=workers,
+                                   on_chips=on_chips, on_source=on_source, journal=journal)
+        except KeyboardInterrupt:
+            done = len(journal.done_blocks())
+            raise RunInterrupted(
+                f"Interrupted: {done} finished chip blocks are saved in {journal.path}; run the "
+                "same command again to resume") from None
+        finally:
+            journal.close()
+        found.settings.update(settings or {})
+        _publish(found, folder)
+        journal_path(folder.out).unlink(missing_ok=True)  # published: nothing left to resume
+    return found
+
+
+def fingerprint(infos: Sequence[RasterInfo], bundle: ModelBundle, predictor: Predictor,
+                batch_size: int) -> dict:
+    """What makes a run's detections what they are: a journal is valid only for the same."""
+    inputs = []
+    for info in infos:
+        stat = Path(info.path).stat()
+        inputs.append([str(Path(info.path).absolute()), stat.st_size, stat.st_mtime_ns,
+                       list(info.bands)])
+    return {
+        "inputs": inputs,
+        "model": bundle.card["weights"]["sha256"],
+        "grid": dataclasses.asdict(bundle.grid),
+        "thresholds": {"conf": float(predictor.conf), "iou": float(getattr(predictor, "iou", 0))},
+        "runtime": {"device": str(getattr(predictor, "device", "")),
+                    "backend": str(getattr(predictor, "backend", "torch"))},
+        "batching": {"batch_size": batch_size, "block_chips": BLOCK_CHIPS},
+    }
+
+
+def _open_journal(folder: OutputFolder, fingerprint: dict, overwrite: bool) -> Journal:
+    path = journal_path(folder.out)
+    resuming = path.exists()
+    if not resuming and folder.has_outputs() and not overwrite:
+        raise ConfigError(f"{folder.out}: already holds {', '.join(folder.has_outputs())}; pass "
+                          "--overwrite to replace")
+    run_id = f"{utc_now().replace(':', '').replace('-', '')}-{_short_hash(fingerprint)}"
     try:
-        targets = _thumbnails(found.targets, result, staging)
-        written = write_all(
-            staging, targets, mission=found.mission, model_id=bundle.model_id,
-            coverage=(result.coverage, result.crs), overview=_overview(result),
-            chips_processed=result.stats.yielded, chips_skipped=result.stats.skipped_collar,
-        )
-        timings = {**result.timings_s, "outputs": time.perf_counter() - started}
-        written["run"] = write_run_manifest(
-            staging / "run.json", inputs=[info.path for info in result.infos],
-            model={"model_id": bundle.model_id, "bundle": str(bundle.path), "sha256":
-                   bundle.card["weights"]["sha256"], "grid": dataclasses.asdict(bundle.grid)},
-            thresholds={**bundle.thresholds, "conf": found.conf, "merge_rule": found.merge.rule,
-                        **found.merge.options},
-            counts=_counts(result, targets), timings=timings, outputs=list(written.values()),
-            settings={**found.settings, "mission": found.mission, **(settings or {})},
-        )
-        _move_in(staging, out)
-    finally:
+        journal = Journal(path, fingerprint, run_id=run_id)
+    except JournalMismatch as err:
+        if not overwrite:
+            raise ConfigError(f"{err}; pass --overwrite to discard it and start afresh") from None
+        log.warning("%s; discarding it (--overwrite)", err)
+        path.unlink()
+        return Journal(path, fingerprint, run_id=run_id)
+    if resuming and journal.done_blocks():
+        log.warning("resuming run %s: %d chip blocks already done", journal.run_id,
+                    len(journal.done_blocks()))
+    return journal
+
+
+def _short_hash(fingerprint: dict) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _publish(found: FoundTargets, folder: OutputFolder) -> None:
+    """Write every output into a staging folder, then publish it; OS errors in one clear line."""
+    staging = folder.staging()
+    try:
+        found.targets, written = _write(found, staging)
+        folder.publish(staging)
+    except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
-    return targets, {k: out / p.relative_to(staging) for k, p in written.items()}
+        raise output_error(folder.out, err, "writing the outputs failed", "the previous outputs "
+                           "are untouched and detections stay journalled: rerun once fixed") from None
+    found.out_dir = folder.out
+    found.paths = {key: folder.out / path.relative_to(staging) for key, path in written.items()}
+
+
+def _write(found: FoundTargets, staging: Path) -> tuple[list[Target], dict[str, Path]]:
+    result, bundle = found.result, found.bundle
+    targets = _thumbnails(found, staging)
+    written = write_all(
+        staging, targets, mission=found.mission, model_id=bundle.model_id,
+        coverage=(result.coverage, result.crs), overview=mission_overview(result.infos, result.crs),
+        chips_processed=result.stats.yielded, chips_skipped=result.stats.skipped_collar,
+    )
+    written["run"] = write_run_manifest(
+        staging / MANIFEST, inputs=[info.path for info in result.infos],
+        model={"model_id": bundle.model_id, "bundle": str(bundle.path), "sha256":
+               bundle.card["weights"]["sha256"], "grid": dataclasses.asdict(bundle.grid)},
+        thresholds={**bundle.thresholds, "conf": found.conf, "merge_rule": found.merge.rule,
+                    **found.merge.options},
+        counts=_counts(result, targets), timings=result.timings_s, outputs=list(written.values()),
+        settings={**found.settings, "mission": found.mission},
+        extra={"run_id": found.run_id, "sources": found.labels,
+               "blocks_resumed": result.blocks_resumed},
+    )
+    return targets, written
 
 
 def _counts(result: DetectionResult, targets: list[Target]) -> dict:
@@ -105,31 +223,13 @@ def _counts(result: DetectionResult, targets: list[Target]) -> dict:
     }
 
 
-def _thumbnails(targets: list[Target], result: DetectionResult, out: Path) -> list[Target]:
-    """One JPEG crop per target, from the first file it was seen in."""
-    by_name = {Path(info.path).name: info.path for info in result.infos}
+def _thumbnails(found: FoundTargets, out: Path) -> list[Target]:
+    """One JPEG crop per target, from the first orthomosaic it was seen in."""
+    path_of = {label: path for path, label in found.labels.items()}
     done = []
-    for target in targets:
+    for target in found.targets:
         rel = f"thumbs/{target.target_id}.jpg"
-        write_thumbnail(by_name[target.sources[0]], target.polygon, out / rel, polygon_crs="EPSG:4326")
+        write_thumbnail(path_of[target.sources[0]], target.polygon, out / rel,
+                        polygon_crs="EPSG:4326")
         done.append(dataclasses.replace(target, thumbnail=rel))
     return done
-
-
-def _overview(result: DetectionResult):
-    """A decimated image of the first orthomosaic for the report."""
-    info = result.infos[0]
-    data, mask, transform = overview_read(info, max_px=1600)
-    rgb = to_uint8(data, info.stretch).transpose(1, 2, 0).copy()  # the chips' own stretch
-    rgb[~mask] = 0
-    return rgb, transform, info.crs
-
-
-def _move_in(staging: Path, out: Path) -> None:
-    """Move staged outputs into ``out``, replacing older ones of the same name."""
-    out.mkdir(parents=True, exist_ok=True)
-    for item in staging.iterdir():
-        dest = out / item.name
-        if dest.is_dir():
-            shutil.rmtree(dest)
-        os.replace(item, dest)

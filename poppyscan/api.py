@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,14 +28,13 @@ from poppyscan.config import defaults, load_config
 
 if TYPE_CHECKING:
     from poppyscan.detect.bundle import ModelBundle
-    from poppyscan.detect.pipeline import DetectionResult
-    from poppyscan.detect.targets import Target
+    from poppyscan.detect.run import FoundTargets
     from poppyscan.tiles.write import TileRun
     from poppyscan.train.dataset import DatasetSummary
     from poppyscan.train.evaluate import EvaluationReport
 
 __all__ = [
-    "DetectRun", "DemoRun", "Progress", "build_dataset", "default_settings", "demo", "detect",
+    "DemoRun", "Progress", "build_dataset", "default_settings", "demo", "detect",
     "evaluate", "load_model", "tile", "train",
 ]
 
@@ -62,18 +61,6 @@ def load_model(model: ModelBundle | PathLike | None = None) -> ModelBundle:
     return model if isinstance(model, ModelBundle) else load_bundle(model)
 
 
-@dataclass
-class DetectRun:
-    """One detection run: the ranked targets and, when written, the output files."""
-
-    targets: list[Target]
-    result: DetectionResult
-    model: ModelBundle
-    backend_device: str
-    out_dir: Path | None = None
-    paths: dict[str, Path] = field(default_factory=dict)
-
-
 def detect(
     orthos: Sequence[PathLike],
     out_dir: PathLike | None = None,
@@ -88,35 +75,39 @@ def detect(
     config: PathLike | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
-) -> DetectRun:
-    """Find targets in ``orthos`` with ``model``; write every field output into ``out_dir``.
+) -> FoundTargets:
+    """Find targets in ``orthos`` (files, or folders of them) and write the field outputs to ``out_dir``.
 
     ``conf`` and ``merge`` override the model card's threshold and merge rule
-    for this run (both are recorded in ``run.json``). Without ``out_dir``
-    nothing is written and only the targets come back.
+    for this run (both are recorded in ``run.json``). With ``out_dir`` the run
+    is journalled there and resumes if it is run again after a kill; without
+    it nothing is written and only the targets come back.
     """
-    from poppyscan.detect.run import OUTPUTS, detect_targets, write_outputs
-    from poppyscan.tiles import inspect_raster, plan_raster
-    from poppyscan.tiles.atomic import check_outputs_free
+    from poppyscan.detect.run import detect_targets, run_to_folder
+    from poppyscan.tiles import inspect_raster
+    from poppyscan.tiles.scale import check_scale
+    from poppyscan.tiles.sources import find_orthomosaics
 
     settings = load_config("detect", config, device=device, batch_size=batch_size, workers=workers)
-    if out_dir is not None:
-        check_outputs_free(out_dir, OUTPUTS, overwrite)
     bundle = load_model(model)
-    infos = [inspect_raster(path) for path in orthos]  # bad input fails before any work
+    infos = [inspect_raster(path) for path in find_orthomosaics(orthos)]
+    for info in infos:  # bad input fails here, in seconds, before any work
+        check_scale(info, bundle.grid, max_gsd_ratio=float(settings["max_gsd_ratio"]))
     predictor = bundle.predictor(settings["device"], conf=conf)
-    if progress is not None:
-        progress.start(sum(plan_raster(info, bundle.grid).n_to_read for info in infos))
-    found = detect_targets(infos, bundle=bundle, predictor=predictor, mission=mission,
-                           merge=bundle.merge_settings(merge),
-                           batch_size=int(settings["batch_size"]), workers=int(settings["workers"]),
-                           on_chips=progress.advance if progress is not None else None)
-    run = DetectRun(found.targets, found.result, bundle, predictor.device)
-    if out_dir is not None:
-        run.targets, run.paths = write_outputs(found, out_dir, settings={**settings,
-                                                                         "device": predictor.device})
-        run.out_dir = Path(out_dir)
-    return run
+    options = dict(bundle=bundle, predictor=predictor, merge=bundle.merge_settings(merge),
+                   mission=mission, batch_size=int(settings["batch_size"]),
+                   workers=int(settings["workers"]),
+                   on_chips=progress.advance if progress is not None else None,
+                   on_source=getattr(progress, "source", None))
+    if out_dir is None:
+        if progress is not None:
+            from poppyscan.detect.pipeline import plan_detection
+
+            progress.start(sum(p.n_to_read for p in plan_detection(infos, bundle.grid)))
+        return detect_targets(infos, **options)
+    return run_to_folder(infos, out_dir, overwrite=overwrite,
+                         settings={"device": predictor.device},
+                         on_plan=progress.start if progress is not None else None, **options)
 
 
 def tile(
@@ -137,7 +128,8 @@ def tile(
                        min_valid_frac=float(cfg["min_valid_frac"]), bands=cfg["bands"],
                        workers=int(cfg["workers"]), overwrite=overwrite,
                        on_plan=progress.start if progress is not None else None,
-                       on_chips=progress.advance if progress is not None else None)
+                       on_chips=progress.advance if progress is not None else None,
+                   on_source=getattr(progress, "source", None))
 
 
 def build_dataset(
@@ -272,7 +264,7 @@ class DemoRun:
     """A synthetic survey, its detection, and how many of its plots the targets hit."""
 
     survey_dir: Path
-    run: DetectRun
+    run: FoundTargets
     plots_hit: int
     plots: int
     large_plots_hit: int

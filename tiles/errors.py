@@ -5,7 +5,8 @@ catches ``ValueError`` or ``OSError`` keeps working. Messages name the file,
 the bad value and, where there is one, the fix.
 """
 
-__all__ = ["PoppyscanError", "RasterError", "ConfigError", "ModelError", "LabelError"]
+__all__ = ["PoppyscanError", "RasterError", "ConfigError", "ModelError", "LabelError", "OutputError",
+           "RunInterrupted"]
 
 
 class PoppyscanError(Exception):
@@ -26,3 +27,11 @@ class ModelError(PoppyscanError, ValueError):
 
 class LabelError(PoppyscanError, ValueError):
     """A label file cannot be read or does not match its imagery."""
+
+
+class OutputError(PoppyscanError, OSError):
+    """An output folder cannot be written: read-only, full, locked by another run."""
+
+
+class RunInterrupted(PoppyscanError):
+    """A run stopped on Ctrl-C or SIGTERM; its message says how to resume."""

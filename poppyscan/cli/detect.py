@@ -13,13 +13,15 @@ def echo_run(run) -> None:
     stats, wall = run.result.stats, run.result.timings_s["total"]
     click.echo(f"{len(run.targets)} targets from {stats.yielded} chips ({stats.skipped_collar} collar "
                f"chips skipped) in {wall:.1f} s, {stats.read / max(wall, 1e-9):.1f} chips/s")
+    if run.result.blocks_resumed:
+        click.echo(f"  resumed: {run.result.blocks_resumed} chip blocks came from the journal")
     for key in ("targets_geojson", "gpkg", "gpx", "kml", "report", "run"):
         if key in run.paths:
             click.echo(f"  {run.paths[key]}")
 
 
 @click.command()
-@click.argument("orthos", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("orthos", nargs=-1, required=True, type=click.Path())
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output folder for targets.geojson, targets.gpkg, .gpx, .kml, report.html, run.json.")
 @click.option("--model", default=None, type=click.Path(),
@@ -35,7 +37,12 @@ def echo_run(run) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
 def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission, config_path,
            overwrite) -> None:
-    """Find suspected plots in ORTHO... and write one target per plot."""
+    """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.
+
+    A folder gives its GeoTIFFs, or its OpenDroneMap projects'
+    odm_orthophoto/odm_orthophoto.tif. The run is journalled in --out: after a
+    kill or Ctrl-C, the same command resumes where it stopped.
+    """
     import poppyscan.api as ps
 
     with Progress("detect") as progress:

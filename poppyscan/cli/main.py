@@ -7,6 +7,7 @@ Subcommands live in their own modules and are imported only when invoked, so
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
@@ -45,14 +46,28 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from poppyscan.tiles.errors import PoppyscanError
+        from poppyscan.tiles.errors import PoppyscanError, RunInterrupted
 
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
+        except RunInterrupted as err:  # Ctrl-C or SIGTERM in a resumable run: how to resume
+            click.echo(str(err), err=True)
+            sys.exit(130)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
         except PoppyscanError as err:
             # Expected failures: one clear line, no traceback, non-zero exit.
             click.echo(f"Error: {err}", err=True)
             sys.exit(2)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM stops a run the way Ctrl-C does: cleanly, journal kept."""
+    raise KeyboardInterrupt
 
 
 def _module_exists(module: str) -> bool:

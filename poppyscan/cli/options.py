@@ -87,14 +87,20 @@ def inference_options(func):
 
 
 class Progress:
-    """A rich progress bar on stderr with rate and ETA, for :mod:`poppyscan.api`'s ``progress``.
+    """Progress for :mod:`poppyscan.api`'s ``progress``: a rich bar with rate and ETA on a
+    terminal, plain lines at a steady pace otherwise (so a log shows a live run).
 
     Opens at ``start(total)``, so errors raised before the work starts print alone.
     """
 
-    def __init__(self, description: str, *, unit: str = "chips") -> None:
-        self.description, self.unit = description, unit
+    def __init__(self, description: str, *, unit: str = "chips", interval_s: float = 10.0,
+                 plain: bool | None = None) -> None:
+        import sys
+
+        self.description, self.unit, self.interval_s = description, unit, interval_s
+        self.plain = not sys.stderr.isatty() if plain is None else plain
         self._bar = self._task = None
+        self._total, self._done, self._started, self._last_line = None, 0, 0.0, 0.0
 
     def __enter__(self) -> Progress:
         return self
@@ -102,8 +108,54 @@ class Progress:
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.stop()
+        elif self.plain and self._started and exc[0] is None:
+            self._line()
 
     def start(self, total: int | None) -> None:
+        import time
+
+        self._total, self._started = total, time.monotonic()
+        self._last_line = self._started
+        if not self.plain:
+            self._start_bar(total)
+
+    def source(self, label: str, index: int, count: int) -> None:
+        """Name the file being worked on: ``label`` is number ``index`` of ``count``."""
+        self.description = f"{self.description.split(' ')[0]} {label} ({index}/{count})"
+        if self._bar is not None:
+            self._bar.update(self._task, description=self.description)
+        elif self.plain:
+            self._line()
+
+    def advance(self, n: int = 1, note: str | None = None) -> None:
+        """Add ``n`` done; ``note`` replaces the rate (e.g. a validation score)."""
+        import time
+
+        self._done += n
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+            speed = self._bar.tasks[self._task].speed
+            if note is not None:
+                self._bar.update(self._task, rate=note)
+            elif speed:
+                self._bar.update(self._task, rate=f"{speed:,.1f} {self.unit}/s")
+        elif self.plain and time.monotonic() - self._last_line >= self.interval_s:
+            self._line(note)
+
+    def _line(self, note: str | None = None) -> None:
+        import time
+
+        now = time.monotonic()
+        self._last_line = now
+        rate = self._done / max(now - self._started, 1e-9)
+        total = f"/{self._total}" if self._total else ""
+        eta = ""
+        if self._total and rate > 0:
+            eta = f", ETA {_clock((self._total - self._done) / rate)}"
+        click.echo(f"{self.description}: {self._done}{total} {self.unit}, "
+                   f"{note or f'{rate:,.1f} {self.unit}/s'}{eta}", err=True)
+
+    def _start_bar(self, total: int | None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -123,13 +175,8 @@ class Progress:
         self._bar.start()
         self._task = self._bar.add_task(self.description, total=total, rate="")
 
-    def advance(self, n: int = 1, note: str | None = None) -> None:
-        """Add ``n`` done; ``note`` replaces the rate column (e.g. a validation score)."""
-        if self._bar is None:
-            return
-        self._bar.advance(self._task, n)
-        speed = self._bar.tasks[self._task].speed
-        if note is not None:
-            self._bar.update(self._task, rate=note)
-        elif speed:
-            self._bar.update(self._task, rate=f"{speed:,.1f} {self.unit}/s")
+
+def _clock(seconds: float) -> str:
+    """``1:02:03`` for 3723 s."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

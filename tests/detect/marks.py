@@ -49,6 +49,8 @@ def make_marked_raster(path: Path, size_px: tuple[int, int], marks_px, *, gsd_m:
 class MarkPredictor:
     """Boxes around red blobs of at least ``min_px`` pixels, conf 0.9."""
 
+    conf = 0.5  # the threshold it stands for (run.json and the resume fingerprint record it)
+
     def __init__(self, min_px: int = 4) -> None:
         self.min_px = min_px
         self.calls = 0

@@ -1,0 +1,84 @@
+"""The report's overview: every orthomosaic of a mission on one map, with a scale bar and north arrow."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from affine import Affine
+from pyproj import CRS
+from rasterio.warp import Resampling, reproject, transform_bounds
+
+from poppyscan.tiles.raster import RasterInfo, overview_read, to_uint8
+
+__all__ = ["mission_overview"]
+
+
+def mission_overview(infos: Sequence[RasterInfo], crs: CRS, *, max_px: int = 1600):
+    """``(rgb, transform, crs)``: all ``infos`` mosaicked in ``crs`` (projected), at most ``max_px``."""
+    bounds = np.array([transform_bounds(info.crs, crs, *_bounds(info)) for info in infos])
+    left, bottom = bounds[:, 0].min(), bounds[:, 1].min()
+    right, top = bounds[:, 2].max(), bounds[:, 3].max()
+    res = max(right - left, top - bottom) / max_px
+    width, height = max(1, math.ceil((right - left) / res)), max(1, math.ceil((top - bottom) / res))
+    transform = Affine(res, 0, left, 0, -res, top)
+    canvas = np.zeros((3, height, width), dtype=np.uint8)
+    for info in infos:
+        data, mask, src_transform = overview_read(info, max_px=max_px)
+        rgb = to_uint8(data, info.stretch)
+        rgb[:, ~mask] = 0
+        part = np.zeros_like(canvas)
+        reproject(rgb, part, src_transform=src_transform, src_crs=info.crs, src_nodata=0,
+                  dst_transform=transform, dst_crs=crs, dst_nodata=0, resampling=Resampling.average)
+        filled = part.any(axis=0)
+        canvas[:, filled] = part[:, filled]
+    image = np.ascontiguousarray(canvas.transpose(1, 2, 0))
+    _scale_bar(image, res)
+    _north_arrow(image)
+    return image, transform, crs
+
+
+def _bounds(info: RasterInfo) -> tuple[float, float, float, float]:
+    t = info.transform
+    xs = [t.c, t.c + t.a * info.width]
+    ys = [t.f, t.f + t.e * info.height]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def nice_length_m(max_m: float) -> float:
+    """The largest 1, 2 or 5 x 10^k metres not above ``max_m``.
+
+    >>> nice_length_m(370.0), nice_length_m(0.9)
+    (200.0, 0.5)
+    """
+    power = 10 ** math.floor(math.log10(max_m))
+    return max(step * power for step in (1, 2, 5) if step * power <= max_m)
+
+
+def _scale_bar(image: np.ndarray, res_m: float) -> None:
+    """A bar of a round length (about a fifth of the width) in the lower left corner."""
+    h, w = image.shape[:2]
+    length_m = nice_length_m(w * res_m / 5)
+    length_px = round(length_m / res_m)
+    x0, y0 = max(8, w // 40), h - max(10, h // 30)
+    cv2.rectangle(image, (x0 - 4, y0 - 22), (x0 + length_px + 4, y0 + 6), (255, 255, 255), -1)
+    cv2.line(image, (x0, y0), (x0 + length_px, y0), (0, 0, 0), 3)
+    label = f"{length_m:g} m" if length_m < 1000 else f"{length_m / 1000:g} km"
+    cv2.putText(image, label, (x0, y0 - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                cv2.LINE_AA)
+
+
+def _north_arrow(image: np.ndarray) -> None:
+    """Grid north (up in the projected CRS) in the upper right corner."""
+    h, w = image.shape[:2]
+    size = max(18, min(h, w) // 14)
+    x, y = w - size - 8, 8
+    cv2.rectangle(image, (x - 4, y - 4), (x + size + 4, y + 2 * size + 4), (255, 255, 255), -1)
+    tip, base = (x + size // 2, y + size // 4), y + size + size // 2
+    triangle = np.array([tip, (x + size // 6, base), (x + size // 2, base - size // 4),
+                         (x + 5 * size // 6, base)], dtype=np.int32)
+    cv2.fillPoly(image, [triangle], (0, 0, 0), cv2.LINE_AA)
+    cv2.putText(image, "N", (x + size // 2 - 6, y + 2 * size), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                (0, 0, 0), 1, cv2.LINE_AA)
