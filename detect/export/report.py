@@ -18,10 +18,10 @@ import numpy as np
 from affine import Affine
 from poppyscan.detect.export._imaging import hex_to_bgr, to_uint8
 from poppyscan.detect.export._labels import conf_band, ordered_targets
-from poppyscan.detect.export.manifest import utc_now
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.provenance import utc_now
 from pyproj import CRS, Transformer
 
 __all__ = ["Overview", "draw_overview", "write_report_html"]
