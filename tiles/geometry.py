@@ -13,7 +13,10 @@ from functools import lru_cache
 import numpy as np
 import shapely
 from affine import Affine
+from poppyscan.tiles.errors import ConfigError
 from pyproj import CRS, Transformer
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
 from shapely.geometry import Polygon
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "polygon_to_pixel_box",
     "reproject_geometry",
     "transform_bounds_box",
+    "utm_crs",
 ]
 
 
@@ -97,21 +101,44 @@ def connected_groups(n: int, pairs: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def reproject_geometry(geom, src_crs, dst_crs, *, max_segment: float = 1.0):
+def reproject_geometry(geom, src_crs, dst_crs, *, max_segment: float | np.ndarray | None = 1.0):
     """``geom`` (one geometry or an array of them) from ``src_crs`` to ``dst_crs``, unchanged
     when the two are the same CRS.
 
-    Edges are first densified to ``max_segment`` (source CRS units) so that a
-    straight edge keeps following the same ground in the new CRS.
+    Edges are first densified to ``max_segment`` (source CRS units; one per
+    geometry for an array) so that a straight edge keeps following the same
+    ground in the new CRS; ``None`` moves the vertices only. A point the
+    transformation cannot reach becomes ``inf``.
+
+    >>> square = shapely.box(500_000, 2_000_000, 500_010, 2_000_010)
+    >>> lonlat = reproject_geometry(square, "EPSG:32647", "EPSG:4326", max_segment=None)
+    >>> [round(v, 4) for v in lonlat.bounds]
+    [99.0, 18.0887, 99.0001, 18.0888]
     """
     src, dst = CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs)
     if src == dst:
         return geom
     transformer = _transformer(src.to_wkt(), dst.to_wkt())
-    dense = shapely.segmentize(geom, max_segment)
+    dense = geom if max_segment is None else shapely.segmentize(geom, max_segment)
     return shapely.transform(
         dense, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
     )
+
+
+def utm_crs(lon: float, lat: float) -> CRS:
+    """The WGS 84 UTM zone holding ``lon, lat`` (on a zone boundary, the first listed).
+
+    >>> utm_crs(99.5, 18.8).to_epsg(), utm_crs(-82.0, 29.7).to_epsg(), utm_crs(99.5, -1.0).to_epsg()
+    (32647, 32617, 32747)
+    """
+    infos = query_utm_crs_info(
+        datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat)
+    )
+    if not infos:
+        raise ConfigError(f"no UTM zone at lon {lon:.4f}, lat {lat:.4f}: UTM spans 80S to 84N")
+    # Keep the zone whose middle is nearest: a point on a boundary touches two.
+    info = min(infos, key=lambda i: abs((i.area_of_use.west + i.area_of_use.east) / 2 - lon))
+    return CRS.from_epsg(int(info.code))
 
 
 @lru_cache(maxsize=32)

@@ -15,8 +15,8 @@ from affine import Affine
 from poppyscan.detect.export._imaging import to_uint8
 from poppyscan.tiles.atomic import atomic_write_bytes
 from poppyscan.tiles.errors import ConfigError, RasterError
-from poppyscan.tiles.geometry import polygon_to_pixel_box
-from pyproj import CRS, Transformer
+from poppyscan.tiles.geometry import polygon_to_pixel_box, reproject_geometry
+from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
@@ -58,7 +58,7 @@ def write_thumbnail(
         if src.crs is None:
             raise RasterError(f"{raster_path}: raster has no CRS; georeference it first")
         if polygon_crs is not None:
-            polygon = _reproject(polygon, CRS.from_user_input(polygon_crs), CRS(src.crs))
+            polygon = reproject_geometry(polygon, polygon_crs, CRS(src.crs), max_segment=None)
         window = _square_window(src, polygon, pad_m, raster_path)
         scale = size_px / max(window.width, window.height)
         out_h, out_w = max(1, round(window.height * scale)), max(1, round(window.width * scale))
@@ -137,9 +137,3 @@ def _rings_px(polygon: shapely.Geometry, to_px: Affine) -> list[np.ndarray]:
             rings.append(np.round(pts).astype(np.int32))
     return rings
 
-
-def _reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
-    transformer = Transformer.from_crs(src, dst, always_xy=True)
-    return shapely.transform(
-        geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-    )
