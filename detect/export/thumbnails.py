@@ -12,7 +12,7 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from poppyscan.detect.export._imaging import to_uint8
+from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.tiles.atomic import atomic_write_bytes
 from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.tiles.geometry import polygon_to_pixel_box, reproject_geometry
@@ -122,7 +122,7 @@ def _read_rgb(src, window: Window, out_h: int, out_w: int) -> np.ndarray:
         fill_value=0,
         resampling=Resampling.bilinear,
     )
-    return np.moveaxis(to_uint8(data, src.nodata), 0, -1)
+    return np.moveaxis(display_uint8(data, src.nodata), 0, -1)
 
 
 def _rings_px(polygon: shapely.Geometry, to_px: Affine) -> list[np.ndarray]:
