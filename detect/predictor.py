@@ -7,7 +7,6 @@ in float32 or on CUDA in half precision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -95,6 +94,3 @@ def batched(items, size: int):
     if batch:
         yield batch
 
-
-def stack_pixels(chips: Sequence) -> np.ndarray:
-    return np.stack([chip.pixels for chip in chips])

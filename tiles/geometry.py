@@ -17,16 +17,17 @@ from poppyscan.tiles.errors import ConfigError
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
+from rasterio.features import shapes
 from shapely.geometry import Polygon
 
 __all__ = [
     "connected_groups",
+    "mask_to_polygon",
     "pixel_box_to_polygon",
     "pixel_boxes_to_polygons",
     "pixel_polygons_to_map",
     "polygon_to_pixel_box",
     "reproject_geometry",
-    "transform_bounds_box",
     "utm_crs",
 ]
 
@@ -81,10 +82,29 @@ def polygon_to_pixel_box(transform: Affine, geom) -> tuple[float, float, float, 
     return float(np.min(cols)), float(np.min(rows)), float(np.max(cols)), float(np.max(rows))
 
 
-def transform_bounds_box(transform: Affine, width_px: int, height_px: int) -> Sequence[float]:
-    """Map bounds ``left, bottom, right, top`` of a ``width_px`` x ``height_px`` grid."""
-    poly = pixel_box_to_polygon(transform, 0, 0, width_px, height_px)
-    return poly.bounds
+def mask_to_polygon(mask: np.ndarray, transform: Affine, *, cell_px: int = 1):
+    """Map polygon of the True pixels of ``mask`` (H, W), e.g. a chip's valid area.
+
+    With ``cell_px`` > 1 it is traced on square cells of that many pixels (a
+    cell counts when at least half of it is True; a partial last row or
+    column of cells is left out): fewer vertices for a coarser outline. An
+    all-True mask gives its whole footprint.
+
+    >>> mask = np.zeros((4, 4), dtype=bool); mask[:, :2] = True
+    >>> mask_to_polygon(mask, Affine(0.5, 0, 100, 0, -0.5, 200)).bounds
+    (100.0, 198.0, 101.0, 200.0)
+    """
+    height, width = mask.shape
+    if mask.all():
+        return pixel_box_to_polygon(transform, 0, 0, width, height)
+    rows, cols = height // cell_px, width // cell_px
+    cells = mask[: rows * cell_px, : cols * cell_px].reshape(rows, cell_px, cols, cell_px)
+    traced = (cells.mean(axis=(1, 3)) >= 0.5).astype("uint8")
+    polygons = [
+        shapely.geometry.shape(geom)
+        for geom, _ in shapes(traced, mask=traced > 0, transform=transform @ Affine.scale(cell_px))
+    ]
+    return shapely.union_all(np.array(polygons, dtype=object)) if polygons else shapely.Polygon()
 
 
 def connected_groups(n: int, pairs: np.ndarray) -> np.ndarray:

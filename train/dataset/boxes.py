@@ -17,10 +17,8 @@ import numpy as np
 import shapely
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.geometry import polygon_to_pixel_box
-from rasterio.features import shapes
-from shapely.geometry import shape
 
-__all__ = ["ChipLabels", "valid_area", "chip_labels", "yolo_lines"]
+__all__ = ["ChipLabels", "chip_labels", "yolo_lines"]
 
 # A box narrower or shorter than this many chip pixels is a sliver too.
 MIN_BOX_PX = 1.0
@@ -40,15 +38,6 @@ class ChipLabels:
         return len(self.boxes) > 0
 
 
-def valid_area(chip: Chip):
-    """The chip's imagery as a map polygon: its footprint minus collar and padding."""
-    if chip.valid.all():
-        return chip.polygon
-    mask = chip.valid.astype("uint8")
-    parts = [shape(geom) for geom, _ in shapes(mask, mask=chip.valid, transform=chip.transform)]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
-
-
 def chip_labels(
     chip: Chip,
     geometries: np.ndarray,
@@ -62,7 +51,7 @@ def chip_labels(
     out = ChipLabels(touched=len(hits))
     if not len(hits):
         return out
-    imagery = valid_area(chip)
+    imagery = chip.valid_area()
     imagery_m2 = imagery.area
     size = chip.size_px
     rows, kept = [], []
