@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 from pyproj import CRS, Transformer
@@ -11,8 +10,9 @@ from pyproj import CRS, Transformer
 from poppyscan.detect.merge import Cluster
 from poppyscan.detect.targets import Target, format_target_id
 from poppyscan.tiles.geometry import reproject_geometry
+from poppyscan.tiles.provenance import utc_now
 
-__all__ = ["priority_score", "make_targets", "utc_now"]
+__all__ = ["priority_score", "make_targets"]
 
 
 def priority_score(conf: float, area_m2: float) -> float:
@@ -22,10 +22,6 @@ def priority_score(conf: float, area_m2: float) -> float:
     gets the full confidence, a tiny one three quarters of it.
     """
     return conf * (0.75 + 0.25 * min(1.0, area_m2 / 100.0))
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def make_targets(

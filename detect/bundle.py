@@ -7,7 +7,6 @@ always fed chips at the GSD it was trained on.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +18,12 @@ from poppyscan.detect.merge import MergeSettings
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ModelError
 from poppyscan.tiles.grid import GridSpec
+from poppyscan.tiles.provenance import sha256_file
 
 if TYPE_CHECKING:
     from poppyscan.detect.predictor import YoloPredictor
 
-__all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "sha256_file",
-           "write_untrained_bundle"]
+__all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "write_untrained_bundle"]
 
 REQUIRED = (
     "name",
@@ -86,14 +85,6 @@ class ModelBundle:
 def default_bundle_path() -> Path:
     """The bundled demo model (``POPPYSCAN_MODEL`` overrides it)."""
     return Path(os.environ.get("POPPYSCAN_MODEL", DEFAULT_BUNDLE))
-
-
-def sha256_file(path: str | os.PathLike, block_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_bundle(path: str | os.PathLike | None = None, *, verify: bool = True) -> ModelBundle:

@@ -20,7 +20,6 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from poppyscan.detect.coverage import chip_coverage
 from poppyscan.detect.detections import (
     DEFAULT_MIN_BOX_VALID_FRAC,
     Detection,
@@ -38,6 +37,7 @@ from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 __all__ = ["BLOCK_CHIPS", "DetectionResult", "plan_detection", "run_detection"]
 
 BLOCK_CHIPS = 8  # blocks of 8 x 8 chips: about 20 s of CPU time each, at most that lost to a kill
+COVERAGE_CELL_PX = 16  # the area examined is traced on 16 px cells (80 cm at 5 cm GSD)
 
 
 @dataclass
@@ -144,7 +144,7 @@ def _detect_blocks(blocks: list[ChipBlock], infos: Sequence[RasterInfo], predict
                                                           min_box_valid_frac=min_box_valid_frac)
                 found.extend(to_crs(chip_found, chip.crs, crs))
                 counts["collar_boxes"] += collar
-        covered = [chip_coverage(chip) for chip in kept]
+        covered = [chip.valid_area(COVERAGE_CELL_PX) for chip in kept]
         coverage = shapely.union_all(np.array(covered, dtype=object)) if covered else shapely.Polygon()
         journal.commit_block(block.key, block.source, found, coverage, counts)
         if on_chips:

@@ -7,7 +7,6 @@ in float32 or on CUDA in half precision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -96,6 +95,3 @@ def batched(items, size: int):
     if batch:
         yield batch
 
-
-def stack_pixels(chips: Sequence) -> np.ndarray:
-    return np.stack([chip.pixels for chip in chips])

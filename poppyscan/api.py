@@ -128,8 +128,7 @@ def tile(
                        min_valid_frac=float(cfg["min_valid_frac"]), bands=cfg["bands"],
                        workers=int(cfg["workers"]), overwrite=overwrite,
                        on_plan=progress.start if progress is not None else None,
-                       on_chips=progress.advance if progress is not None else None,
-                   on_source=getattr(progress, "source", None))
+                       on_chips=progress.advance if progress is not None else None)
 
 
 def build_dataset(

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import shapely
 from pyogrio.raw import write as ogr_write
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from poppyscan.synth.elements import Scene
 from poppyscan.synth.trees import crown_index, occluded_fraction
 from poppyscan.tiles.atomic import atomic_path
+from poppyscan.tiles.geometry import reproject_geometry
 
 __all__ = ["plot_records", "distractor_records", "write_records", "to_map", "to_wgs84"]
 
@@ -58,9 +59,7 @@ def distractor_records(scene: Scene, origin: tuple[float, float]) -> list[dict]:
 
 def to_wgs84(geoms: list, crs: CRS) -> list:
     """Geometries reprojected from ``crs`` to WGS84 (lon, lat)."""
-    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-            for g in geoms]
+    return list(reproject_geometry(np.array(geoms, dtype=object), crs, "EPSG:4326", max_segment=None))
 
 
 def write_records(path: str | os.PathLike, records: list[dict], fields: tuple[str, ...], crs: CRS,

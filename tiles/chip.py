@@ -8,9 +8,9 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
-from shapely.geometry import Polygon
+from shapely.geometry import MultiPolygon, Polygon
 
-from poppyscan.tiles.geometry import pixel_box_to_polygon
+from poppyscan.tiles.geometry import mask_to_polygon, pixel_box_to_polygon
 
 __all__ = ["Chip"]
 
@@ -48,10 +48,12 @@ class Chip:
         """Map footprint of the whole chip (padding included)."""
         return pixel_box_to_polygon(self.transform, 0, 0, self.size_px, self.size_px)
 
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """Map bounds ``left, bottom, right, top`` of the whole chip."""
-        return self.polygon.bounds
+    def valid_area(self, cell_px: int = 1) -> Polygon | MultiPolygon:
+        """Map polygon of the valid pixels: the footprint less collar and padding.
+
+        ``cell_px`` > 1 traces it on cells of that many pixels (see :func:`mask_to_polygon`).
+        """
+        return mask_to_polygon(self.valid, self.transform, cell_px=cell_px)
 
     @property
     def key(self) -> tuple[str, int, int]:

@@ -14,16 +14,22 @@ import numpy as np
 import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+from rasterio.features import shapes
 from shapely.geometry import Polygon
+
+from poppyscan.tiles.errors import ConfigError
 
 __all__ = [
     "connected_groups",
+    "mask_to_polygon",
     "pixel_box_to_polygon",
     "pixel_boxes_to_polygons",
     "pixel_polygons_to_map",
     "polygon_to_pixel_box",
     "reproject_geometry",
-    "transform_bounds_box",
+    "utm_crs",
 ]
 
 
@@ -77,10 +83,29 @@ def polygon_to_pixel_box(transform: Affine, geom) -> tuple[float, float, float, 
     return float(np.min(cols)), float(np.min(rows)), float(np.max(cols)), float(np.max(rows))
 
 
-def transform_bounds_box(transform: Affine, width_px: int, height_px: int) -> Sequence[float]:
-    """Map bounds ``left, bottom, right, top`` of a ``width_px`` x ``height_px`` grid."""
-    poly = pixel_box_to_polygon(transform, 0, 0, width_px, height_px)
-    return poly.bounds
+def mask_to_polygon(mask: np.ndarray, transform: Affine, *, cell_px: int = 1):
+    """Map polygon of the True pixels of ``mask`` (H, W), e.g. a chip's valid area.
+
+    With ``cell_px`` > 1 it is traced on square cells of that many pixels (a
+    cell counts when at least half of it is True; a partial last row or
+    column of cells is left out): fewer vertices for a coarser outline. An
+    all-True mask gives its whole footprint.
+
+    >>> mask = np.zeros((4, 4), dtype=bool); mask[:, :2] = True
+    >>> mask_to_polygon(mask, Affine(0.5, 0, 100, 0, -0.5, 200)).bounds
+    (100.0, 198.0, 101.0, 200.0)
+    """
+    height, width = mask.shape
+    if mask.all():
+        return pixel_box_to_polygon(transform, 0, 0, width, height)
+    rows, cols = height // cell_px, width // cell_px
+    cells = mask[: rows * cell_px, : cols * cell_px].reshape(rows, cell_px, cols, cell_px)
+    traced = (cells.mean(axis=(1, 3)) >= 0.5).astype("uint8")
+    polygons = [
+        shapely.geometry.shape(geom)
+        for geom, _ in shapes(traced, mask=traced > 0, transform=transform @ Affine.scale(cell_px))
+    ]
+    return shapely.union_all(np.array(polygons, dtype=object)) if polygons else shapely.Polygon()
 
 
 def connected_groups(n: int, pairs: np.ndarray) -> np.ndarray:
@@ -97,21 +122,44 @@ def connected_groups(n: int, pairs: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def reproject_geometry(geom, src_crs, dst_crs, *, max_segment: float = 1.0):
+def reproject_geometry(geom, src_crs, dst_crs, *, max_segment: float | np.ndarray | None = 1.0):
     """``geom`` (one geometry or an array of them) from ``src_crs`` to ``dst_crs``, unchanged
     when the two are the same CRS.
 
-    Edges are first densified to ``max_segment`` (source CRS units) so that a
-    straight edge keeps following the same ground in the new CRS.
+    Edges are first densified to ``max_segment`` (source CRS units; one per
+    geometry for an array) so that a straight edge keeps following the same
+    ground in the new CRS; ``None`` moves the vertices only. A point the
+    transformation cannot reach becomes ``inf``.
+
+    >>> square = shapely.box(500_000, 2_000_000, 500_010, 2_000_010)
+    >>> lonlat = reproject_geometry(square, "EPSG:32647", "EPSG:4326", max_segment=None)
+    >>> [round(v, 4) for v in lonlat.bounds]
+    [99.0, 18.0887, 99.0001, 18.0888]
     """
     src, dst = CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs)
     if src == dst:
         return geom
     transformer = _transformer(src.to_wkt(), dst.to_wkt())
-    dense = shapely.segmentize(geom, max_segment)
+    dense = geom if max_segment is None else shapely.segmentize(geom, max_segment)
     return shapely.transform(
         dense, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
     )
+
+
+def utm_crs(lon: float, lat: float) -> CRS:
+    """The WGS 84 UTM zone holding ``lon, lat`` (on a zone boundary, the first listed).
+
+    >>> utm_crs(99.5, 18.8).to_epsg(), utm_crs(-82.0, 29.7).to_epsg(), utm_crs(99.5, -1.0).to_epsg()
+    (32647, 32617, 32747)
+    """
+    infos = query_utm_crs_info(
+        datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat)
+    )
+    if not infos:
+        raise ConfigError(f"no UTM zone at lon {lon:.4f}, lat {lat:.4f}: UTM spans 80S to 84N")
+    # Keep the zone whose middle is nearest: a point on a boundary touches two.
+    info = min(infos, key=lambda i: abs((i.area_of_use.west + i.area_of_use.east) / 2 - lon))
+    return CRS.from_epsg(int(info.code))
 
 
 @lru_cache(maxsize=32)

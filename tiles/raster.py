@@ -16,9 +16,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
-from pyproj import CRS as ProjCRS
-from pyproj.aoi import AreaOfInterest
-from pyproj.database import query_utm_crs_info
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
@@ -26,6 +23,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from poppyscan.tiles.errors import ConfigError, RasterError
+from poppyscan.tiles.geometry import utm_crs
 
 __all__ = ["RasterInfo", "decimated_grid", "inspect_raster", "open_dataset", "overview_read", "to_uint8"]
 
@@ -198,13 +196,10 @@ def _check_readable(path: str, src) -> None:
 def _utm_grid(src) -> tuple[CRS, Affine, int, int]:
     """The local UTM zone's grid for a geographic raster, at about its resolution."""
     west, south, east, north = src.bounds
-    infos = query_utm_crs_info(
-        datum_name="WGS 84", area_of_interest=AreaOfInterest(west, south, east, north)
-    )
-    lon = (west + east) / 2
-    # query_utm_crs_info returns every zone touched; keep the one holding the centre.
-    info = min(infos, key=lambda i: abs((i.area_of_use.west + i.area_of_use.east) / 2 - lon))
-    utm = CRS.from_wkt(ProjCRS.from_authority(info.auth_name, info.code).to_wkt())
+    try:
+        utm = CRS.from_wkt(utm_crs((west + east) / 2, (south + north) / 2).to_wkt())
+    except ConfigError as err:
+        raise RasterError(f"{src.name}: {err}; gdalwarp it to a local projected CRS") from None
     with WarpedVRT(src, crs=utm) as vrt:
         res = max(abs(vrt.transform.a), abs(vrt.transform.e))
         left, bottom, right, top = vrt.bounds

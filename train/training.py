@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,10 @@ import yaml
 
 from poppyscan.config import defaults
 from poppyscan.detect._ultralytics import configure_offline
-from poppyscan.detect.bundle import ModelBundle, sha256_file, write_bundle
+from poppyscan.detect.bundle import ModelBundle, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
 from poppyscan.tiles.errors import ConfigError, ModelError
+from poppyscan.tiles.provenance import sha256_file, utc_now
 from poppyscan.train.dataset import DatasetSummary, load_summary
 
 __all__ = [
@@ -324,7 +324,7 @@ def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, devi
                        "merge_rule": cfg["merge_rule"], "min_overlap": float(cfg["min_overlap"])},
         "metrics": metrics,
         "training": {
-            "trained_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+            "trained_at": utc_now(),
             "run": run, "epochs": int(args.get("epochs", cfg["epochs"])),
             "epochs_run": _epochs_run(run_dir), "batch": int(args.get("batch", cfg["batch"])),
             "imgsz": summary.tile_px, "seed": int(args.get("seed", cfg["seed"])),

@@ -18,7 +18,7 @@ from poppyscan.detect.export.coverage import write_coverage_geojson
 from poppyscan.detect.export.geojson import write_plots_geojson, write_targets_geojson
 from poppyscan.detect.export.gpkg import write_targets_gpkg
 from poppyscan.detect.export.gpx_kml import write_targets_gpx, write_targets_kml
-from poppyscan.detect.export.manifest import sha256_file, write_run_manifest
+from poppyscan.detect.export.manifest import write_run_manifest
 from poppyscan.detect.export.report import Overview, write_report_html
 from poppyscan.detect.export.thumbnails import write_thumbnail
 from poppyscan.detect.targets import Target
@@ -27,7 +27,6 @@ from poppyscan.tiles.errors import ConfigError
 __all__ = [
     "FORMATS",
     "OUTPUT_NAMES",
-    "sha256_file",
     "write_all",
     "write_coverage_geojson",
     "write_plots_geojson",

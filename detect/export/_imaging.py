@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["hex_to_bgr", "to_uint8"]
+from poppyscan.tiles.raster import to_uint8
+
+__all__ = ["display_uint8", "hex_to_bgr"]
+
+DISPLAY_PERCENTILES = (2.0, 98.0)
 
 
-def to_uint8(data: np.ndarray, nodata: float | None = None) -> np.ndarray:
-    """Bands-first array to uint8: as is when already 8-bit, else a 2-98 percentile stretch.
+def display_uint8(data: np.ndarray, nodata: float | None = None) -> np.ndarray:
+    """Bands-first array to uint8 for people: as is when 8-bit, else a 2-98 % stretch.
 
-    The stretch uses valid pixels only (not all-zero, not ``nodata``, finite);
-    invalid pixels become 0.
+    One stretch for all bands (grey stays grey) from the valid pixels only (not
+    all-zero, not ``nodata``, finite); invalid pixels become 0.
     """
     if data.dtype == np.uint8:
         return data
@@ -21,12 +25,12 @@ def to_uint8(data: np.ndarray, nodata: float | None = None) -> np.ndarray:
         valid &= np.all(data != nodata, axis=0)
     if not valid.any():
         return np.zeros(data.shape, dtype=np.uint8)
-    lo, hi = np.percentile(data[:, valid], [2, 98])
-    if hi - lo < 1e-12:  # flat crop: mid grey rather than black
-        lo, hi = lo - 1.0, hi + 1.0
-    scaled = (data - lo) / (hi - lo) * 255.0
-    scaled[:, ~valid] = 0
-    return np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
+    low, high = np.percentile(data[:, valid], DISPLAY_PERCENTILES)
+    if high - low < 1e-12:  # flat crop: mid grey rather than black
+        low, high = low - 1.0, high + 1.0
+    out = to_uint8(data, ((low, high),) * len(data))
+    out[:, ~valid] = 0
+    return out
 
 
 def hex_to_bgr(colour: str) -> tuple[int, int, int]:

@@ -9,15 +9,13 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import shapely
-from pyproj import CRS, Transformer
-from pyproj.aoi import AreaOfInterest
-from pyproj.database import query_utm_crs_info
+from pyproj import CRS
 
 from poppyscan.detect.export import _rfc7946
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.geometry import reproject_geometry, utm_crs
 
 __all__ = ["area_m2", "coverage_to_wgs84", "union_footprints", "write_coverage_geojson"]
 
@@ -40,8 +38,8 @@ def area_m2(geom: shapely.Geometry, crs: Any) -> float:
     if geom.is_empty:
         return 0.0
     if crs.is_geographic:
-        geom = _reproject(geom, crs, _utm_for(geom, crs), _METRES_PER_DEGREE)
-        return float(geom.area)
+        utm = utm_crs(geom.centroid.x, geom.centroid.y)
+        return float(reproject_geometry(geom, crs, utm, max_segment=None).area)
     return float(geom.area) * _metres_per_unit(crs) ** 2
 
 
@@ -53,7 +51,7 @@ def coverage_to_wgs84(
         raise ConfigError(f"max_segment_m={max_segment_m} is invalid: use a length > 0 metres")
     crs = CRS.from_user_input(crs)
     step = max_segment_m / (_METRES_PER_DEGREE if crs.is_geographic else _metres_per_unit(crs))
-    return _reproject(geom, crs, CRS.from_epsg(4326), step)
+    return reproject_geometry(geom, crs, CRS.from_epsg(4326), max_segment=step)
 
 
 def write_coverage_geojson(
@@ -85,28 +83,7 @@ def write_coverage_geojson(
     return area_km2
 
 
-def _reproject(geom, src: CRS, dst: CRS, max_segment: float) -> shapely.Geometry:
-    transformer = Transformer.from_crs(src, dst, always_xy=True)
-    dense = shapely.segmentize(geom, max_segment)
-    return shapely.transform(dense, lambda xy: _transform_xy(transformer, xy))
-
-
-def _transform_xy(transformer: Transformer, xy: np.ndarray) -> np.ndarray:
-    x, y = transformer.transform(xy[:, 0], xy[:, 1], errcheck=True)
-    return np.column_stack([x, y])
-
-
 def _metres_per_unit(crs: CRS) -> float:
     """Linear unit of a projected CRS in metres (1.0 for metres, 0.3048... for feet)."""
     return float(crs.axis_info[0].unit_conversion_factor)
 
-
-def _utm_for(geom: shapely.Geometry, crs: CRS) -> CRS:
-    # The zone of the centre: one zone even when the area straddles a boundary.
-    lon, lat = geom.centroid.x, geom.centroid.y
-    infos = query_utm_crs_info(
-        datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat)
-    )
-    if not infos:
-        raise ConfigError(f"no UTM zone found for bounds {geom.bounds} in {crs.name}")
-    return CRS.from_epsg(int(infos[0].code))

@@ -6,7 +6,6 @@ Enough to reproduce a run and to prove which orthomosaics a target list came fro
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -19,11 +18,11 @@ import numpy as np
 
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.provenance import sha256_file, utc_now
 
-__all__ = ["MANIFEST_SCHEMA", "file_record", "sha256_file", "utc_now", "write_run_manifest"]
+__all__ = ["MANIFEST_SCHEMA", "file_record", "write_run_manifest"]
 
 MANIFEST_SCHEMA = "poppyscan.run/1"
-_BLOCK_BYTES = 1 << 20  # 1 MiB: constant memory on multi-GB orthomosaics
 _PACKAGES = (
     "poppyscan",
     "numpy",
@@ -36,15 +35,6 @@ _PACKAGES = (
     "torch",
     "ultralytics",
 )
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_record(path: str | os.PathLike, *, relative_to: str | os.PathLike | None = None) -> dict:
@@ -102,11 +92,6 @@ def write_run_manifest(
         manifest["extra"] = dict(extra)
     text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable)
     return atomic_write_text(path, text + "\n")
-
-
-def utc_now() -> str:
-    """Current time as ISO 8601 UTC to the second: ``2026-11-22T11:00:00Z``."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _software_versions() -> dict[str, str]:

@@ -54,7 +54,7 @@ def nice_length_m(max_m: float) -> float:
     (200.0, 0.5)
     """
     power = 10 ** math.floor(math.log10(max_m))
-    return max(step * power for step in (1, 2, 5) if step * power <= max_m)
+    return float(max(step * power for step in (1, 2, 5) if step * power <= max_m))
 
 
 def _scale_bar(image: np.ndarray, res_m: float) -> None:

@@ -18,12 +18,12 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 
-from poppyscan.detect.export._imaging import hex_to_bgr, to_uint8
+from poppyscan.detect.export._imaging import display_uint8, hex_to_bgr
 from poppyscan.detect.export._labels import conf_band, ordered_targets
-from poppyscan.detect.export.manifest import utc_now
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.provenance import utc_now
 
 __all__ = ["Overview", "draw_overview", "write_report_html"]
 
@@ -137,7 +137,7 @@ def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
             "use rasterio.plot.reshape_as_image on a bands-first array)"
         )
     bands = image[:, :, :3] if image.shape[2] >= 3 else np.repeat(image, 3, axis=2)
-    return np.moveaxis(to_uint8(np.moveaxis(bands, -1, 0)), 0, -1)
+    return np.moveaxis(display_uint8(np.moveaxis(bands, -1, 0)), 0, -1)
 
 
 def _summary(

@@ -12,17 +12,17 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import box
 
-from poppyscan.detect.export._imaging import to_uint8
+from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.tiles.atomic import atomic_write_bytes
 from poppyscan.tiles.errors import ConfigError, RasterError
-from poppyscan.tiles.geometry import polygon_to_pixel_box
+from poppyscan.tiles.geometry import polygon_to_pixel_box, reproject_geometry
 
 __all__ = ["write_thumbnail"]
 
@@ -59,7 +59,7 @@ def write_thumbnail(
         if src.crs is None:
             raise RasterError(f"{raster_path}: raster has no CRS; georeference it first")
         if polygon_crs is not None:
-            polygon = _reproject(polygon, CRS.from_user_input(polygon_crs), CRS(src.crs))
+            polygon = reproject_geometry(polygon, polygon_crs, CRS(src.crs), max_segment=None)
         window = _square_window(src, polygon, pad_m, raster_path)
         scale = size_px / max(window.width, window.height)
         out_h, out_w = max(1, round(window.height * scale)), max(1, round(window.width * scale))
@@ -123,7 +123,7 @@ def _read_rgb(src, window: Window, out_h: int, out_w: int) -> np.ndarray:
         fill_value=0,
         resampling=Resampling.bilinear,
     )
-    return np.moveaxis(to_uint8(data, src.nodata), 0, -1)
+    return np.moveaxis(display_uint8(data, src.nodata), 0, -1)
 
 
 def _rings_px(polygon: shapely.Geometry, to_px: Affine) -> list[np.ndarray]:
@@ -138,9 +138,3 @@ def _rings_px(polygon: shapely.Geometry, to_px: Affine) -> list[np.ndarray]:
             rings.append(np.round(pts).astype(np.int32))
     return rings
 
-
-def _reproject(geom: shapely.Geometry, src: CRS, dst: CRS) -> shapely.Geometry:
-    transformer = Transformer.from_crs(src, dst, always_xy=True)
-    return shapely.transform(
-        geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-    )

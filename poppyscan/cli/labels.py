@@ -13,13 +13,24 @@ EXPORT_FORMATS = ("labelstudio", "yolo")
 OUT_SUFFIXES = (".gpkg", ".geojson")
 
 
-def _split_names(value: str | None) -> list[str] | None:
+def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     if not value:
         return None
     names = [n.strip() for n in value.split(",")]
     if not all(names):
         raise click.BadParameter(f"{value!r}: empty class name; give names separated by commas")
     return names
+
+
+def _class_names_option(help: str):
+    """``--class-names a,b``, parsed to a list (None when not given)."""
+    return click.option("--class-names", callback=_split_names, help=help)
+
+
+def _label_format_option(flag: str, dest: str, help: str):
+    """A choice of :data:`IMPORT_FORMATS`, ``auto`` by default."""
+    return click.option(flag, dest, type=click.Choice(IMPORT_FORMATS), default="auto",
+                        show_default=True, help=help)
 
 
 @click.group("labels")
@@ -36,25 +47,16 @@ def labels() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output label polygons: a .gpkg or .geojson file (in the labels' CRS).",
 )
-@click.option(
-    "--format",
-    "label_format",
-    type=click.Choice(IMPORT_FORMATS),
-    default="auto",
-    show_default=True,
-    help="Format of LABELS; auto picks it from the suffix and content.",
-)
+@_label_format_option("--format", "label_format",
+                      "Format of LABELS; auto picks it from the suffix and content.")
 @click.option(
     "--images",
     "images_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder of the georeferenced images that pixel labels refer to. [default: beside LABELS]",
 )
-@click.option(
-    "--class-names",
-    help="Comma-separated class names by index, for YOLO. "
-    "[default: from data.yaml / classes.txt / obj.names]",
-)
+@_class_names_option("Comma-separated class names by index, for YOLO. "
+                     "[default: from data.yaml / classes.txt / obj.names]")
 @click.option(
     "--class-field",
     default="label",
@@ -81,7 +83,7 @@ def import_labels(
     out_path: Path,
     label_format: str,
     images_dir: Path | None,
-    class_names: str | None,
+    class_names: list[str] | None,
     class_field: str,
     default_class: str,
     layer: str | None,
@@ -101,7 +103,7 @@ def import_labels(
         labels_path,
         format=label_format,
         images_dir=images_dir,
-        class_names=_split_names(class_names),
+        class_names=class_names,
         class_field=class_field,
         default_class=default_class,
         layer=layer,
@@ -142,18 +144,9 @@ def import_labels(
     help="Existing labels (any import format) to clip to each chip as pre-annotations. "
     "[default: none, chips only]",
 )
-@click.option(
-    "--labels-format",
-    type=click.Choice(IMPORT_FORMATS),
-    default="auto",
-    show_default=True,
-    help="Format of --labels.",
-)
-@click.option(
-    "--class-names",
-    help="Comma-separated class names offered in the tool. "
-    "[default: the classes of --labels, else 'poppy']",
-)
+@_label_format_option("--labels-format", "labels_format", "Format of --labels.")
+@_class_names_option("Comma-separated class names offered in the tool. "
+                     "[default: the classes of --labels, else 'poppy']")
 @click.option(
     "--min-box-px",
     type=click.FloatRange(min=0),
@@ -174,7 +167,7 @@ def export_labels(
     export_format: str,
     labels_path: Path | None,
     labels_format: str,
-    class_names: str | None,
+    class_names: list[str] | None,
     min_box_px: float,
     image_url_prefix: str,
     overwrite: bool,
@@ -192,19 +185,18 @@ def export_labels(
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{out_dir}: folder is not empty; pass --overwrite to write into it")
     chips = list_chips(chips_dir)
-    names = _split_names(class_names)
     if labels_path is not None:
         label_set = read_labels(labels_path, format=labels_format)
         chip_boxes = boxes_from_labels(label_set, chips, min_box_px=min_box_px)
-        names = names or list(label_set.class_names) or ["poppy"]
+        class_names = class_names or list(label_set.class_names) or ["poppy"]
     else:
         chip_boxes = [ChipBoxes(chip, [], []) for chip in chips]
-        names = names or ["poppy"]
+        class_names = class_names or ["poppy"]
     main_file = export_chips(
         chip_boxes,
         out_dir,
         format=export_format,
-        class_names=names,
+        class_names=class_names,
         image_url_prefix=image_url_prefix,
         model_version="labels" if labels_path is not None else "none",
     )

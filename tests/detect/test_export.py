@@ -14,7 +14,6 @@ import poppyscan.detect.export.gpkg as gpkg_mod
 import poppyscan.detect.export.gpx_kml as gpx_kml_mod
 from poppyscan.detect.export import (
     FORMATS,
-    sha256_file,
     write_all,
     write_plots_geojson,
     write_run_manifest,
@@ -25,6 +24,7 @@ from poppyscan.detect.export import (
 )
 from poppyscan.detect.targets import STATUSES, format_target_id
 from poppyscan.tiles.errors import ConfigError, PoppyscanError
+from poppyscan.tiles.provenance import sha256_file
 from tests.detect.export_samples import sample_targets
 
 # ---------------------------------------------------------------- Target
@@ -123,14 +123,6 @@ def test_failed_rewrite_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- manifest
-
-
-def test_sha256_file_streams_large_files(tmp_path):
-    data = np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 17, dtype=np.uint8).tobytes()
-    path = tmp_path / "ortho.tif"
-    path.write_bytes(data)
-
-    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
 
 
 def test_run_manifest_records_inputs_outputs_and_settings(tmp_path):

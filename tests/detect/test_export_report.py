@@ -15,6 +15,7 @@ from pyproj import Transformer
 from shapely.geometry import box
 
 from poppyscan.detect.export import write_report_html, write_thumbnail
+from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.detect.export.report import draw_overview
 from poppyscan.tiles.errors import ConfigError, RasterError
 from tests.detect.export_samples import sample_targets
@@ -94,6 +95,19 @@ def test_thumbnail_stretches_16_bit_data_and_pads_outside_the_raster(tmp_path):
     inside = img[200:250, 140:250, 1].astype(int)
     assert inside.min() > 0  # stretched data, not black
     assert inside[:, -1].mean() - inside[:, 0].mean() > 100  # the ramp spans the 8-bit range
+
+
+def test_display_stretch_is_one_for_all_bands_and_mid_grey_when_flat():
+    ramp = np.linspace(1000, 2000, 101)  # 10 per pixel
+    data = np.stack([ramp, ramp + 500, ramp])[:, None, :]
+    data[:, 0, 0] = 0  # no data
+    out = display_uint8(data)
+    assert out[:, 0, 0].tolist() == [0, 0, 0]
+    # One stretch for all bands: a value is as bright in band 2 as in band 1.
+    assert out[1, 0, 1:51].tolist() == out[0, 0, 51:101].tolist()
+    assert out[0, 0, 1] == 0 and out[1, 0, 100] == 255  # 2-98 % of the valid values
+    flat = display_uint8(np.full((3, 2, 2), 3000, dtype="uint16"))
+    assert (flat == 128).all()
 
 
 def test_thumbnail_errors_name_the_problem(tmp_path):

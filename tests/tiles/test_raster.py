@@ -68,6 +68,13 @@ def test_geographic_crs_is_read_in_local_utm(tmp_path):
     assert chip.crs.to_epsg() == 32647 and chip.transform.a == 0.05
 
 
+def test_geographic_raster_beyond_utm_names_the_file(tmp_path):
+    path = make_raster(tmp_path / "arctic.tif", 64, 64, crs="EPSG:4326",
+                       transform=Affine(1e-6, 0, 10.0, 0, -1e-6, 86.0))
+    with pytest.raises(RasterError, match="arctic.tif: no UTM zone at lon 10.0000, lat 86.0000"):
+        inspect_raster(path)
+
+
 def test_five_bands_need_a_band_choice(tmp_path):
     path = make_raster(tmp_path / "multi.tif", 64, 64, count=5)
     with pytest.raises(RasterError, match="choose three with bands"):

@@ -10,9 +10,10 @@ import csv
 import numpy as np
 import pytest
 
-from poppyscan.detect.bundle import load_bundle, sha256_file
+from poppyscan.detect.bundle import load_bundle
 from poppyscan.detect.predictor import YoloPredictor
 from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.provenance import sha256_file
 from poppyscan.train.dataset import build_dataset
 from poppyscan.train.training import check_train_config, train_model, ultralytics_device
 from tests.train.loop import GRID, block_network, tiny_config

@@ -3,7 +3,7 @@
 Build one with :func:`build_dataset`; read what it holds with :func:`load_summary`.
 """
 
-from poppyscan.train.dataset.boxes import ChipLabels, chip_labels, valid_area
+from poppyscan.train.dataset.boxes import ChipLabels, chip_labels
 from poppyscan.train.dataset.build import OUTPUTS, DatasetSummary, build_dataset, load_summary
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.dataset.images import IMAGE_FORMATS, write_chip_image
@@ -21,6 +21,5 @@ __all__ = [
     "chip_labels",
     "default_block_m",
     "load_summary",
-    "valid_area",
     "write_chip_image",
 ]

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from rasterio.features import shapes
-from shapely.geometry import shape
 
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.geometry import polygon_to_pixel_box
+from poppyscan.train.labels.yolo import xyxy_to_yolo
 
-__all__ = ["ChipLabels", "valid_area", "chip_labels", "yolo_lines"]
+__all__ = ["ChipLabels", "chip_labels"]
 
 # A box narrower or shorter than this many chip pixels is a sliver too.
 MIN_BOX_PX = 1.0
@@ -41,15 +40,6 @@ class ChipLabels:
         return len(self.boxes) > 0
 
 
-def valid_area(chip: Chip):
-    """The chip's imagery as a map polygon: its footprint minus collar and padding."""
-    if chip.valid.all():
-        return chip.polygon
-    mask = chip.valid.astype("uint8")
-    parts = [shape(geom) for geom, _ in shapes(mask, mask=chip.valid, transform=chip.transform)]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
-
-
 def chip_labels(
     chip: Chip,
     geometries: np.ndarray,
@@ -63,7 +53,7 @@ def chip_labels(
     out = ChipLabels(touched=len(hits))
     if not len(hits):
         return out
-    imagery = valid_area(chip)
+    imagery = chip.valid_area()
     imagery_m2 = imagery.area
     size = chip.size_px
     rows, kept = [], []
@@ -89,7 +79,7 @@ def _pixel_box(chip: Chip, part, size: int) -> list[float] | None:
     x0, y0, x1, y1 = np.clip(polygon_to_pixel_box(chip.transform, part), 0, size)
     if x1 - x0 < MIN_BOX_PX or y1 - y0 < MIN_BOX_PX:
         return None
-    return [(x0 + x1) / 2 / size, (y0 + y1) / 2 / size, (x1 - x0) / size, (y1 - y0) / size]
+    return xyxy_to_yolo(np.array([x0, y0, x1, y1]), size, size)[0].tolist()
 
 
 def _check(boxes: np.ndarray, chip: Chip) -> None:
@@ -107,9 +97,3 @@ def _check(boxes: np.ndarray, chip: Chip) -> None:
     if not ok:
         raise AssertionError(f"chip {chip.key}: label box outside [0, 1]: {boxes.tolist()}")
 
-
-def yolo_lines(boxes: np.ndarray) -> str:
-    """YOLO label text: one ``class cx cy w h`` line per box, 6 decimals."""
-    return "".join(
-        f"{int(c)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n" for c, cx, cy, w, h in boxes.tolist()
-    )

@@ -37,12 +37,13 @@ from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import ConfigError, LabelError
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 from poppyscan.tiles.write import ChipIndex, write_chip_index
-from poppyscan.train.dataset.boxes import chip_labels, yolo_lines
+from poppyscan.train.dataset.boxes import chip_labels
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.dataset.images import image_suffix, write_chip_image
 from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
 from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
 from poppyscan.train.labels import LabelSet, read_labels
+from poppyscan.train.labels.yolo import yolo_label_text
 
 __all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
 
@@ -188,7 +189,8 @@ def build_dataset(
         name = f"{plan.chip_id}{suffix}"
         write_chip_image(chip, out_dir / "images" / plan.split / name, image_format=image_format,
                          jpeg_quality=jpeg_quality)
-        atomic_write_text(out_dir / "labels" / plan.split / f"{plan.chip_id}.txt", yolo_lines(boxes))
+        text = yolo_label_text(boxes[:, 0], boxes[:, 1:])
+        atomic_write_text(out_dir / "labels" / plan.split / f"{plan.chip_id}.txt", text)
         index.add(chip, f"images/{plan.split}/{name}")
         window = chip.window
         index.rows[-1].update(

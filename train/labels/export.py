@@ -23,6 +23,7 @@ from poppyscan.tiles.errors import ConfigError
 
 from .chipboxes import ChipBoxes
 from .png import write_georeferenced_png
+from .yolo import xyxy_to_yolo, yolo_label_text
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -139,15 +140,9 @@ def write_yolo_layout(
         stem = chip.image_path.stem
         png = write_georeferenced_png(chip.image_path, out_dir / "images" / split / f"{stem}.png")
         width_px, height_px = _image_size(png)
-        lines = [
-            f"{index[name]} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
-            for name, (cx, cy, w, h) in zip(
-                chip.classes, _yolo_boxes(chip.boxes_px, width_px, height_px), strict=True
-            )
-        ]
-        atomic_write_text(
-            out_dir / "labels" / split / f"{stem}.txt", "".join(f"{line}\n" for line in lines)
-        )
+        boxes = xyxy_to_yolo(_clipped(chip.boxes_px, width_px, height_px), width_px, height_px)
+        text = yolo_label_text([index[name] for name in chip.classes], boxes)
+        atomic_write_text(out_dir / "labels" / split / f"{stem}.txt", text)
         image_list.append(f"images/{split}/{png.name}")
     atomic_write_text(out_dir / f"{split}.txt", "".join(f"{p}\n" for p in image_list))
     data = {"path": "./", split: f"{split}.txt", "names": dict(enumerate(class_names))}
@@ -193,14 +188,6 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def _clipped(boxes_px: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
     return np.clip(boxes_px, 0, [width_px, height_px, width_px, height_px])
-
-
-def _yolo_boxes(boxes_px: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
-    b = _clipped(boxes_px, width_px, height_px)
-    size = np.array([width_px, height_px], dtype="float64")
-    centre = (b[:, :2] + b[:, 2:]) / 2 / size
-    extent = (b[:, 2:] - b[:, :2]) / size
-    return np.hstack([centre, extent])
 
 
 def _task(chip: ChipBoxes, image_url: str, model_version: str) -> dict:

@@ -13,6 +13,7 @@ import shapely
 
 from poppyscan.tiles.atomic import atomic_path
 from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.geometry import reproject_geometry
 
 __all__ = ["LabelSet", "WRITE_DRIVERS"]
 
@@ -76,18 +77,12 @@ class LabelSet:
         target = pyproj.CRS.from_user_input(crs)
         if target == self.crs:
             return LabelSet(self.geometries, self.classes, target, self.source)
-        transformer = pyproj.Transformer.from_crs(self.crs, target, always_xy=True)
         geoms = self.geometries
         if len(geoms):
             bounds = shapely.bounds(geoms)
             extent = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-            geoms = shapely.segmentize(geoms, np.where(extent > 0, extent * _DENSIFY_FRACTION, 1.0))
-
-            def project(xy: np.ndarray) -> np.ndarray:
-                x, y = transformer.transform(xy[:, 0], xy[:, 1])
-                return np.column_stack([x, y])
-
-            geoms = shapely.transform(geoms, project)
+            step = np.where(extent > 0, extent * _DENSIFY_FRACTION, 1.0)
+            geoms = reproject_geometry(geoms, self.crs, target, max_segment=step)
             if not np.all(np.isfinite(shapely.get_coordinates(geoms))):
                 raise LabelError(
                     f"labels from {self.source}: some fall outside the area of {target.name}; "

@@ -1,4 +1,5 @@
-"""Read YOLO txt labels (one file per chip) as georeferenced labels.
+"""YOLO txt labels (one file per chip): read them as georeferenced labels; the box conversions
+and the line format that every YOLO writer uses.
 
 Lines are ``class cx cy w h`` (a sixth value, a confidence, is ignored) or
 ``class x1 y1 x2 y2 x3 y3 ...`` (segmentation polygons), all normalised to the
@@ -23,12 +24,51 @@ from ._files import number
 from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels
 from .labelset import LabelSet
 
-__all__ = ["read_yolo", "read_yolo_class_names", "yolo_label_files"]
+__all__ = [
+    "read_yolo", "read_yolo_class_names", "xyxy_to_yolo", "yolo_label_files", "yolo_label_text",
+    "yolo_to_xyxy",
+]
 
 # Files in a YOLO folder that are not per-image labels.
 _NOT_LABELS = {"classes.txt", "train.txt", "val.txt", "valid.txt", "test.txt", "obj.data"}
 _NAME_FILES = ("data.yaml", "dataset.yaml", "classes.txt", "obj.names")
 _SUFFIXES = IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES)
+
+
+def xyxy_to_yolo(boxes_px: np.ndarray, width_px: float, height_px: float) -> np.ndarray:
+    """Pixel boxes (N, 4) ``xmin, ymin, xmax, ymax`` to YOLO's ``cx, cy, w, h`` in image fractions.
+
+    >>> xyxy_to_yolo(np.array([[10, 20, 30, 60]]), 100, 200).tolist()
+    [[0.2, 0.2, 0.2, 0.2]]
+    """
+    b = np.asarray(boxes_px, dtype="float64").reshape(-1, 4)
+    size = np.array([width_px, height_px], dtype="float64")
+    return np.hstack([(b[:, :2] + b[:, 2:]) / 2 / size, (b[:, 2:] - b[:, :2]) / size])
+
+
+def yolo_to_xyxy(boxes: np.ndarray, width_px: float, height_px: float) -> np.ndarray:
+    """YOLO boxes (N, 4) ``cx, cy, w, h`` in image fractions to pixel ``xmin, ymin, xmax, ymax``.
+
+    >>> yolo_to_xyxy(np.array([[0.2, 0.2, 0.2, 0.2]]), 100, 200).tolist()
+    [[10.0, 20.0, 30.0, 60.0]]
+    """
+    b = np.asarray(boxes, dtype="float64").reshape(-1, 4)
+    size = np.array([width_px, height_px], dtype="float64")
+    centre, half = b[:, :2] * size, b[:, 2:] * size / 2
+    return np.hstack([centre - half, centre + half])
+
+
+def yolo_label_text(class_ids: Sequence[int], boxes: np.ndarray) -> str:
+    """A YOLO label file: one ``class cx cy w h`` line per box, 6 decimals.
+
+    >>> yolo_label_text([0], np.array([[0.5, 0.25, 0.1, 0.2]]))
+    '0 0.500000 0.250000 0.100000 0.200000\\n'
+    """
+    rows = np.asarray(boxes, dtype="float64").reshape(-1, 4).tolist()
+    return "".join(
+        f"{int(c)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n"
+        for c, (cx, cy, w, h) in zip(class_ids, rows, strict=True)
+    )
 
 
 def read_yolo(
@@ -128,12 +168,9 @@ def _read_one(
     boxes, box_classes, rings, ring_classes = _parse(txt, names)
     geo = locator.locate(txt.stem, extra_dirs=_image_dirs(txt, images_dir), suffixes=_SUFFIXES)
     size = np.array([geo.width_px, geo.height_px], dtype="float64")
-    source = str(txt)
-    box_arr = np.array(boxes, dtype="float64").reshape(-1, 4)
-    centre, half = box_arr[:, :2] * size, box_arr[:, 2:] * size / 2
-    box_px = np.hstack([centre - half, centre + half])
+    box_px = yolo_to_xyxy(np.array(boxes), geo.width_px, geo.height_px)
     rings_px = [np.asarray(r, dtype="float64").reshape(-1, 2) * size for r in rings]
-    return shapes_to_labels(geo, box_px, box_classes, rings_px, ring_classes, source=source)
+    return shapes_to_labels(geo, box_px, box_classes, rings_px, ring_classes, source=str(txt))
 
 
 def _parse(txt: Path, names: list[str]) -> tuple[list, list, list, list]:
