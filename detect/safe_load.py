@@ -11,8 +11,8 @@ Ultralytics model classes a checkpoint holds, with model YAMLs parsed without
 own) is refused with one :class:`ModelError` line naming the file, before any of
 it runs.
 
-:func:`safe_ultralytics` switches Ultralytics' own loads (training resume,
-validation) to the same loader for the length of a ``with`` block.
+:func:`enable_safe_loading` switches Ultralytics' own loads (training resume,
+validation) to the same loader for the rest of the process.
 """
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ from poppyscan.tiles.errors import ModelError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load_checkpoint", "load_model", "safe_ultralytics"]
+__all__ = ["enable_safe_loading", "load_checkpoint", "load_model"]
 
 # How torch's restricted unpickler (and Ultralytics' getattr guard) names what it refused.
 _REFUSED = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module)|(unsafe getattr\([^)]*\))")
 
 
-@contextlib.contextmanager
-def safe_ultralytics() -> Iterator[None]:
-    """Inside the block every Ultralytics checkpoint load is a ``weights_only`` load."""
+def enable_safe_loading() -> None:
+    """From now on, every Ultralytics checkpoint load in this process is a ``weights_only`` load.
+
+    Process-wide and never undone: a switch that is turned back off at the end
+    of a block would leave another thread's load unprotected.
+    """
     configure_offline()
     import torch
 
@@ -48,17 +51,13 @@ def safe_ultralytics() -> Iterator[None]:
 
     if not hasattr(tasks, "SAFE_LOAD"):
         raise ModelError("this Ultralytics cannot load weights safely; install ultralytics>=8.4")
-    saved = tasks.SAFE_LOAD
     tasks.SAFE_LOAD = True  # read per load by torch_safe_load and by parse_model (no eval)
-    try:
-        yield
-    finally:
-        tasks.SAFE_LOAD = saved
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint dictionary of ``path`` (model, optimizer state, train args)."""
-    with safe_ultralytics(), _refusals(path):
+    enable_safe_loading()
+    with _refusals(path):
         from ultralytics.nn.tasks import torch_safe_load
 
         ckpt, _ = torch_safe_load(str(path), safe_only=True)
@@ -69,7 +68,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike) -> torch.nn.Module:
     """The network of an Ultralytics checkpoint in float32 eval mode, on the CPU."""
-    with safe_ultralytics(), _refusals(path):
+    enable_safe_loading()
+    with _refusals(path):
         from ultralytics.nn.tasks import load_checkpoint as ultralytics_load
 
         model, _ = ultralytics_load(str(path))

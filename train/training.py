@@ -25,7 +25,7 @@ import yaml
 from poppyscan.detect._ultralytics import configure_offline
 from poppyscan.detect.bundle import ModelBundle, sha256_file, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
-from poppyscan.detect.safe_load import load_checkpoint, safe_ultralytics
+from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint
 from poppyscan.tiles.errors import ConfigError, ModelError
 from poppyscan.train.dataset import DatasetSummary, load_summary
 
@@ -134,6 +134,7 @@ def train_model(
     _prepare(out_dir, overwrite)
     device = ultralytics_device(cfg["device"])
     configure_offline()
+    enable_safe_loading()  # Ultralytics' own loads (resume, validation) run no pickled code
     from ultralytics import YOLO
 
     _check_hyp(cfg["hyp"])
@@ -146,7 +147,7 @@ def train_model(
         pretrained=str(cfg["architecture"]).endswith(".pt"),  # a .pt is fine-tuned
         plots=False, amp=device != "cpu", deterministic=True, verbose=False, **cfg["hyp"],
     )
-    with offline_ultralytics(cuda=device != "cpu"), safe_ultralytics():
+    with offline_ultralytics(cuda=device != "cpu"):
         state = _run_state(last) if cfg["resume"] else "none"
         if state != "none":
             _note_other_data(run_dir, data_yaml)

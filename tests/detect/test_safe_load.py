@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 from poppyscan.detect.bundle import load_bundle, write_bundle
 from poppyscan.detect.predictor import YoloPredictor
-from poppyscan.detect.safe_load import load_checkpoint, load_model
+from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint, load_model
 from poppyscan.tiles import ModelError
 
 from poppyscan.cli.main import cli
@@ -84,6 +84,17 @@ def test_pickle_payload_is_refused_not_run(tmp_path, marker, kind):
         with pytest.raises(ModelError, match="refused: the file asks to run") as err:
             load(weights)
         _assert_one_line(err, weights)
+    assert not marker.exists()
+
+
+def test_ultralytics_own_loads_refuse_a_payload_once_enabled(tmp_path, marker):
+    """What training resume and validation go through: Ultralytics' own loader."""
+    from ultralytics import YOLO
+
+    weights = write_payload_weights(tmp_path / "weights.pt", _Exec(marker))
+    enable_safe_loading()
+    with pytest.raises(TypeError, match="outside the supported Ultralytics checkpoint format"):
+        YOLO(str(weights), task="detect")
     assert not marker.exists()
 
 
