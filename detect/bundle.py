@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from poppyscan.detect.merge import MergeSettings
+from poppyscan.detect.merge import MERGE_RULES, MergeSettings
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.errors import ModelError
 from poppyscan.tiles.grid import GridSpec
@@ -88,7 +88,11 @@ def default_bundle_path() -> Path:
 
 
 def load_bundle(path: str | os.PathLike | None = None, *, verify: bool = True) -> ModelBundle:
-    """Load and check a bundle folder (or its ``card.yaml``); default: the bundled model."""
+    """Load and check a bundle folder (or its ``card.yaml``); default: the bundled model.
+
+    The weights are not unpickled here; :mod:`poppyscan.detect.safe_load` does
+    that, without running code, when a predictor is made.
+    """
     path = Path(path) if path else default_bundle_path()
     card_path = path if path.suffix in (".yaml", ".yml") else path / "card.yaml"
     if not card_path.exists():
@@ -98,14 +102,22 @@ def load_bundle(path: str | os.PathLike | None = None, *, verify: bool = True) -
         )
     try:
         card = yaml.safe_load(card_path.read_text())
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ModelError(f"{card_path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except OSError as err:
+        raise ModelError(f"{card_path}: cannot read the card ({err.strerror})") from None
     if not isinstance(card, dict):
         raise ModelError(f"{card_path}: expected a mapping")
     missing = [key for key in REQUIRED if key not in card]
     if missing:
         raise ModelError(f"{card_path}: card lacks {', '.join(missing)}")
-    weights = card_path.parent / str(card["weights"].get("file", ""))
+    _check_card(card_path, card)
+    weights = card_path.parent / card["weights"]["file"]
+    if not weights.resolve().is_relative_to(card_path.parent.resolve()):
+        raise ModelError(
+            f"{card_path}: weights file {card['weights']['file']!r} lies outside the bundle folder; "
+            "a card may name only a file beside it"
+        )
     if not weights.is_file():
         raise ModelError(f"{card_path}: weights file {weights.name!r} not found beside the card")
     if verify and card["weights"].get("sha256") != sha256_file(weights):
@@ -113,25 +125,56 @@ def load_bundle(path: str | os.PathLike | None = None, *, verify: bool = True) -
             f"{card_path}: sha256 of {weights.name} does not match the card "
             "(weights replaced or corrupt)"
         )
-    _check_card(card_path, card)
     grid = GridSpec(float(card["gsd_m"]), int(card["tile_px"]), int(card["overlap_px"]))
     return ModelBundle(card_path.parent, card, weights, grid)
 
 
 def _check_card(card_path: Path, card: dict) -> None:
-    if not card["classes"] or not all(isinstance(c, str) for c in card["classes"]):
-        raise ModelError(f"{card_path}: classes must be a non-empty list of names")
-    if int(card["tile_px"]) % 32:
+    """Types first, then ranges: every problem is one ModelError line naming the key."""
+
+    def fail(problem: str) -> ModelError:
+        return ModelError(f"{card_path}: {problem}")
+
+    classes = card["classes"]
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise fail(f"classes={classes!r}: classes must be a non-empty list of names")
+    for key in ("tile_px", "overlap_px"):
+        if not _is_number(card[key]) or not isinstance(card[key], int):
+            raise fail(f"{key}={card[key]!r} must be a whole number of pixels")
+    if not _is_number(card["gsd_m"]):
+        raise fail(f"gsd_m={card['gsd_m']!r} must be a number of metres")
+    weights = card["weights"]
+    file = weights.get("file") if isinstance(weights, dict) else None
+    if not isinstance(file, str) or not file or "\0" in file:
+        raise fail(f"weights={weights!r} must be a mapping with file: (and sha256:)")
+    if card["tile_px"] % 32 or card["tile_px"] <= 0:
+        raise fail(f"tile_px={card['tile_px']} must be a positive multiple of 32 (YOLO stride)")
+    if not 0 <= card["overlap_px"] < card["tile_px"]:
+        raise fail(f"overlap_px={card['overlap_px']} must be in [0, tile_px)")
+    if not 0.005 <= card["gsd_m"] <= 1.0:
+        raise fail(f"gsd_m={card['gsd_m']} outside 0.005-1.0 m")
+    _check_thresholds(card_path, card["thresholds"])
+
+
+def _check_thresholds(card_path: Path, thresholds: Any) -> None:
+    if not isinstance(thresholds, dict):
+        raise ModelError(f"{card_path}: thresholds={thresholds!r} must be a mapping with conf:")
+    conf = thresholds.get("conf")
+    if not _is_number(conf) or not 0 < conf < 1:
+        raise ModelError(f"{card_path}: thresholds.conf={conf!r} must be in (0, 1)")
+    for key in ("iou_nms", *MERGE_OPTIONS):
+        value = thresholds.get(key, 0.5)
+        if not _is_number(value) or not 0 < value <= 1:
+            raise ModelError(f"{card_path}: thresholds.{key}={value!r} must be in (0, 1]")
+    rule = thresholds.get("merge_rule", "union")
+    if rule not in MERGE_RULES:
         raise ModelError(
-            f"{card_path}: tile_px={card['tile_px']} must be a multiple of 32 (YOLO stride)"
+            f"{card_path}: thresholds.merge_rule={rule!r}: use one of {', '.join(MERGE_RULES)}"
         )
-    if not 0 <= int(card["overlap_px"]) < int(card["tile_px"]):
-        raise ModelError(f"{card_path}: overlap_px={card['overlap_px']} must be in [0, tile_px)")
-    if not 0.005 <= float(card["gsd_m"]) <= 1.0:
-        raise ModelError(f"{card_path}: gsd_m={card['gsd_m']} outside 0.005-1.0 m")
-    conf = card["thresholds"].get("conf") if isinstance(card["thresholds"], dict) else None
-    if conf is None or not 0 < float(conf) < 1:
-        raise ModelError(f"{card_path}: thresholds.conf must be in (0, 1)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def write_bundle(out_dir: str | os.PathLike, weights: str | os.PathLike, card: dict) -> ModelBundle:

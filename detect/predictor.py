@@ -54,11 +54,12 @@ class YoloPredictor:
     ) -> None:
         configure_offline()
         import torch
-        from ultralytics import YOLO
+
+        from poppyscan.detect.safe_load import load_model
 
         self.device = resolve_device(device)
         self.half = self.device.startswith("cuda") if half is None else half
-        model = YOLO(str(weights), task="detect").model
+        model = load_model(weights)  # never runs code from the pickle
         model = model.fuse() if hasattr(model, "fuse") else model
         self.model = model.to(self.device).eval()
         self.model = self.model.half() if self.half else self.model.float()

@@ -7,7 +7,11 @@ resampling, same band, mask and brightness policy.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import threading
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import numpy as np
@@ -34,6 +38,39 @@ def resampling_for(scale: float) -> Resampling:
 def cells_for(info: RasterInfo, spec: GridSpec) -> list[GridCell]:
     """The whole chip grid of one raster (small rasters; see :mod:`poppyscan.tiles.plan`)."""
     return list(plan_raster(info, spec, prescreen=False).cells())
+
+
+class _GdalWarnings(logging.Filter):
+    """Collects, per thread, the GDAL warnings rasterio logs while a chip is read.
+
+    GDAL decodes a damaged JPEG tile into garbage with only a warning
+    ("Corrupt JPEG data: bad Huffman code"), which rasterio logs on its
+    ``rasterio._err`` logger; as a filter this sees each one and lets it pass.
+    Damage that libjpeg does not notice gives no signal at all.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[list[str]]:
+        found: list[str] = []
+        self._local.found = found
+        try:
+            yield found
+        finally:
+            self._local.found = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = getattr(self._local, "found", None)
+        if found is not None and record.levelno >= logging.WARNING:
+            found.append(record.getMessage())
+        return True
+
+
+_GDAL_WARNINGS = _GdalWarnings()
+logging.getLogger("rasterio._err").addFilter(_GDAL_WARNINGS)
 
 
 def _snap(value: float) -> float:
@@ -112,16 +149,22 @@ class ChipReader:
         return (r0, r1, c0, c1), Window(col_off, row_off, width, height)
 
     def _read_window(self, window: Window, shape: tuple[int, int], scale: float):
+        """Pixels and mask of ``window``; RasterError when GDAL fails or warns (damaged data)."""
         resampling = resampling_for(scale)
         try:
-            data = self._src.read(
-                list(self.info.bands), window=window, out_shape=(3, *shape), resampling=resampling
-            )
-            mask = self._src.dataset_mask(
-                window=window, out_shape=shape, resampling=Resampling.nearest
-            )
+            with _GDAL_WARNINGS.collect() as warned:
+                data = self._src.read(list(self.info.bands), window=window,
+                                      out_shape=(3, *shape), resampling=resampling)
+                mask = self._src.dataset_mask(
+                    window=window, out_shape=shape, resampling=Resampling.nearest
+                )
         except RasterioError as err:
             raise RasterError(
                 f"{self.info.path}: read failed at window {window!r}: {err}".splitlines()[0]
             ) from None
+        if warned:
+            raise RasterError(
+                f"{self.info.path}: damaged data at window {window!r} (GDAL: {warned[0]}); "
+                "the file is corrupt: copy or export it again".splitlines()[0]
+            )
         return to_uint8(data, self.info.stretch).transpose(1, 2, 0), mask > 0

@@ -27,6 +27,7 @@ from poppyscan.config import defaults
 from poppyscan.detect._ultralytics import configure_offline
 from poppyscan.detect.bundle import ModelBundle, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
+from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint
 from poppyscan.tiles.errors import ConfigError, ModelError
 from poppyscan.tiles.provenance import sha256_file, utc_now
 from poppyscan.train.dataset import DatasetSummary, load_summary
@@ -135,6 +136,7 @@ def train_model(
     _prepare(out_dir, overwrite)
     device = ultralytics_device(cfg["device"])
     configure_offline()
+    enable_safe_loading()  # Ultralytics' own loads (resume, validation) run no pickled code
     from ultralytics import YOLO
 
     _check_hyp(cfg["hyp"])
@@ -187,12 +189,17 @@ def _watch(model, on_epoch):
 
 
 def _run_state(last: Path) -> str:
-    """``none`` (no checkpoint), ``interrupted`` or ``finished`` (Ultralytics strips the optimizer)."""
+    """``none`` (no checkpoint), ``interrupted`` or ``finished`` (Ultralytics strips the optimizer).
+
+    Both checkpoints of the run are loaded safely here: Ultralytics' last training
+    step re-reads them with a plain, code-running ``torch.load``.
+    """
     if not last.is_file():
         return "none"
-    import torch
-
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    best = last.with_name("best.pt")
+    if best.is_file():
+        load_checkpoint(best)
+    ckpt = load_checkpoint(last)
     return "finished" if ckpt.get("optimizer") is None else "interrupted"
 
 
@@ -214,6 +221,8 @@ def _base_model(YOLO, architecture: str):
             f"architecture={architecture!r}: no such weights file; training is offline, so give "
             "a local .pt or a model YAML such as yolo11n.yaml"
         )
+    if architecture.endswith(".pt"):
+        load_checkpoint(architecture)  # one clear line for a file that is not safe weights
     try:
         return YOLO(architecture, task="detect")
     except FileNotFoundError as err:
@@ -367,8 +376,6 @@ def _yaml_of_weights(path: Path) -> str | None:
     """The architecture YAML a checkpoint was built from (``yolo11n.yaml``), if readable."""
     if not path.is_file():
         return None
-    import torch
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     model = ckpt.get("ema") or ckpt.get("model")
     return getattr(model, "yaml", {}).get("yaml_file")

@@ -65,9 +65,8 @@ def labels() -> None:
 )
 @click.option(
     "--default-class",
-    default="poppy",
-    show_default=True,
-    help="Class of labels whose file gives none.",
+    default=None,
+    help="Class of labels whose file gives none. [default: none; such labels are an error]",
 )
 @click.option(
     "--layer", help="Layer of a multi-layer vector file (name). [default: the only layer]"
@@ -85,7 +84,7 @@ def import_labels(
     images_dir: Path | None,
     class_names: list[str] | None,
     class_field: str,
-    default_class: str,
+    default_class: str | None,
     layer: str | None,
     predictions: bool,
     overwrite: bool,

@@ -67,15 +67,18 @@ def test_gpkg_in_web_mercator_with_multipolygon_invalid_ring_and_other_field(tmp
     )
 
 
-def test_missing_class_field_falls_back_to_default_class(tmp_path):
+def test_missing_class_is_an_error_unless_a_default_class_is_given(tmp_path):
     path = tmp_path / "plots.gpkg"
     _write(path, PLOTS_UTM, UTM, fields={"note": ["x", None]}, driver="GPKG")
-    assert read_labels(path).classes == ("poppy", "poppy")
+    with pytest.raises(LabelError, match=r"plots\.gpkg: no 'label' field .*--default-class"):
+        read_labels(path)
     assert read_labels(path, default_class="field").classes == ("field", "field")
     _write(
         tmp_path / "named.gpkg", PLOTS_UTM, UTM, fields={"label": ["opium", None]}, driver="GPKG"
     )
-    assert read_labels(tmp_path / "named.gpkg").classes == ("opium", "poppy")
+    with pytest.raises(LabelError, match=r"named\.gpkg: feature 1 \(label field\) has no class"):
+        read_labels(tmp_path / "named.gpkg")
+    assert read_labels(tmp_path / "named.gpkg", default_class="poppy").classes == ("opium", "poppy")
 
 
 def test_points_are_rejected_naming_the_file(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 
 from poppyscan.tiles.errors import LabelError
 
-from ._files import load_json, number
+from ._files import expect, identifier, load_json, number, positive_size
 from .georef import ImageLocator, check_image_size, shapes_to_labels
 from .labelset import LabelSet
 
@@ -28,49 +28,75 @@ def read_coco(path: str | os.PathLike, *, images_dir: str | os.PathLike | None =
     An annotation with a polygon ``segmentation`` becomes that polygon (each
     part a label); otherwise its ``bbox`` ``[x, y, w, h]`` (pixels from the
     top-left corner) becomes a box. RLE masks fall back to the bbox. Each image's
-    declared ``width``/``height`` must match the image file.
+    declared ``width``/``height`` must match the image file. Boxes and polygons
+    without area are errors, as is any value of the wrong type.
     """
     path = Path(path)
     data = load_json(path)
     if not looks_like_coco(data):
         raise LabelError(f"{path}: not a COCO file (needs 'images' and 'annotations' lists)")
-    categories = {c.get("id"): str(c.get("name")) for c in data.get("categories") or []}
-    images = {img.get("id"): img for img in data["images"]}
-    by_image: dict[object, list[dict]] = defaultdict(list)
-    for ann in data["annotations"]:
-        if ann.get("image_id") not in images:
-            raise LabelError(
-                f"{path}: annotation {ann.get('id')} names unknown image_id {ann.get('image_id')!r}"
-            )
-        by_image[ann["image_id"]].append(ann)
+    categories = _by_id(path, data.get("categories") or [], "categories")
+    names = {cid: _category_name(path, c, cid) for cid, c in categories.items()}
+    images = _by_id(path, data["images"], "images")
+    by_image: dict[object, list[tuple[str, dict]]] = defaultdict(list)
+    annotations = expect(data["annotations"], list, path=path, what="'annotations'")
+    for i, ann in enumerate(annotations):
+        ann = expect(ann, dict, path=path, what=f"annotations[{i}]")
+        ann_id = ann.get("id")
+        what = f"annotation {ann_id}" if isinstance(ann_id, (int, str)) else f"annotations[{i}]"
+        image_id = identifier(ann.get("image_id"), path=path, what=f"{what}.image_id")
+        if image_id not in images:
+            raise LabelError(f"{path}: {what} names unknown image_id {image_id!r}")
+        by_image[image_id].append((what, ann))
     locator = ImageLocator(path, Path(images_dir) if images_dir is not None else None)
     sets = []
     for image_id, image in images.items():
         name = image.get("file_name")
-        if not name:
+        if not isinstance(name, str) or not name.strip():
             raise LabelError(f"{path}: image {image_id!r} has no file_name")
-        geo = locator.locate(str(name))
+        geo = locator.locate(name)
         check_image_size(geo, image.get("width"), image.get("height"), label_file=path)
-        sets.append(_image_labels(path, geo, by_image.get(image_id, []), categories))
+        sets.append(_image_labels(path, geo, by_image.get(image_id, []), names))
     if not sets:
         raise LabelError(f"{path}: COCO file lists no images")
     return LabelSet.concat(sets, source=str(path))
 
 
-def _image_labels(path: Path, geo, anns: list[dict], categories: dict) -> LabelSet:
+def _by_id(path: Path, entries: object, key: str) -> dict[object, dict]:
+    """COCO ``images`` or ``categories`` by their ``id`` (each id once)."""
+    out: dict[object, dict] = {}
+    for i, entry in enumerate(expect(entries, list, path=path, what=f"{key!r}")):
+        entry = expect(entry, dict, path=path, what=f"{key}[{i}]")
+        entry_id = identifier(entry.get("id"), path=path, what=f"{key}[{i}].id")
+        if entry_id in out:
+            raise LabelError(f"{path}: {key}[{i}] repeats id {entry_id!r}")
+        out[entry_id] = entry
+    return out
+
+
+def _category_name(path: Path, category: dict, category_id: object) -> str:
+    name = category.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise LabelError(f"{path}: category {category_id!r} has no name")
+    return name.strip()
+
+
+def _image_labels(path: Path, geo, anns: list[tuple[str, dict]], names: dict) -> LabelSet:
     boxes, box_classes, rings, ring_classes = [], [], [], []
-    for ann in anns:
-        what = f"annotation {ann.get('id')}"
-        if ann.get("category_id") not in categories:
+    for what, ann in anns:
+        category_id = ann.get("category_id")
+        if isinstance(category_id, bool) or not isinstance(category_id, (int, str)) \
+                or category_id not in names:
             raise LabelError(
-                f"{path}: {what} has category_id {ann.get('category_id')!r}, not in categories "
-                f"({', '.join(f'{k}={v}' for k, v in categories.items()) or 'none'})"
+                f"{path}: {what} has category_id {category_id!r}, not in categories "
+                f"({', '.join(f'{k}={v}' for k, v in names.items()) or 'none'})"
             )
-        name = categories[ann["category_id"]]
+        name = names[category_id]
         segmentation = ann.get("segmentation")
         if isinstance(segmentation, list) and segmentation:
-            for part in segmentation:
-                ring = [number(v, path=path, what=f"{what} segmentation") for v in part]
+            for j, part in enumerate(segmentation):
+                part = expect(part, list, path=path, what=f"{what}.segmentation[{j}]")
+                ring = [number(v, path=path, what=f"{what}.segmentation[{j}]") for v in part]
                 if len(ring) < 6 or len(ring) % 2:
                     raise LabelError(
                         f"{path}: {what} segmentation part has {len(ring)} values; need x,y pairs, at least 3"
@@ -78,14 +104,15 @@ def _image_labels(path: Path, geo, anns: list[dict], categories: dict) -> LabelS
                 rings.append(np.reshape(ring, (-1, 2)))
                 ring_classes.append(name)
             continue
+        if segmentation not in (None, []) and not isinstance(segmentation, dict):  # dict: RLE
+            raise LabelError(f"{path}: {what}.segmentation is neither polygons nor an RLE mask")
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
             raise LabelError(
                 f"{path}: {what} has neither a polygon segmentation nor a bbox [x, y, w, h]"
             )
-        x, y, w, h = (number(v, path=path, what=f"{what} bbox") for v in bbox)
-        if w <= 0 or h <= 0:
-            raise LabelError(f"{path}: {what} bbox has width {w} and height {h}; both must be > 0")
+        x, y, w, h = (number(v, path=path, what=f"{what}.bbox") for v in bbox)
+        positive_size(w, h, path=path, what=f"{what}.bbox")
         boxes.append([x, y, x + w, y + h])
         box_classes.append(name)
     return shapes_to_labels(geo, boxes, box_classes, rings, ring_classes, source=str(path))

@@ -10,7 +10,7 @@ import numpy as np
 
 from poppyscan.tiles.errors import LabelError
 
-from ._files import number
+from ._files import class_name, number, positive_size
 from .georef import ImageLocator, boxes_to_labels
 from .labelset import LabelSet
 
@@ -33,13 +33,15 @@ def read_deepforest(
     path: str | os.PathLike,
     *,
     images_dir: str | os.PathLike | None = None,
-    default_class: str = "poppy",
+    default_class: str | None = None,
 ) -> LabelSet:
     """Labels of a DeepForest CSV: one row per box, in pixel units of its image.
 
     ``image_path`` is resolved in ``images_dir`` or the CSV's folder. Rows whose
     box is all zeros (DeepForest's marker for an image without objects) are
-    skipped; an empty ``label`` gets ``default_class``. Extra columns are ignored.
+    skipped; other boxes need width and height > 0. An empty ``label`` gets
+    ``default_class`` (default None: an empty label is a LabelError). Extra
+    columns are ignored.
     """
     path = Path(path)
     rows = _rows(path)
@@ -55,12 +57,9 @@ def read_deepforest(
         ]
         if not any(box):
             continue
-        if box[2] <= box[0] or box[3] <= box[1]:
-            raise LabelError(
-                f"{path}: line {lineno} box is empty or inverted (xmax <= xmin or ymax <= ymin)"
-            )
+        positive_size(box[2] - box[0], box[3] - box[1], path=path, what=f"line {lineno} box")
         boxes.append(box)
-        classes.append((row["label"] or "").strip() or default_class)
+        classes.append(class_name(row["label"], default_class, path=path, what=f"line {lineno}"))
     if not by_image:
         raise LabelError(f"{path}: CSV has no rows")
     sets = [

@@ -23,6 +23,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from poppyscan.tiles.errors import LabelError
 from poppyscan.tiles.geometry import pixel_boxes_to_polygons, pixel_polygons_to_map
 
+from ._files import number
 from .labelset import LabelSet
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "shapes_to_labels",
     "polygon_parts",
     "check_image_size",
+    "check_labels",
 ]
 
 # Image suffixes tried when a label names an image by stem only (YOLO).
@@ -145,20 +147,48 @@ def boxes_to_labels(
     """Pixel boxes ``xmin, ymin, xmax, ymax`` of one image as georeferenced labels."""
     boxes_px = np.asarray(boxes_px, dtype="float64").reshape(-1, 4)
     geoms = pixel_boxes_to_polygons(geo.transform, boxes_px) if len(boxes_px) else []
-    return LabelSet(np.asarray(geoms, dtype=object), tuple(classes), geo.crs, source)
+    return check_labels(LabelSet(np.asarray(geoms, dtype=object), tuple(classes), geo.crs, source))
 
 
 def polygons_to_labels(
     geo: ImageGeoref, rings_px: Sequence[np.ndarray], classes: Sequence[str], *, source: str
 ) -> LabelSet:
-    """Pixel polygons of one image as georeferenced labels (invalid ones repaired)."""
+    """Pixel polygons of one image as georeferenced labels (invalid ones repaired).
+
+    A polygon without area (fewer than three distinct corners, all on a line) is
+    a LabelError, like a box without width or height.
+    """
     geoms: list = []
     names: list[str] = []
     for poly, name in zip(pixel_polygons_to_map(geo.transform, rings_px), classes, strict=True):
-        parts = polygon_parts(poly)
+        _check_finite(poly, source)
+        try:
+            parts = polygon_parts(poly)
+        except shapely.errors.GEOSException as err:
+            raise LabelError(f"{source}: a {name!r} polygon cannot be repaired ({err})") from None
+        if not parts:
+            raise LabelError(f"{source}: a {name!r} polygon on {geo.path.name} has no area")
         geoms.extend(parts)
         names.extend([name] * len(parts))
-    return LabelSet(np.array(geoms, dtype=object), tuple(names), geo.crs, source)
+    return check_labels(LabelSet(np.array(geoms, dtype=object), tuple(names), geo.crs, source))
+
+
+def _check_finite(geoms, source: str) -> None:
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(shapely.get_coordinates(geoms)).all()
+    if not ok:
+        raise LabelError(f"{source}: label coordinates overflow on the map (values far too large)")
+
+
+def check_labels(labels: LabelSet) -> LabelSet:
+    """``labels`` if every polygon has finite corners and an area; LabelError otherwise."""
+    _check_finite(labels.geometries, labels.source)
+    if len(labels):
+        with np.errstate(over="ignore", invalid="ignore"):
+            area = shapely.area(labels.geometries)
+        if not (np.isfinite(area) & (area > 0)).all():
+            raise LabelError(f"{labels.source}: a label has no area or an overflowing one")
+    return labels
 
 
 def shapes_to_labels(
@@ -207,7 +237,9 @@ def check_image_size(
     """LabelError if a label file's declared image size differs from the image on disk."""
     if width_px is None or height_px is None:
         return
-    if int(width_px) != geo.width_px or int(height_px) != geo.height_px:
+    width_px = number(width_px, path=Path(label_file), what=f"width of {geo.path.name}")
+    height_px = number(height_px, path=Path(label_file), what=f"height of {geo.path.name}")
+    if width_px != geo.width_px or height_px != geo.height_px:
         raise LabelError(
             f"{label_file}: declares {geo.path.name} as {int(width_px)}x{int(height_px)} px but the "
             f"image is {geo.width_px}x{geo.height_px} px; labels would land on the wrong pixels "

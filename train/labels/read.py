@@ -33,7 +33,7 @@ def read_labels(
     images_dir: str | os.PathLike | None = None,
     class_names: Sequence[str] | None = None,
     class_field: str | None = "label",
-    default_class: str = "poppy",
+    default_class: str | None = None,
     layer: str | int | None = None,
     labelstudio_kind: str = "annotations",
 ) -> LabelSet:
@@ -44,7 +44,9 @@ def read_labels(
     ``images_dir``: where pixel formats find their images (default: beside the
     label file). ``class_names``: class names by index, for YOLO only.
     ``class_field``, ``layer``: for vector files (``"ogr"``). ``default_class``
-    (default ``"poppy"``): class of labels whose file gives none.
+    (default None): class of labels whose file gives none (vector files without
+    the class field, Label Studio regions and DeepForest rows without a label);
+    without it such labels are a LabelError, never silently one class.
     ``labelstudio_kind``: ``"annotations"`` (the labellers') or ``"predictions"``
     (pre-annotations) of a Label Studio export.
     """

@@ -3,7 +3,8 @@ and the line format that every YOLO writer uses.
 
 Lines are ``class cx cy w h`` (a sixth value, a confidence, is ignored) or
 ``class x1 y1 x2 y2 x3 y3 ...`` (segmentation polygons), all normalised to the
-image size. Both the Ultralytics layout (``images/<split>/x.png`` beside
+image size: a value outside 0..1 or a box without width or height is a
+LabelError, as Ultralytics would refuse it too. Both the Ultralytics layout (``images/<split>/x.png`` beside
 ``labels/<split>/x.txt``, names in ``data.yaml``) and the darknet layout that
 CVAT's "YOLO 1.1" uses (images beside the txt files, names in ``obj.names``)
 are understood.
@@ -20,7 +21,7 @@ import yaml
 
 from poppyscan.tiles.errors import LabelError
 
-from ._files import number
+from ._files import class_name, number, positive_size
 from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels
 from .labelset import LabelSet
 
@@ -120,8 +121,7 @@ def read_yolo_class_names(path: Path) -> list[str]:
             if candidate.suffix == ".yaml":
                 names = _names_from_yaml(candidate)
             else:
-                lines = candidate.read_text(encoding="utf-8").splitlines()
-                names = [line.strip() for line in lines if line.strip()]
+                names = [line.strip() for line in _read_text(candidate).splitlines() if line.strip()]
             if names:
                 return names
     raise LabelError(
@@ -132,21 +132,33 @@ def read_yolo_class_names(path: Path) -> list[str]:
 
 def _names_from_yaml(path: Path) -> list[str] | None:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as err:
-        raise LabelError(f"{path}: not valid YAML ({err})") from err
+        raise LabelError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
-        try:
-            by_index = {int(k): str(v) for k, v in names.items()}
-        except (TypeError, ValueError):
-            raise LabelError(f"{path}: 'names' keys must be class indices 0, 1, ...") from None
+        by_index = {_index(k): v for k, v in names.items()}
+        if None in by_index:
+            raise LabelError(f"{path}: 'names' keys must be class indices 0, 1, ...")
         if sorted(by_index) != list(range(len(by_index))):
             raise LabelError(f"{path}: 'names' indices must run 0..{len(by_index) - 1}")
-        return [by_index[i] for i in range(len(by_index))]
-    if isinstance(names, list):
-        return [str(n) for n in names]
-    return None
+        names = [by_index[i] for i in range(len(by_index))]
+    if not isinstance(names, list):
+        return None
+    return [class_name(n, None, path=path, what=f"names[{i}]") for i, n in enumerate(names)]
+
+
+def _index(key: object) -> int | None:
+    if isinstance(key, str) and key.strip().isdigit():
+        return int(key)
+    return key if isinstance(key, int) and not isinstance(key, bool) else None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise LabelError(f"{path}: cannot read ({err})") from None
 
 
 def _image_dirs(txt: Path, images_dir: str | os.PathLike | None) -> list[Path]:
@@ -175,10 +187,7 @@ def _read_one(
 
 def _parse(txt: Path, names: list[str]) -> tuple[list, list, list, list]:
     boxes, box_classes, rings, ring_classes = [], [], [], []
-    try:
-        lines = txt.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise LabelError(f"{txt}: cannot read YOLO label file ({err})") from err
+    lines = _read_text(txt).splitlines()
     for lineno, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
@@ -194,7 +203,9 @@ def _parse(txt: Path, names: list[str]) -> tuple[list, list, list, list]:
         name = names[int(index)]
         coords = values[1:]
         if len(coords) in (4, 5):  # cx cy w h [confidence]
-            boxes.append(coords[:4])
+            coords = coords[:4]
+            positive_size(coords[2], coords[3], path=txt, what=f"{where} box")
+            boxes.append(coords)
             box_classes.append(name)
         elif len(coords) >= 6 and len(coords) % 2 == 0:
             rings.append(coords)
@@ -203,5 +214,10 @@ def _parse(txt: Path, names: list[str]) -> tuple[list, list, list, list]:
             raise LabelError(
                 f"{txt}: {where} has {len(fields)} values; expected 'class cx cy w h' "
                 "or 'class x1 y1 x2 y2 x3 y3 ...'"
+            )
+        if not all(0 <= v <= 1 for v in coords):
+            raise LabelError(
+                f"{txt}: {where}: coordinates must be fractions of the image size, 0..1 "
+                f"(found {max(coords, key=lambda v: abs(v - 0.5)):g}); pixel values are not YOLO"
             )
     return boxes, box_classes, rings, ring_classes
