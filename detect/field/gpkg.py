@@ -49,7 +49,8 @@ def write_field_gpkg(targets: Sequence[FieldTarget], path: str | os.PathLike) ->
     return Path(path)
 
 
-def _target_fields(targets: Sequence[FieldTarget]) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+def _target_fields(targets: Sequence[FieldTarget]) -> dict[str, tuple]:
+    """Field name -> (values, null mask or None), model fields first."""
     n = len(targets)
     ints = {"rank": [t.rank for t in targets], "visit_order": [t.visit_order for t in targets],
             "n_sightings": [t.n_sightings for t in targets]}

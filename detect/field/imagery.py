@@ -4,9 +4,13 @@ Only squares of ``2 * margin_m`` around the targets are written, cut from the
 orthomosaics of the runs that saw them (latest first), resampled (average) to
 ``gsd_m`` in Web Mercator and stored as JPEG tiles of 256 px. Tiles with no
 target near are never written, so the file grows with the number of targets,
-not with the spread of the mission. At 0.25 m and quality 75 a square
-kilometre of imagery is a few MB (``package.json`` states the measured size).
-A target whose orthomosaic has moved or gone gets no imagery (counted).
+not with the spread of the mission. A target whose orthomosaic has moved or
+gone gets no imagery (counted). ``package.json`` states each package's size.
+
+Measured at JPEG quality 75 (tile bytes per km2 of imagery): a real 0.25 m
+aerial image (tests/data/real/tiled_epsg28992.tif) 0.8 MB at 0.5 m, 2.4 MB at
+0.25 m, 9.4 MB at 0.1 m; a synthetic 5 cm survey 1.0 / 3.2 / 15 MB. An isolated
+target with the default 40 m margin takes 4-6 tiles, 20-40 kB.
 """
 
 from __future__ import annotations
@@ -57,12 +61,13 @@ class ImageryStats:
 
     @property
     def mb_per_km2(self) -> float:
-        """Tile bytes per km2 of imagery (the file's fixed overhead left out)."""
+        """Tile bytes per km2 of tiles (file overhead left out; edge tiles count whole)."""
         return self.tile_bytes / 1e6 / self.area_km2 if self.area_km2 else 0.0
 
 
-def write_imagery(targets: Sequence[FieldTarget], path: str | os.PathLike, *, margin_m: float = 40.0,
-                  gsd_m: float = 0.25, jpeg_quality: int = 75) -> ImageryStats | None:
+def write_imagery(targets: Sequence[FieldTarget], path: str | os.PathLike, *,
+                  margin_m: float = 40.0, gsd_m: float = 0.25,
+                  jpeg_quality: int = 75) -> ImageryStats | None:
     """Write the imagery GeoPackage; None (no file) when no target has a readable orthomosaic."""
     if not (0 < margin_m <= 1000 and 0.01 <= gsd_m <= 10 and 1 <= jpeg_quality <= 100):
         raise ConfigError(f"imagery margin_m={margin_m} (0-1000], gsd_m={gsd_m} [0.01, 10], "
@@ -80,7 +85,8 @@ def write_imagery(targets: Sequence[FieldTarget], path: str | os.PathLike, *, ma
     width = math.ceil((max(x) + pad - left) / step) * TILE_PX
     height = math.ceil((top - (min(y) - pad)) / step) * TILE_PX
     grid = from_origin(left, top, res, res)
-    windows = [_tile_window(xi, yi, margin_m / gsd_m, left, top, res) for xi, yi in zip(x, y, strict=True)]
+    windows = [_tile_window(xi, yi, margin_m / gsd_m, left, top, res)
+               for xi, yi in zip(x, y, strict=True)]
     with contextlib.ExitStack() as stack:
         sources = _Sources(stack, grid, width, height)
         plan = [(window, sources.covering(t)) for t, window in zip(targets, windows, strict=True)]
@@ -105,7 +111,8 @@ def write_imagery(targets: Sequence[FieldTarget], path: str | os.PathLike, *, ma
                         tiles * (TILE_PX * gsd_m) ** 2 / 1e6, gsd_m)
 
 
-def _tile_window(x: float, y: float, margin_px: float, left: float, top: float, res: float) -> Window:
+def _tile_window(x: float, y: float, margin_px: float, left: float, top: float,
+                 res: float) -> Window:
     """Whole tiles covering ``margin_px`` around a point (so every written tile is whole)."""
     col, row = (x - left) / res, (top - y) / res
     c0, r0 = math.floor((col - margin_px) / TILE_PX), math.floor((row - margin_px) / TILE_PX)
@@ -155,7 +162,8 @@ def _count_tiles(path: Path) -> tuple[int, int]:
     """Full-resolution tiles written and their bytes."""
     con = sqlite3.connect(path)
     try:
-        n, size = con.execute(f"SELECT COUNT(*), SUM(LENGTH(tile_data)) FROM {IMAGERY_TABLE}").fetchone()
+        n, size = con.execute(
+            f"SELECT COUNT(*), SUM(LENGTH(tile_data)) FROM {IMAGERY_TABLE}").fetchone()
         return int(n), int(size or 0)
     finally:
         con.close()

@@ -45,7 +45,8 @@ def write_field_kmz(targets: Sequence[FieldTarget], path: str | os.PathLike, *,
     for crew in crews:
         folder = ET.SubElement(doc, _q("Folder"))
         _text(folder, "name", crew or "Targets")
-        for t in sorted((t for t in targets if t.crew == crew), key=lambda t: (t.visit_order, t.rank)):
+        members = [t for t in targets if t.crew == crew]
+        for t in sorted(members, key=lambda t: (t.visit_order, t.rank)):
             folder.append(_placemark(t))
     outlines = ET.SubElement(doc, _q("Folder"))
     _text(outlines, "name", "Plot outlines")

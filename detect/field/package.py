@@ -116,8 +116,8 @@ def write_field_package(
 
 def with_crews(targets: list[FieldTarget], n_crews: int) -> list[FieldTarget]:
     """Targets (rank order) with a crew list and a visit order within it."""
-    utm = LocalUTM(float(np.mean([t.lon for t in targets])), float(np.mean([t.lat for t in targets])))
-    xy = utm.xy([t.lon for t in targets], [t.lat for t in targets])
+    lon, lat = np.array([t.lon for t in targets]), np.array([t.lat for t in targets])
+    xy = LocalUTM(float(lon.mean()), float(lat.mean())).xy(lon, lat)
     labels = assign_crews(xy, n_crews)
     out = list(targets)
     for crew in np.unique(labels):

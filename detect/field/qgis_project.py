@@ -36,8 +36,9 @@ _ALIASES = {"status": "Verdict", "visited_at": "Visited at", "crew": "Crew", "no
             "conf": "Confidence", "n_sightings": "Times seen"}
 
 
-def write_qgis_project(path: str | os.PathLike, *, title: str, extent: tuple[float, float, float, float],
-                       gpkg_name: str, imagery_name: str | None) -> Path:
+def write_qgis_project(path: str | os.PathLike, *, title: str,
+                       extent: tuple[float, float, float, float], gpkg_name: str,
+                       imagery_name: str | None) -> Path:
     """Write ``path`` (.qgz) for the package; ``extent`` is lon/lat (west, south, east, north)."""
     root = ET.Element("qgis", projectname=title, version=QGIS_VERSION)
     ET.SubElement(root, "homePath", path="")
@@ -127,7 +128,7 @@ def _targets_layer(gpkg_name: str, extent) -> ET.Element:
     ET.SubElement(layer, "editorlayout").text = "generatedlayout"
     editable = ET.SubElement(layer, "editable")
     for name in (*MODEL_FIELDS, *EDITABLE_FIELDS):
-        ET.SubElement(editable, "field", name=name, editable="1" if name in EDITABLE_FIELDS else "0")
+        ET.SubElement(editable, "field", name=name, editable=str(int(name in EDITABLE_FIELDS)))
     ET.SubElement(editable, "field", name="fid", editable="0")
     ET.SubElement(layer, "previewExpression").text = '"target_id"'
     ET.SubElement(layer, "mapTip").text = "[% \"target_id\" %] [% \"priority\" %] [% \"remark\" %]"

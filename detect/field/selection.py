@@ -23,7 +23,8 @@ PRIORITIES: tuple[str, ...] = ("high", "medium", "low")  # styles and GPX/KMZ sy
 # Why a target is listed again. No status word (confirmed, eradicated...) appears here: in GPX
 # and KML text a status word is read back as the crew's verdict.
 _NOTES = {"replant": "seen again after eradication", "disputed": "crews disagreed: check well",
-          "confirmed": "poppy standing at the last visit", "inaccessible": "last crew could not reach it"}
+          "confirmed": "poppy standing at the last visit",
+          "inaccessible": "last crew could not reach it"}
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,11 @@ class LocalUTM:
 
     def to_metres(self, geoms):
         """Geometries (one or an array) from lon/lat to this zone."""
-        return shapely.transform(geoms, lambda c: np.column_stack(self._fwd.transform(c[:, 0], c[:, 1])))
+        return shapely.transform(geoms, lambda c: np.column_stack(self._fwd.transform(*c.T)))
 
     def to_lonlat(self, geoms):
         """Geometries (one or an array) from this zone back to lon/lat."""
-        return shapely.transform(geoms, lambda c: np.column_stack(self._inv.transform(c[:, 0], c[:, 1])))
+        return shapely.transform(geoms, lambda c: np.column_stack(self._inv.transform(*c.T)))
 
 
 def buffer_m(geom: shapely.Geometry, distance_m: float) -> shapely.Geometry:

@@ -64,7 +64,8 @@ def match_sightings(
         return []
     n_s = len(sighting_xy)
     # Sightings are nodes 0..n_s-1, targets n_s..; a group is one small assignment problem.
-    group = connected_groups(n_s + len(target_xy), np.column_stack([pairs[:, 0], pairs[:, 1] + n_s]))
+    edges = np.column_stack([pairs[:, 0], pairs[:, 1] + n_s])
+    group = connected_groups(n_s + len(target_xy), edges)
     dist = np.hypot(*(sighting_xy[pairs[:, 0]] - target_xy[pairs[:, 1]]).T)
     matches = []
     for g in np.unique(group[pairs[:, 0]]):

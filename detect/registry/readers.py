@@ -121,8 +121,8 @@ def _read_gpkg(path: Path, shown: Path) -> tuple[str, list[VerdictRow]]:
         con = sqlite3.connect(copy)
         try:
             con.row_factory = sqlite3.Row
-            tables = [r[0] for r in con.execute(
-                "SELECT table_name FROM gpkg_contents WHERE data_type IN ('features', 'attributes')")]
+            tables = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents WHERE "
+                                                "data_type IN ('features', 'attributes')")]
             rows = []
             for table in tables:
                 columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]

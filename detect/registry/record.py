@@ -78,7 +78,7 @@ def record_run(
         touched = _insert_sightings(con, run, known, matches)
         not_seen = _insert_flyovers(con, run, known, set(touched.values()))
         states = refresh_targets(con, [*touched.values(), *not_seen])
-        replants = sum(1 for t, s in states.items() if s == "replant" and before.get(t) != "replant")
+        replants = sum(s == "replant" and before.get(t) != "replant" for t, s in states.items())
         summary = RecordSummary(run.run_id, run.mission, run.flown_at, len(run.sightings),
                                 len(matches), len(run.sightings) - len(matches), len(not_seen),
                                 replants)

@@ -85,7 +85,8 @@ def read_run_folder(run_dir: str | os.PathLike, *, flown_at: str | None = None) 
         run_id=str(manifest.get("run_id") or "run-" + hashlib.sha256(raw).hexdigest()[:16]),
         run_dir=run_dir.resolve(), mission=str(mission), created_at=manifest.get("created_at"),
         flown_at=iso_utc(when, what=f"{manifest_path} flight date"),
-        model_id=model.get("model_id"), conf_threshold=(manifest.get("thresholds") or {}).get("conf"),
+        model_id=model.get("model_id"),
+        conf_threshold=(manifest.get("thresholds") or {}).get("conf"),
         gsd_m=(model.get("grid") or {}).get("gsd_m"), inputs=list(manifest.get("inputs") or []),
         sightings=sightings, coverage=_coverage(run_dir / "coverage.geojson"),
     )

@@ -44,7 +44,7 @@ TABLES: dict[str, tuple[str | None, str, str]] = {
         n_sightings INTEGER NOT NULL DEFAULT 0, n_flown_not_seen INTEGER NOT NULL DEFAULT 0,
         n_verdicts INTEGER NOT NULL DEFAULT 0, n_replants INTEGER NOT NULL DEFAULT 0,
         last_verdict_at DATETIME, max_conf REAL, area_m2 REAL, position_uncertainty_m REAL,
-        created_run_id TEXT NOT NULL""", "Places crews are sent to; state from sightings + verdicts"),
+        created_run_id TEXT NOT NULL""", "Places crews are sent to; state from the history"),
     "sightings": ("MULTIPOLYGON", """
         sighting_id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL, target_id TEXT NOT NULL,
         run_target_id TEXT NOT NULL, mission TEXT NOT NULL, flown_at DATETIME NOT NULL,
@@ -133,7 +133,8 @@ def _create(con: sqlite3.Connection, prefix: str) -> None:
     init_geopackage(con)
     for table, (geometry_type, columns, description) in TABLES.items():
         geom = "geom " + geometry_type + ", " if geometry_type else ""
-        con.execute(f"CREATE TABLE {table} (fid INTEGER PRIMARY KEY AUTOINCREMENT, {geom}{columns})")
+        con.execute(f"CREATE TABLE {table} "
+                    f"(fid INTEGER PRIMARY KEY AUTOINCREMENT, {geom}{columns})")
         register_table(con, table, geometry_type=geometry_type, description=description)
     for sql in _INDEXES:
         con.execute(sql)

@@ -105,7 +105,8 @@ def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negative
         summary = ps.build_dataset(
             orthos, labels, out_dir, model=model, class_names=names,
             hard_negatives=hard_negatives, hard_negatives_layer=hard_negatives_layer,
-            registry=registry, evidence=evidence, config=config_path, overwrite=overwrite, progress=progress, **settings)
+            registry=registry, evidence=evidence,
+            config=config_path, overwrite=overwrite, progress=progress, **settings)
     _echo_summary(summary, Path(out_dir))
 
 

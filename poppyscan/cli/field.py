@@ -63,7 +63,7 @@ def package(registry_path, out_dir, mission, states, crews, overwrite, **imagery
 @click.option("--registry", "registry_path", required=True,
               type=click.Path(exists=True, dir_okay=False), help="Mission registry (GeoPackage).")
 def import_(files, registry_path) -> None:
-    """Read crews' verdicts (GeoPackage as QField left it, zip, CSV, GPX, KML/KMZ) into the registry."""
+    """Read crews' verdicts into the registry: GPKG (as QField left it), zip, CSV, GPX, KML, KMZ."""
     from poppyscan.detect.registry import import_verdicts
 
     for s in import_verdicts(registry_path, files):

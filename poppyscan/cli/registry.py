@@ -71,6 +71,7 @@ def status(registry_path, mission, show_targets, as_json) -> None:
         click.echo(f"\n{'target':<14}{'mission':<10}{'state':<15}{'seen':>5}{'not seen':>9}"
                    f"{'verdicts':>9}{'conflicts':>10}{'replants':>9}  last seen   lat, lon")
         for t in report.targets:
+            last_seen = (t.last_seen or "")[:10]
             click.echo(f"{t.target_id:<14}{t.mission:<10}{t.state:<15}{t.n_sightings:>5}"
                        f"{t.n_flown_not_seen:>9}{t.n_verdicts:>9}{t.n_conflicts:>10}"
-                       f"{t.n_replants:>9}  {(t.last_seen or '')[:10]:<10}  {t.lat:.6f}, {t.lon:.6f}")
+                       f"{t.n_replants:>9}  {last_seen:<10}  {t.lat:.6f}, {t.lon:.6f}")

@@ -1,4 +1,4 @@
-"""The field loop from the command line: record two flights, package, import verdicts, status, dataset."""
+"""The field loop by command line: two flights, package, verdicts back, status, a dataset."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ def flights(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
     a = make_flight(root / "a.tif", gsd_m=0.05)
     b = make_flight(root / "b.tif", gsd_m=0.08, offset_m=(1.5, -1.0))
-    return root, a, [publish_run([a], root / "run-a", mission="M1", created_at="2026-03-01T08:00:00Z"),
-                     publish_run([b], root / "run-b", mission="M2", created_at="2026-03-10T08:00:00Z")]
+    runs = [publish_run([a], root / "run-a", mission="M1", created_at="2026-03-01T08:00:00Z"),
+            publish_run([b], root / "run-b", mission="M2", created_at="2026-03-10T08:00:00Z")]
+    return root, a, runs
 
 
 def _run(*args):
@@ -76,5 +77,6 @@ def test_dataset_build_needs_labels_or_a_registry(flights, tmp_path):
 
 
 def test_registry_status_of_a_missing_file_is_one_line(tmp_path):
-    result = CliRunner().invoke(cli, ["registry", "status", "--registry", str(tmp_path / "no.gpkg")])
+    missing = str(tmp_path / "no.gpkg")
+    result = CliRunner().invoke(cli, ["registry", "status", "--registry", missing])
     assert result.exit_code == 2 and "does not exist" in result.output

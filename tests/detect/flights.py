@@ -12,12 +12,19 @@ reads exactly what ``poppyscan detect`` publishes.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
+
+import shapely
+import shapely.affinity
+from pyproj import Transformer
 
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.export import write_all, write_run_manifest, write_thumbnail
 from poppyscan.detect.pipeline import run_detection
+from poppyscan.detect.targets import Target, format_target_id
 from poppyscan.tiles import GridSpec
+from poppyscan.tiles.geometry import reproject_geometry
 from tests.data.rasters import ORIGIN
 from tests.detect.marks import MarkPredictor, make_marked_raster
 
@@ -60,6 +67,39 @@ def publish_run(orthos: list[Path], out_dir: Path, *, mission: str, created_at: 
     write_run_manifest(out_dir / "run.json", inputs=[str(o.resolve()) for o in orthos],
                        model={"model_id": "marks-1", "grid": dataclasses.asdict(GRID)},
                        thresholds={"conf": 0.5}, counts={"targets": len(targets)},
+                       timings={}, outputs=list(written.values()), settings={"mission": mission},
+                       created_at=created_at)
+    return out_dir
+
+
+def publish_truth_run(survey, out_dir: Path, *, mission: str, created_at: str,
+                      offset_m=(0.0, 0.0)) -> Path:
+    """A run folder whose targets are a synthetic survey's plots as a detector would box them.
+
+    Each plot becomes its bounding box snapped outwards to the survey's pixel
+    grid (so 5 cm and 8 cm flights draw it differently), moved by ``offset_m``
+    (the flight's georeference error); the coverage is the survey's footprint,
+    moved the same way.
+    """
+    gsd, (x0, y0) = survey.gsd_m, (survey.transform.c, survey.transform.f)
+    to_wgs84 = Transformer.from_crs(survey.crs, "EPSG:4326", always_xy=True)
+    targets = []
+    for rank, plot in enumerate(sorted(survey.plots, key=lambda p: -p["area_m2"]), start=1):
+        minx, miny, maxx, maxy = plot["geometry"].bounds
+        box = shapely.box(x0 + math.floor((minx - x0) / gsd) * gsd,
+                          y0 - math.ceil((y0 - miny) / gsd) * gsd,
+                          x0 + math.ceil((maxx - x0) / gsd) * gsd,
+                          y0 - math.floor((y0 - maxy) / gsd) * gsd)
+        box = shapely.affinity.translate(box, *offset_m)
+        lon, lat = to_wgs84.transform(box.centroid.x, box.centroid.y)
+        targets.append(Target(format_target_id(mission, rank), mission, rank, 0.9, box.area,
+                              reproject_geometry(box, survey.crs, "EPSG:4326"), lon, lat,
+                              ("ortho.tif",), gsd, "truth-boxes", created_at, 1))
+    footprint = shapely.affinity.translate(survey.footprint, *offset_m)
+    written = write_all(out_dir, targets, mission=mission, model_id="truth-boxes",
+                        formats=("geojson",), coverage=(footprint, survey.crs))
+    write_run_manifest(out_dir / "run.json", inputs=[survey.ortho_path],
+                       model={"model_id": "truth-boxes"}, thresholds={}, counts={},
                        timings={}, outputs=list(written.values()), settings={"mission": mission},
                        created_at=created_at)
     return out_dir

@@ -33,8 +33,9 @@ def main(project_path: str) -> dict:
                 editable[fields[i].name()] = layer.editFormConfig().readOnly(i) is False
             info["widgets"] = widgets
             info["editable"] = editable
-            info["default_visited_at"] = layer.defaultValueDefinition(
-                fields.indexOf("visited_at")).expression() if "visited_at" in fields.names() else None
+            index = fields.indexOf("visited_at")
+            info["default_visited_at"] = (layer.defaultValueDefinition(index).expression()
+                                          if index >= 0 else None)
         else:
             info["bands"] = layer.bandCount()
         out["layers"][layer.name()] = info

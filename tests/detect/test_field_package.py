@@ -1,4 +1,4 @@
-"""Field packages: what crews get (QGIS project, GPKG, imagery, GPX, KMZ, list) and what comes back."""
+"""Field packages: what crews get (QGIS project, GPKG, imagery, GPX, KMZ, list), what comes back."""
 
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ def registry(tmp_path_factory):
     a = make_flight(root / "a.tif", gsd_m=0.05)
     b = make_flight(root / "b.tif", gsd_m=0.08, offset_m=(1.5, -1.0))
     reg = root / "area.gpkg"
-    record_run(reg, publish_run([a], root / "run-a", mission="M1", created_at="2026-03-01T08:00:00Z"))
-    record_run(reg, publish_run([b], root / "run-b", mission="M2", created_at="2026-03-10T08:00:00Z"))
+    record_run(reg, publish_run([a], root / "run-a", mission="M1",
+                                created_at="2026-03-01T08:00:00Z"))
+    record_run(reg, publish_run([b], root / "run-b", mission="M2",
+                                created_at="2026-03-10T08:00:00Z"))
     return reg
 
 
@@ -206,7 +208,8 @@ def test_verdicts_from_other_apps_gpx_and_kml(registry, package, tmp_path):
     assert [s.applied for s in summaries] == [1, 1]
     rows = dict(sqlite3.connect(reg).execute("SELECT target_id, status || ' ' || visited_at "
                                              "FROM verdicts"))
-    assert rows == {ids[3]: "confirmed 2026-03-14T07:00:00Z", ids[4]: "not_found 2026-03-14T08:00:00Z"}
+    assert rows == {ids[3]: "confirmed 2026-03-14T07:00:00Z",
+                    ids[4]: "not_found 2026-03-14T08:00:00Z"}
 
 
 def _qgis_available() -> bool:
@@ -217,7 +220,7 @@ def _qgis_available() -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.skipif(not _qgis_available(), reason="QGIS Python bindings (python3-qgis) not installed")
+@pytest.mark.skipif(not _qgis_available(), reason="QGIS's Python bindings (python3-qgis) absent")
 def test_qgis_opens_the_project_with_valid_layers_and_the_verdict_form(package):
     script = Path(__file__).with_name("qgis_check.py")
     done = subprocess.run([QGIS_PYTHON, str(script), str(package.paths["crew-pack.qgz"])],

@@ -14,8 +14,9 @@ from poppyscan.detect.registry import (
     registry_status,
     verdict_features,
 )
+from poppyscan.synth import generate_survey
 from poppyscan.tiles.errors import ConfigError
-from tests.detect.flights import make_flight, publish_run
+from tests.detect.flights import make_flight, publish_run, publish_truth_run
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,25 @@ def test_repeat_flight_at_another_gsd_with_offset_adds_no_duplicates(runs, tmp_p
     assert all(1.5 <= d <= 2.2 for d in distances), distances  # the 1.8 m georeference offset
     ids = [t for (t,) in _rows(reg, "SELECT target_id FROM targets ORDER BY target_id")]
     assert ids == [f"AREA-{n:05d}" for n in range(1, 7)]
+
+
+def test_synthetic_survey_reflown_at_8cm_off_by_2m_adds_no_target(tmp_path):
+    surveys = [generate_survey(tmp_path / f"s{i}", seed=11, size_px=size, gsd_m=gsd,
+                               plot_density_per_ha=80)
+               for i, (size, gsd) in enumerate([((768, 768), 0.05), ((480, 480), 0.08)])]
+    first = publish_truth_run(surveys[0], tmp_path / "r0", mission="S1",
+                              created_at="2026-02-01T08:00:00Z")
+    again = publish_truth_run(surveys[1], tmp_path / "r1", mission="S2",
+                              created_at="2026-02-20T08:00:00Z", offset_m=(-1.2, 1.6))
+    reg = tmp_path / "area.gpkg"
+    n_plots = len(surveys[0].plots)
+    assert record_run(reg, first).n_new == n_plots >= 5
+    second = record_run(reg, again)
+    assert (second.n_matched, second.n_new, second.n_flown_not_seen) == (n_plots, 0, 0)
+    pairs = _rows(reg, "SELECT a.run_target_id, b.run_target_id FROM sightings a JOIN sightings b "
+                       "USING (target_id) WHERE a.mission = 'S1' AND b.mission = 'S2'")
+    # Both runs rank the plots by area: a match pairs the same rank, so the same plot.
+    assert sorted(a[3:] for a, _ in pairs) == sorted(b[3:] for _, b in pairs)
 
 
 def test_recording_the_same_run_twice_changes_nothing(runs, tmp_path):
