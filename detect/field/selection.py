@@ -64,7 +64,7 @@ def select_targets(registry: str | os.PathLike, *, mission: str | None = None,
                    states: Sequence[str] = ("open",)) -> list[FieldTarget]:
     """Targets in ``states`` (``open``: every state in OPEN_STATES), most urgent first, ranked."""
     wanted = _states(states)
-    with connect(registry) as con:
+    with connect(registry, write=False) as con:
         rows = con.execute(
             "SELECT t.*, s.geom AS outline, s.thumbnail, s.flown_at AS latest FROM targets t "
             "JOIN sightings s ON s.fid = (SELECT fid FROM sightings WHERE target_id = t.target_id "

@@ -72,7 +72,7 @@ def verdict_features(registry: str | os.PathLike, rule: EvidenceRule = EvidenceR
                      inputs: Sequence[str | os.PathLike] | None = None) -> VerdictFeatures:
     """The evidence in ``registry`` under ``rule`` (see the module doc)."""
     pos, pos_ids, neg, neg_ids, rejected = [], [], [], [], Counter()
-    with connect(registry) as con:
+    with connect(registry, write=False) as con:
         runs = _runs_over(con, inputs)
         for target_id, state in con.execute("SELECT target_id, state FROM targets ORDER BY fid"):
             verdict = _evidence(con, target_id, state, rule, rejected)

@@ -83,23 +83,27 @@ _INDEXES = ("CREATE INDEX IF NOT EXISTS sightings_target ON sightings (target_id
 
 
 @contextlib.contextmanager
-def connect(path: str | os.PathLike, *, create: bool = False,
-            prefix: str | None = None) -> Iterator[sqlite3.Connection]:
+def connect(path: str | os.PathLike, *, create: bool = False, prefix: str | None = None,
+            write: bool = True) -> Iterator[sqlite3.Connection]:
     """An open registry in one transaction: committed on success, rolled back on error.
 
     ``create=True`` makes the file when it is missing; target ids then start
     with ``prefix`` (default: the file name, letters and digits only).
+    ``write=False`` reads one consistent snapshot without taking the write lock
+    (a registry on read-only media opens too).
     """
     path = Path(path)
     if not path.exists() and not create:
         raise ConfigError(f"{path}: no such registry; record a run into it first "
                           "(`poppyscan registry record RUN_DIR --registry FILE`)")
     new = not path.exists()
-    con = sqlite3.connect(path, isolation_level=None)
+    uri = f"{path.resolve().as_uri()}?mode=ro" if not write and not new else None
+    con = sqlite3.connect(uri or path, isolation_level=None, uri=uri is not None)
     try:
         con.row_factory = sqlite3.Row
         try:
-            con.execute("BEGIN IMMEDIATE")  # one writer at a time; readers see whole commits
+            # One writer at a time; readers see whole commits.
+            con.execute("BEGIN IMMEDIATE" if write or new else "BEGIN")
             if not new:
                 _check(con, path)
         except sqlite3.DatabaseError as err:

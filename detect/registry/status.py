@@ -59,7 +59,7 @@ class RegistryStatus:
 
 def registry_status(registry: str | os.PathLike, *, mission: str | None = None) -> RegistryStatus:
     """Per-mission counts and one row per target (optionally of ``mission`` only)."""
-    with connect(registry) as con:
+    with connect(registry, write=False) as con:
         conflicts = Counter(r[0] for r in con.execute(
             "SELECT target_id FROM verdicts WHERE outcome = 'conflict'"))
         rows = con.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pyogrio
 import pytest
@@ -212,3 +213,28 @@ def test_not_a_registry_is_one_clear_error(tmp_path):
         registry_status(bad)
     with pytest.raises(ConfigError, match="no such registry"):
         registry_status(tmp_path / "missing.gpkg")
+
+
+def test_run_json_run_id_and_extra_keys_are_used_and_tolerated(runs, tmp_path):
+    import json
+    import shutil
+
+    run = Path(shutil.copytree(runs["A"], tmp_path / "run"))
+    manifest = json.loads((run / "run.json").read_text())
+    manifest.update(run_id="2026-03-01-abc", files=[{"path": "x", "sha256": "0" * 64}])
+    (run / "run.json").write_text(json.dumps(manifest))
+    reg = tmp_path / "area.gpkg"
+    assert record_run(reg, run, flown_at="2026-02-28").run_id == "2026-03-01-abc"
+    assert _rows(reg, "SELECT run_id, flown_at FROM runs") == [("2026-03-01-abc",
+                                                              "2026-02-28T00:00:00Z")]
+
+
+def test_a_read_only_registry_still_reports(runs, tmp_path):
+    reg = tmp_path / "area.gpkg"
+    record_run(reg, runs["A"])
+    reg.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        assert len(registry_status(reg).targets) == 6
+    finally:
+        tmp_path.chmod(0o755)
