@@ -140,12 +140,19 @@ def build_dataset(
     class_names: Sequence[str] | None = None,
     hard_negatives: Sequence[PathLike] = (),
     hard_negatives_layer: str | None = None,
+    registry: PathLike | None = None,
+    evidence: Any = None,
     config: PathLike | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
     **settings: Any,
 ) -> DatasetSummary:
     """Labelled chips for training, on ``model``'s grid or the tiling settings' grid.
+
+    ``registry``: a mission registry whose crew verdicts over ``orthos`` add
+    labels (confirmed plots) and hard negatives (false positives) when they
+    meet ``evidence`` (a :class:`poppyscan.detect.registry.EvidenceRule` or its
+    fields as a mapping; default: status plus a visit date).
 
     ``settings``: keys of ``configs/tiling.yaml`` (the grid and chip policy; with
     ``model`` the card fixes the grid) and of ``configs/dataset.yaml``; the
@@ -168,6 +175,10 @@ def build_dataset(
     check_outputs_free(out_dir, OUTPUTS, overwrite)
     min_valid = float(tiling["min_valid_frac"])
     hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)  # bad files fail now
+    if registry is not None:
+        from poppyscan.train.dataset.verdicts import add_verdicts
+
+        labels, hard = add_verdicts(labels, hard, registry, orthos, evidence)
     if progress is not None:
         infos = [inspect_raster(path, bands=tiling["bands"]) for path in orthos]
         progress.start(sum(plan_raster(i, grid, prescreen=min_valid > 0).n_to_read for i in infos))

@@ -21,7 +21,7 @@ from poppyscan.detect.export._labels import ordered_targets
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.atomic import atomic_path
 
-__all__ = ["STATUS_DOMAIN", "STATUS_LABELS", "write_targets_gpkg"]
+__all__ = ["STATUS_DOMAIN", "STATUS_LABELS", "add_status_domain", "write_targets_gpkg"]
 
 STATUS_DOMAIN = "poppyscan_status"
 # Labels shown in the drop-down; the stored value is the code (key).
@@ -41,7 +41,7 @@ def write_targets_gpkg(targets: Sequence[Target], path: str | os.PathLike) -> Pa
     with atomic_path(path) as tmp:
         _write_points(ordered, tmp)
         _write_plots(ordered, tmp)
-        _add_status_domain(tmp)
+        add_status_domain(tmp)
     return Path(path)
 
 
@@ -96,8 +96,8 @@ def _write_layer(path, layer, geometry_type, geoms, fields, masks, *, append) ->
     )
 
 
-def _add_status_domain(path: Path) -> None:
-    """Attach the STATUSES enum to ``targets.status`` (GeoPackage schema extension)."""
+def add_status_domain(path: str | os.PathLike, table: str = "targets") -> None:
+    """Attach the STATUSES enum to ``<table>.status`` (GeoPackage schema extension)."""
     con = sqlite3.connect(path)
     try:
         with con:
@@ -105,12 +105,12 @@ def _add_status_domain(path: Path) -> None:
             con.execute(
                 "INSERT OR REPLACE INTO gpkg_data_columns "
                 "(table_name, column_name, name, title, description, constraint_name) "
-                "VALUES ('targets', 'status', 'status', 'Status', "
+                "VALUES (?, 'status', 'status', 'Status', "
                 "'Field check result; pick one value', ?)",
-                (STATUS_DOMAIN,),
+                (table, STATUS_DOMAIN),
             )
             con.executemany(
-                "INSERT INTO gpkg_data_column_constraints "
+                "INSERT OR IGNORE INTO gpkg_data_column_constraints "
                 "(constraint_name, constraint_type, value, description) VALUES (?, 'enum', ?, ?)",
                 [(STATUS_DOMAIN, code, label) for code, label in STATUS_LABELS.items()],
             )

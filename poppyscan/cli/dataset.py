@@ -24,8 +24,9 @@ def dataset() -> None:
 @click.option("--ortho", "orthos", multiple=True, required=True,
               type=click.Path(exists=True, dir_okay=False),
               help="Orthomosaic GeoTIFF; repeat for several.")
-@click.option("--labels", "labels", multiple=True, required=True, type=click.Path(exists=True),
-              help="Label file or folder (any `poppyscan labels import` format); repeat for several.")
+@click.option("--labels", "labels", multiple=True, type=click.Path(exists=True),
+              help="Label file or folder (any `poppyscan labels import` format); repeat for "
+                   "several. Needed unless --registry gives labels.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Dataset folder: data.yaml, images/, labels/, chips.gpkg, summary.json.")
 @click.option("--label-format", type=click.Choice(LABEL_FORMATS), default=None,
@@ -52,6 +53,18 @@ def dataset() -> None:
 @click.option("--hard-negatives-layer", default=None, metavar="NAME",
               help="Layer of the --hard-negatives files, when they have several (waypoints in "
                    "GPX, targets or plots in targets.gpkg) [the only layer].")
+@click.option("--registry", "registry", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Mission registry (GeoPackage): crews' verdicts over the --ortho files that "
+                   "meet the evidence rule add confirmed plots as labels and false positives as "
+                   "hard negatives [none].")
+@click.option("--verdict-labels", default="confirmed,eradicated", show_default=True,
+              metavar="STATUS,...", help="Verdicts that make a label (with --registry).")
+@click.option("--verdict-negatives", default="false_positive", show_default=True,
+              metavar="STATUS,...", help="Verdicts that make a hard negative (with --registry).")
+@click.option("--require-photo", is_flag=True,
+              help="Count only verdicts with a photo (with --registry) [a visit date suffices].")
+@click.option("--visited-since", default=None, metavar="DATE",
+              help="Count only visits on or after DATE, ISO 8601 (with --registry) [all].")
 @click.option("--split", "split", type=click.Choice(SPLIT_MODES), default=None,
               help="block: ground blocks go to train/val/test; ortho: whole orthomosaics do "
                    f"{default_of('dataset', 'split')}.")
@@ -73,10 +86,16 @@ def dataset() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of settings, keys as in configs/tiling.yaml and configs/dataset.yaml.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --out.")
-def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negatives_layer,
-          config_path, overwrite, **settings) -> None:
+def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negatives_layer, registry,
+          verdict_labels, verdict_negatives, require_photo, visited_since, config_path, overwrite,
+          **settings) -> None:
     """Cut --ortho files into labelled chips on the model's grid, split by ground blocks."""
     import poppyscan.api as ps
+
+    if not labels and registry is None:
+        raise click.UsageError("give --labels, --registry, or both")
+    evidence = dict(positive=_statuses(verdict_labels), negative=_statuses(verdict_negatives),
+                    require_photo=require_photo, visited_since=visited_since)
 
     names = [n.strip() for n in classes.split(",")] if classes else None
     if names is not None and not all(names):
@@ -86,8 +105,13 @@ def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negative
         summary = ps.build_dataset(
             orthos, labels, out_dir, model=model, class_names=names,
             hard_negatives=hard_negatives, hard_negatives_layer=hard_negatives_layer,
+            registry=registry, evidence=evidence,
             config=config_path, overwrite=overwrite, progress=progress, **settings)
     _echo_summary(summary, Path(out_dir))
+
+
+def _statuses(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
 def _echo_summary(summary, out: Path) -> None:

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("poppyscan.cli.train", "train", "Train a model bundle on a dataset."),
     "evaluate": ("poppyscan.cli.evaluate", "evaluate", "Score a model on labelled orthomosaics."),
     "labels": ("poppyscan.cli.labels", "labels", "Round-trip labels with Label Studio and CVAT."),
+    "registry": ("poppyscan.cli.registry", "registry", "Record runs; see what is open."),
+    "field": ("poppyscan.cli.field", "field", "Packages for crews' phones; verdicts back."),
 }
 
 

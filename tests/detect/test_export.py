@@ -90,7 +90,7 @@ def _fail_after(real):
 @pytest.mark.parametrize(
     ("writer", "module", "attr", "name"),
     [
-        (write_targets_gpkg, gpkg_mod, "_add_status_domain", "t.gpkg"),
+        (write_targets_gpkg, gpkg_mod, "add_status_domain", "t.gpkg"),
         (write_targets_gpkg, gpkg_mod, "ogr_write", "t.gpkg"),
         (write_targets_gpx, gpx_kml_mod, "ogr_write", "t.gpx"),
         (write_targets_kml, gpx_kml_mod, "ogr_write", "t.kml"),
@@ -113,7 +113,7 @@ def test_failed_rewrite_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "t.gpkg"
     write_targets_gpkg(sample_targets()[:1], target)
     before = target.read_bytes()
-    monkeypatch.setattr(gpkg_mod, "_add_status_domain", _fail_after(gpkg_mod._add_status_domain))
+    monkeypatch.setattr(gpkg_mod, "add_status_domain", _fail_after(gpkg_mod.add_status_domain))
 
     with pytest.raises(RuntimeError):
         write_targets_gpkg(sample_targets(), target)

@@ -278,7 +278,7 @@ def _as_label_set(labels, label_format: str) -> LabelSet:
     paths = [labels] if isinstance(labels, (str, os.PathLike)) else list(labels)
     if not paths:
         raise ConfigError("no label files given; pass at least one")
-    sets = [read_labels(path, format=label_format) for path in paths]
+    sets = [p if isinstance(p, LabelSet) else read_labels(p, format=label_format) for p in paths]
     return sets[0] if len(sets) == 1 else LabelSet.concat(sets)
 
 

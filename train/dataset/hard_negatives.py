@@ -48,6 +48,11 @@ class HardNegatives:
         return cls([read_geometries(path, layer=layer, layer_flag="--hard-negatives-layer")
                     for path in paths], sources=paths)
 
+    def plus(self, geoms: np.ndarray, crs: CRS | str, source: str) -> HardNegatives:
+        """These hard negatives and ``geoms`` (in ``crs``) from ``source`` (e.g. a registry)."""
+        return HardNegatives([*self._layers, (geoms, crs)], (*self.sources, source),
+                             n_on_labels=self.n_on_labels)
+
     def without_labels(self, labels: np.ndarray, crs: CRS | str) -> HardNegatives:
         """These hard negatives less those touching a label (``labels`` in ``crs``): they hold a plot."""
         tree, crs = shapely.STRtree(labels), CRS.from_user_input(crs)

@@ -1,0 +1,170 @@
+"""``write_field_package``: everything a crew copies to a phone, in one folder and one zip.
+
+::
+
+    OUT/<name>.qgz      QGIS/QField project: styles, verdict form, layers below
+    OUT/field.gpkg      targets (crews edit status, visited_at, crew, note, photo) + plots
+    OUT/imagery.gpkg    offline imagery around the targets (see :mod:`.imagery`)
+    OUT/targets.gpx     GPX 1.1 waypoints, one route per crew
+    OUT/targets.kmz     styled placemarks with thumbnails, a folder per crew
+    OUT/list.html       printable list, one table per crew in visit order
+    OUT/thumbs/         crops of the orthomosaic per target
+    OUT/DCIM/           where QField stores the crews' photos
+    OUT/package.json    what was packaged from which registry, imagery size per km2
+    OUT.zip             all of the above
+
+Return the field.gpkg as QField leaves it (with its -wal file, or the whole
+folder zipped) to ``poppyscan field import``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from poppyscan.config import defaults
+from poppyscan.detect.field.crews import assign_crews, visit_order
+from poppyscan.detect.field.gpkg import write_field_gpkg
+from poppyscan.detect.field.gpx import write_field_gpx
+from poppyscan.detect.field.imagery import ImageryStats, write_imagery
+from poppyscan.detect.field.kmz import write_field_kmz
+from poppyscan.detect.field.printable import write_printable_list
+from poppyscan.detect.field.qgis_project import write_qgis_project
+from poppyscan.detect.field.selection import FieldTarget, select_targets
+from poppyscan.detect.registry.geo import LocalUTM
+from poppyscan.detect.registry.timefmt import now_utc
+from poppyscan.tiles.errors import ConfigError
+
+__all__ = ["FieldPackage", "write_field_package"]
+
+DEFAULTS = defaults("field")
+
+
+@dataclass(frozen=True)
+class FieldPackage:
+    """A written package: its folder, zip, targets (in rank order) and imagery figures."""
+
+    out_dir: Path
+    zip_path: Path
+    targets: list[FieldTarget]
+    paths: dict[str, Path]
+    imagery: ImageryStats | None
+
+
+def write_field_package(
+    registry: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    mission: str | None = None,
+    states: Sequence[str] = ("open",),
+    crews: int | None = None,
+    imagery_margin_m: float = DEFAULTS["imagery_margin_m"],
+    imagery_gsd_m: float = DEFAULTS["imagery_gsd_m"],
+    jpeg_quality: int = DEFAULTS["jpeg_quality"],
+    overwrite: bool = False,
+) -> FieldPackage:
+    """Package the registry's targets in ``states`` (``open``: all that need a crew).
+
+    ``mission``: only targets first seen by that mission. ``crews``: split into
+    that many crew lists in visit order (:mod:`.crews`). Imagery options: see
+    :func:`~poppyscan.detect.field.imagery.write_imagery` (defaults:
+    ``configs/field.yaml``). ``OUT`` and ``OUT.zip`` are replaced only with
+    ``overwrite``.
+    """
+    out = Path(out_dir)
+    zip_path = out.parent / f"{out.name}.zip"
+    taken = [p for p in (out, zip_path) if p.exists() and not (p.is_dir() and not any(p.iterdir()))]
+    if taken and not overwrite:
+        raise ConfigError(f"{taken[0]} already exists; pass --overwrite to replace it")
+    targets = select_targets(registry, mission=mission, states=states)
+    if not targets:
+        raise ConfigError(f"{registry}: no target in state {', '.join(states)}"
+                          f"{f' of mission {mission}' if mission else ''}; nothing to package")
+    if crews is not None:
+        targets = with_crews(targets, crews)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the package from the crew's other accounts
+    try:
+        imagery = _write_all(staging, out.name, targets, registry=registry, mission=mission,
+                             states=states, crews=crews, imagery_options=dict(
+                                 margin_m=imagery_margin_m, gsd_m=imagery_gsd_m,
+                                 jpeg_quality=jpeg_quality))
+        tmp_zip = staging.parent / f".{out.name}.zip.part"
+        _zip(staging, tmp_zip, out.name)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+        os.replace(tmp_zip, zip_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging.parent / f".{out.name}.zip.part").unlink(missing_ok=True)
+    paths = {p.name: p for p in sorted(out.iterdir())}
+    if imagery is not None:
+        imagery = replace(imagery, path=out / imagery.path.name)
+    return FieldPackage(out, zip_path, targets, paths, imagery)
+
+
+def with_crews(targets: list[FieldTarget], n_crews: int) -> list[FieldTarget]:
+    """Targets (rank order) with a crew list and a visit order within it."""
+    lon, lat = np.array([t.lon for t in targets]), np.array([t.lat for t in targets])
+    xy = LocalUTM(float(lon.mean()), float(lat.mean())).xy(lon, lat)
+    labels = assign_crews(xy, n_crews)
+    out = list(targets)
+    for crew in np.unique(labels):
+        members = np.flatnonzero(labels == crew)  # rank order: the walk starts at the most urgent
+        for stop, k in enumerate(visit_order(xy[members]), start=1):
+            i = members[k]
+            out[i] = replace(out[i], crew=f"crew {crew + 1}", visit_order=stop)
+    return out
+
+
+def _write_all(folder: Path, name: str, targets, *, registry, mission, states, crews,
+               imagery_options: dict) -> ImageryStats | None:
+    (folder / "thumbs").mkdir()
+    (folder / "DCIM").mkdir()
+    for t in targets:
+        if t.thumbnail is not None:
+            shutil.copyfile(t.thumbnail, folder / "thumbs" / f"{t.target_id}.jpg")
+    write_field_gpkg(targets, folder / "field.gpkg")
+    imagery = write_imagery(targets, folder / "imagery.gpkg", **imagery_options)
+    lons, lats = [t.lon for t in targets], [t.lat for t in targets]
+    write_qgis_project(folder / f"{name}.qgz", title=name,
+                       extent=(min(lons), min(lats), max(lons), max(lats)),
+                       gpkg_name="field.gpkg", imagery_name="imagery.gpkg" if imagery else None)
+    write_field_gpx(targets, folder / "targets.gpx", title=name)
+    write_field_kmz(targets, folder / "targets.kmz", title=name)
+    created_at = now_utc()
+    write_printable_list(targets, folder / "list.html", title=name, created_at=created_at)
+    manifest = {
+        "schema": "poppyscan.field-package/1", "created_at": created_at,
+        "registry": str(Path(registry).resolve()), "mission": mission, "states": list(states),
+        "crews": {c: sum(t.crew == c for t in targets) for c in sorted({t.crew for t in targets})}
+        if crews else None,
+        "targets": [t.target_id for t in targets],
+        "imagery": None if imagery is None else {
+            **{k: v for k, v in dataclasses.asdict(imagery).items() if k != "path"},
+            "margin_m": imagery_options["margin_m"], "mb_per_km2": round(imagery.mb_per_km2, 2)},
+    }
+    (folder / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return imagery
+
+
+def _zip(folder: Path, zip_path: Path, name: str) -> None:
+    """Zip ``folder`` as ``name/...`` (empty folders kept: QField writes photos into DCIM/)."""
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            arcname = f"{name}/{path.relative_to(folder).as_posix()}"
+            if path.is_dir():
+                archive.writestr(arcname + "/", "")
+            else:
+                archive.write(path, arcname)

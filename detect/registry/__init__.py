@@ -1,0 +1,30 @@
+"""The mission registry: every run, target, sighting and crew verdict of one operation area.
+
+One GeoPackage per area (QGIS opens it; the schema could move to PostGIS as
+is, see :mod:`.schema`). Runs go in with :func:`record_run`, crews' verdicts
+with :func:`import_verdicts`; :func:`registry_status` counts what is open, and
+:func:`verdict_features` hands confirmed plots and false positives to training.
+"""
+
+from poppyscan.detect.registry.evidence import EvidenceRule, VerdictFeatures, verdict_features
+from poppyscan.detect.registry.record import RecordSummary, record_run
+from poppyscan.detect.registry.schema import SCHEMA, connect
+from poppyscan.detect.registry.state import OPEN_STATES, STATES
+from poppyscan.detect.registry.status import RegistryStatus, registry_status
+from poppyscan.detect.registry.verdicts import ImportSummary, import_verdicts
+
+__all__ = [
+    "EvidenceRule",
+    "ImportSummary",
+    "OPEN_STATES",
+    "RecordSummary",
+    "RegistryStatus",
+    "SCHEMA",
+    "STATES",
+    "VerdictFeatures",
+    "connect",
+    "import_verdicts",
+    "record_run",
+    "registry_status",
+    "verdict_features",
+]
