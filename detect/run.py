@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.bundle import ModelBundle
@@ -29,7 +30,7 @@ from poppyscan.tiles.errors import ConfigError, RunInterrupted
 from poppyscan.tiles.output_folder import OutputFolder, output_error
 from poppyscan.tiles.provenance import utc_now
 from poppyscan.tiles.raster import RasterInfo
-from poppyscan.tiles.sources import source_labels
+from poppyscan.tiles.sources import flight_date, source_labels
 
 __all__ = ["FoundTargets", "MANIFEST", "OUTPUTS", "detect_targets", "run_to_folder"]
 
@@ -54,6 +55,7 @@ class FoundTargets:
     run_id: str = ""
     out_dir: Path | None = None
     paths: dict[str, Path] = field(default_factory=dict)
+    recorded: Any = None  # what recording into a mission registry did, when one was given
 
 
 def detect_targets(
@@ -208,8 +210,8 @@ def _write(found: FoundTargets, staging: Path) -> tuple[list[Target], dict[str, 
                     **found.merge.options},
         counts=_counts(result, targets), timings=result.timings_s, outputs=list(written.values()),
         settings={**found.settings, "mission": found.mission},
-        extra={"run_id": found.run_id, "sources": found.labels,
-               "blocks_resumed": result.blocks_resumed},
+        extra={"sources": found.labels, "blocks_resumed": result.blocks_resumed},
+        run_id=found.run_id or None, flown_at=flight_date([info.path for info in result.infos]),
     )
     return targets, written
 

@@ -74,6 +74,7 @@ def detect(
     workers: int | None = None,
     config: PathLike | None = None,
     overwrite: bool = False,
+    registry: PathLike | None = None,
     progress: Progress | None = None,
 ) -> FoundTargets:
     """Find targets in ``orthos`` (files, or folders of them) and write the field outputs to ``out_dir``.
@@ -81,7 +82,8 @@ def detect(
     ``conf`` and ``merge`` override the model card's threshold and merge rule
     for this run (both are recorded in ``run.json``). With ``out_dir`` the run
     is journalled there and resumes if it is run again after a kill; without
-    it nothing is written and only the targets come back.
+    it nothing is written and only the targets come back. ``registry``: a mission
+    registry (GeoPackage) the published run is recorded into (``found.recorded``).
     """
     from poppyscan.detect.run import detect_targets, run_to_folder
     from poppyscan.tiles import inspect_raster
@@ -100,14 +102,27 @@ def detect(
                    on_chips=progress.advance if progress is not None else None,
                    on_source=getattr(progress, "source", None))
     if out_dir is None:
+        if registry is not None:
+            from poppyscan.tiles.errors import ConfigError
+
+            raise ConfigError("a registry records published runs: give an output folder too")
         if progress is not None:
             from poppyscan.detect.pipeline import plan_detection
 
             progress.start(sum(p.n_to_read for p in plan_detection(infos, bundle.grid)))
         return detect_targets(infos, **options)
-    return run_to_folder(infos, out_dir, overwrite=overwrite,
-                         settings={"device": predictor.device},
-                         on_plan=progress.start if progress is not None else None, **options)
+    if registry is not None and Path(registry).exists():
+        from poppyscan.detect.registry import connect
+
+        with connect(registry, write=False):  # a broken registry fails now, not after the run
+            pass
+    found = run_to_folder(infos, out_dir, overwrite=overwrite, settings={"device": predictor.device},
+                          on_plan=progress.start if progress is not None else None, **options)
+    if registry is not None:
+        from poppyscan.detect.registry import record_run
+
+        found.recorded = record_run(registry, out_dir)
+    return found
 
 
 def tile(

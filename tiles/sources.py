@@ -13,7 +13,7 @@ from pathlib import Path
 
 from poppyscan.tiles.errors import RasterError
 
-__all__ = ["find_orthomosaics", "source_labels"]
+__all__ = ["find_orthomosaics", "flight_date", "source_labels"]
 
 ODM_NAME = "odm_orthophoto.tif"
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
@@ -77,3 +77,19 @@ def _distinct_label(parts: tuple[str, ...], others: list[tuple[str, ...]]) -> st
         if all(len(o) <= depth or o[depth] != parts[depth] for o in others):
             return f"{parts[depth]}/{parts[0]}"
     return "/".join(reversed(parts))
+
+
+def flight_date(paths: Sequence[str | os.PathLike]) -> str | None:
+    """The earliest ``TIFFTAG_DATETIME`` of ``paths`` as ISO 8601 (photogrammetry tools may set it).
+
+    None when no file carries a readable date: then the detection time stands in.
+    """
+    import rasterio
+
+    dates = []
+    for path in paths:
+        with rasterio.open(path) as src:
+            stamp = src.tags().get("TIFFTAG_DATETIME", "")
+        if len(stamp) >= 19 and stamp[4] == ":" and stamp[7] == ":":  # "2026:03:14 09:30:00"
+            dates.append(f"{stamp[:4]}-{stamp[5:7]}-{stamp[8:10]}T{stamp[11:19]}Z")
+    return min(dates) if dates else None

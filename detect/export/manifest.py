@@ -68,17 +68,22 @@ def write_run_manifest(
     settings: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     created_at: str | None = None,
+    run_id: str | None = None,
+    flown_at: str | None = None,
 ) -> Path:
     """Write the run manifest (JSON) to ``path`` atomically.
 
     ``inputs`` and ``outputs`` are files; each gets its size and SHA-256
     (outputs are listed relative to the manifest's folder). ``timings`` are
-    seconds per stage. ``created_at`` defaults to now, ISO 8601 UTC.
+    seconds per stage. ``created_at`` defaults to now, ISO 8601 UTC;
+    ``flown_at`` is the flight date when known, ``run_id`` the run's identity.
     """
     path = Path(path)
     manifest = {
         "schema": MANIFEST_SCHEMA,
+        "run_id": run_id,
         "created_at": created_at or utc_now(),
+        "flown_at": flown_at,
         "software": _software_versions(),
         "inputs": [file_record(p) for p in inputs],
         "model": dict(model),

@@ -34,9 +34,12 @@ def echo_run(run) -> None:
 @click.option("--mission", default=None, help="Mission name used in target ids [first file's name].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of run settings, keys as in configs/detect.yaml.")
+@click.option("--registry", "registry_path", default=None, type=click.Path(dir_okay=False),
+              help="Mission registry (GeoPackage, created when missing) to record the run in: "
+                   "repeat flights join known targets instead of adding new ones.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
 def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission, config_path,
-           overwrite) -> None:
+           registry_path, overwrite) -> None:
     """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.
 
     A folder gives its GeoTIFFs, or its OpenDroneMap projects'
@@ -48,5 +51,10 @@ def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission
     with Progress("detect") as progress:
         run = ps.detect(orthos, out, model=model, device=device, conf=conf, merge=merge,
                         mission=mission, batch_size=batch_size, workers=workers,
-                        config=config_path, overwrite=overwrite, progress=progress)
+                        config=config_path, overwrite=overwrite, registry=registry_path,
+                        progress=progress)
     echo_run(run)
+    if run.recorded is not None:
+        from poppyscan.cli.registry import echo_recorded
+
+        echo_recorded(out, run.recorded)

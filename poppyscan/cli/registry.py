@@ -35,12 +35,17 @@ def record(run_dirs, registry_path, flown_at, position_uncertainty_m, prefix) ->
     for run_dir in run_dirs:
         s = record_run(registry_path, run_dir, flown_at=flown_at,
                        position_uncertainty_m=position_uncertainty_m, prefix=prefix)
-        if s.already:
-            click.echo(f"{run_dir}: run {s.run_id} already recorded; nothing changed")
-            continue
-        click.echo(f"{run_dir}: run {s.run_id} ({s.mission}, flown {s.flown_at[:10]}): "
-                   f"{s.n_sightings} sightings, {s.n_matched} of known targets, {s.n_new} new "
-                   f"targets, {s.n_flown_not_seen} flown but not seen, {s.n_replants} replants")
+        echo_recorded(run_dir, s)
+
+
+def echo_recorded(run_dir, s) -> None:
+    """One line on what recording a run into the registry did."""
+    if s.already:
+        click.echo(f"{run_dir}: run {s.run_id} already recorded; nothing changed")
+        return
+    click.echo(f"{run_dir}: run {s.run_id} ({s.mission}, flown {s.flown_at[:10]}): "
+               f"{s.n_sightings} sightings, {s.n_matched} of known targets, {s.n_new} new "
+               f"targets, {s.n_flown_not_seen} flown but not seen, {s.n_replants} replants")
 
 
 @registry.command("status")

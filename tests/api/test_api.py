@@ -49,3 +49,13 @@ def test_conf_and_merge_overrides_are_recorded(survey, tmp_path):
     baseline = ps.detect([survey.ortho_path], device="cpu")
     assert card.conf > 0.3 and len(run.targets) >= len(baseline.targets)
     assert all(t.conf >= card.conf for t in baseline.targets)
+
+
+def test_detect_records_into_a_registry(survey, tmp_path):
+    registry = tmp_path / "area.gpkg"
+    first = ps.detect([survey.ortho_path], tmp_path / "a", device="cpu", registry=registry)
+    again = ps.detect([survey.ortho_path], tmp_path / "b", device="cpu", registry=registry)
+    assert first.recorded.n_new == len(first.targets) > 0
+    assert again.recorded.n_new == 0 and again.recorded.n_matched == len(first.targets)
+    manifest = json.loads(first.paths["run"].read_text())
+    assert manifest["run_id"] == first.run_id and first.recorded.run_id == first.run_id
