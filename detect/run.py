@@ -81,7 +81,8 @@ def detect_targets(
     result = run_detection(infos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
                            merge=merge, on_chips=on_chips, on_source=named, journal=journal)
     targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
-                           gsd_m=bundle.grid.gsd_m, source_labels=labels)
+                           gsd_m=bundle.grid.gsd_m, class_names=bundle.classes,
+                           source_labels=labels, full_area_m2=bundle.card.get("full_priority_area_m2"))
     return FoundTargets(targets, result, bundle, mission, float(predictor.conf), merge, labels,
                         {"batch_size": batch_size, "workers": workers},
                         journal.run_id if journal is not None else "")

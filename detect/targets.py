@@ -1,4 +1,4 @@
-"""Field targets: one suspected poppy plot, ranked, located and ready to export.
+"""Field targets: one suspected plot of a model class, ranked, located and ready to export.
 
 A :class:`Target` is a frozen value type; the exporters in :mod:`detect.export`
 read it and never change it (use :func:`dataclasses.replace` to set a thumbnail
@@ -52,6 +52,7 @@ class Target:
     model_id: str
     detected_at: str  # ISO 8601 UTC, e.g. 2026-11-22T11:00:00Z
     n_detections: int  # raw detections merged into it
+    label: str  # the model class it is suspected to be (the most confident detection's)
     status: str = "pending"
     thumbnail: str | None = None  # relative to the output dir, e.g. "thumbs/M1-0001.jpg"
 
@@ -80,6 +81,7 @@ class Target:
             "model_id": self.model_id,
             "detected_at": self.detected_at,
             "n_detections": int(self.n_detections),
+            "label": self.label,
             "status": self.status,
             "thumbnail": self.thumbnail,
         }

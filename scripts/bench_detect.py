@@ -79,7 +79,7 @@ def bench_poppyscan(ortho, bundle, device, batch_size, workers) -> dict:
     start = time.perf_counter()
     result = run_detection([ortho], predictor, grid, batch_size=batch_size, workers=workers)
     targets = make_targets(result.clusters, result.crs, mission="bench", model_id=bundle.model_id,
-                           gsd_m=0.05)
+                           gsd_m=0.05, class_names=bundle.classes)
     seconds = time.perf_counter() - start
     return dict(chips=result.stats.read, seconds=seconds, targets=len(targets))
 

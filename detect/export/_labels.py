@@ -27,19 +27,19 @@ def conf_band(conf: float) -> tuple[str, str]:
 
 def target_name(t: Target) -> str:
     """Short label, id first so a GPS list sorts and reads by id: ``M1-0001 poppy? 87%``."""
-    return f"{t.target_id} poppy? {round(t.conf * 100):d}%"
+    return f"{t.target_id} {t.label}? {round(t.conf * 100):d}%"
 
 
 def target_title(t: Target) -> str:
     """One-line title: ``M1-0001 (rank 1): poppy? 87%, 412 m2``."""
-    return f"{t.target_id} (rank {t.rank}): poppy? {round(t.conf * 100):d}%, {t.area_m2:.0f} m2"
+    return f"{t.target_id} (rank {t.rank}): {t.label}? {round(t.conf * 100):d}%, {t.area_m2:.0f} m2"
 
 
 def target_description(t: Target) -> str:
     """Plain-text description, one fact a line."""
     return "\n".join(
         [
-            f"Target {t.target_id}, rank {t.rank}",
+            f"Target {t.target_id}, rank {t.rank}: {t.label}?",
             f"Confidence: {round(t.conf * 100):d}% ({conf_band(t.conf)[0]})",
             f"Area: {t.area_m2:.0f} m2",
             f"Status: {t.status}",

@@ -27,7 +27,7 @@ STATUS_DOMAIN = "poppyscan_status"
 # Labels shown in the drop-down; the stored value is the code (key).
 STATUS_LABELS: dict[str, str] = {
     "pending": "Pending (not visited)",
-    "confirmed": "Confirmed poppy",
+    "confirmed": "Confirmed (found as suspected)",
     "false_positive": "False positive",
     "not_found": "Not found at location",
     "inaccessible": "Inaccessible",
@@ -50,6 +50,7 @@ def _write_points(targets: list[Target], path: Path) -> None:
     fields = {
         "target_id": _strings([t.target_id for t in targets]),
         "rank": np.array([t.rank for t in targets], dtype="int32"),
+        "label": _strings([t.label for t in targets]),
         "conf": np.array([t.conf for t in targets], dtype="float64"),
         "area_m2": np.array([t.area_m2 for t in targets], dtype="float64"),
         "status": _strings([t.status for t in targets]),

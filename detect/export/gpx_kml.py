@@ -36,7 +36,7 @@ def write_targets_gpx(targets: Sequence[Target], path: str | os.PathLike) -> Pat
         ),
         "desc": _strings(target_description(t) for t in ordered),
         "sym": _strings(GPX_SYMBOL for _ in ordered),
-        "type": _strings(f"poppy target ({conf_band(t.conf)[0]} confidence)" for t in ordered),
+        "type": _strings(f"{t.label} target ({conf_band(t.conf)[0]} confidence)" for t in ordered),
     }
     points = [Point(t.lon, t.lat) for t in ordered]
     with atomic_path(path) as tmp:

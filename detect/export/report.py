@@ -63,7 +63,7 @@ def write_report_html(
     root = Path(thumbnail_root) if thumbnail_root is not None else path.parent
     parts = [
         _head(f"poppyscan report: {mission}"),
-        f"<h1>Suspected poppy plots: mission {_e(mission)}</h1>",
+        f"<h1>Suspected {_e(_looked_for(targets))}: mission {_e(mission)}</h1>",
         '<p class="warn">Contains locations of people\'s fields. '
         "Share only with the teams that need it.</p>",
         _summary(
@@ -226,7 +226,7 @@ def _coverage(coverage_area_km2, chips_processed, chips_skipped) -> str:
         f"<tr><th>Chips processed</th><td>{_e(_count(chips_processed))}</td></tr>"
         f"<tr><th>Chips skipped (nodata)</th><td>{_e(_count(chips_skipped))}</td></tr>"
         f"<tr><th>Share of chips processed</th><td>{share}</td></tr></table>"
-        "<p>No target outside the searched area does not mean no poppy there.</p>"
+        "<p>No target outside the searched area does not mean there is nothing there.</p>"
     )
 
 
@@ -271,3 +271,11 @@ img.thumb{width:128px;height:auto;display:block}
 .dot{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.4em;border:1px solid #333}
 @media print{img.thumb{width:96px}}
 """
+
+
+def _looked_for(targets: Sequence[Target]) -> str:
+    """``poppy plots`` or ``tree, shrub targets``: what the model found, by its class names."""
+    labels = sorted({t.label for t in targets})
+    if labels == ["poppy"]:
+        return "poppy plots"
+    return f"{', '.join(labels)} targets" if labels else "targets"

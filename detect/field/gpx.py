@@ -43,7 +43,7 @@ def write_field_gpx(targets: Sequence[FieldTarget], path: str | os.PathLike, *,
     gpx = ET.Element(_q("gpx"), version="1.1", creator="poppyscan")
     meta = ET.SubElement(gpx, _q("metadata"))
     _text(meta, "name", title)
-    _text(meta, "desc", "Suspected poppy plots to verify; name = target id")
+    _text(meta, "desc", "Suspected plots to verify; name = target id")
     _text(meta, "time", now_utc())
     for t in targets:
         wpt = ET.SubElement(gpx, _q("wpt"), lat=f"{t.lat:.7f}", lon=f"{t.lon:.7f}")
@@ -51,7 +51,7 @@ def write_field_gpx(targets: Sequence[FieldTarget], path: str | os.PathLike, *,
         _text(wpt, "cmt", f"rank {t.rank}, {t.priority}, {t.area_m2:.0f} m2")
         _text(wpt, "desc", target_description(t))
         _text(wpt, "sym", SYMBOLS[t.priority])
-        _text(wpt, "type", f"poppy target ({t.priority} priority)")
+        _text(wpt, "type", f"target ({t.priority} priority)")
     for crew in sorted({t.crew for t in targets if t.crew}):
         rte = ET.SubElement(gpx, _q("rte"))
         _text(rte, "name", crew)

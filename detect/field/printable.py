@@ -24,7 +24,7 @@ tr { page-break-inside: avoid; } th { background: #eee; }
 .low { border-left: 3mm solid #ffd92f; }
 .box { white-space: nowrap; } .write { width: 22%; }
 """
-_BOXES = "&#9744; poppy &#9744; eradicated &#9744; false positive &#9744; not found"
+_BOXES = "&#9744; confirmed &#9744; eradicated &#9744; false positive &#9744; not found"
 
 
 def write_printable_list(targets: Sequence[FieldTarget], path: str | os.PathLike, *, title: str,

@@ -23,7 +23,7 @@ PRIORITIES: tuple[str, ...] = ("high", "medium", "low")  # styles and GPX/KMZ sy
 # Why a target is listed again. No status word (confirmed, eradicated...) appears here: in GPX
 # and KML text a status word is read back as the crew's verdict.
 _NOTES = {"replant": "seen again after eradication", "disputed": "crews disagreed: check well",
-          "confirmed": "poppy standing at the last visit",
+          "confirmed": "confirmed standing at the last visit",
           "inaccessible": "last crew could not reach it"}
 
 
@@ -51,7 +51,7 @@ class FieldTarget:
 
     @property
     def priority(self) -> str:
-        """``high`` for replants and standing poppy, else the confidence band."""
+        """``high`` for replants and confirmed plots still standing, else the confidence band."""
         return "high" if self.state in ("replant", "confirmed") else conf_band(self.conf)[0]
 
     @property

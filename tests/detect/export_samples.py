@@ -38,7 +38,8 @@ def triangle() -> Polygon:
 def sample_targets() -> list[Target]:
     """Three targets, deliberately not in rank order."""
     common = dict(
-        mission="M1", gsd_m=0.05, model_id="poppy-yolo-v1", detected_at="2026-11-22T11:00:00Z"
+        mission="M1", gsd_m=0.05, model_id="poppy-yolo-v1", detected_at="2026-11-22T11:00:00Z",
+        label="poppy",
     )
 
     def make(rank, conf, area_m2, polygon, sources, n, **kw):

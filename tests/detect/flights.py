@@ -55,7 +55,7 @@ def publish_run(orthos: list[Path], out_dir: Path, *, mission: str, created_at: 
     """Detect on ``orthos`` and write a run folder as ``poppyscan detect --out`` does."""
     result = run_detection([str(o) for o in orthos], MarkPredictor(), GRID, workers=1)
     targets = make_targets(result.clusters, result.crs, mission=mission, model_id="marks-1",
-                           gsd_m=GRID.gsd_m, detected_at=created_at)
+                           gsd_m=GRID.gsd_m, detected_at=created_at, class_names=["poppy"])
     with_thumbs = []
     for t in targets:
         rel = f"thumbs/{t.target_id}.jpg"
@@ -94,7 +94,7 @@ def publish_truth_run(survey, out_dir: Path, *, mission: str, created_at: str,
         lon, lat = to_wgs84.transform(box.centroid.x, box.centroid.y)
         targets.append(Target(format_target_id(mission, rank), mission, rank, 0.9, box.area,
                               reproject_geometry(box, survey.crs, "EPSG:4326"), lon, lat,
-                              ("ortho.tif",), gsd, "truth-boxes", created_at, 1))
+                              ("ortho.tif",), gsd, "truth-boxes", created_at, 1, "poppy"))
     footprint = shapely.affinity.translate(survey.footprint, *offset_m)
     written = write_all(out_dir, targets, mission=mission, model_id="truth-boxes",
                         formats=("geojson",), coverage=(footprint, survey.crs))

@@ -31,7 +31,7 @@ def test_gpkg_has_targets_and_plots_layers(tmp_path):
     assert info["crs"] == "EPSG:4326"
     assert info["features"] == 3
     assert list(info["fields"]) == [
-        "target_id", "rank", "conf", "area_m2", "status", "notes",
+        "target_id", "rank", "label", "conf", "area_m2", "status", "notes",
         "visit_time", "team", "sources", "thumbnail",
     ]  # fmt: skip
     assert info["ogr_types"][info["fields"].tolist().index("visit_time")] == "OFTDateTime"

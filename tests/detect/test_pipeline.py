@@ -17,7 +17,8 @@ GRID = GridSpec(gsd_m=0.05, tile_px=128, overlap_px=32)  # stride 96 px
 
 def _targets(paths, predictor=None, grid=GRID, **kwargs):
     result = run_detection([str(p) for p in paths], predictor or MarkPredictor(), grid, batch_size=4, **kwargs)
-    return result, make_targets(result.clusters, result.crs, mission="T", model_id="marks", gsd_m=0.05)
+    return result, make_targets(result.clusters, result.crs, mission="T", model_id="marks", gsd_m=0.05,
+                                   class_names=["mark"])
 
 
 def _pixel_bounds(target, path):
