@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from poppyscan.detect.merge import MergeSettings
+from poppyscan.detect.merge import MergeSettings, merge_settings_for
 from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ModelError
+from poppyscan.tiles.errors import ConfigError, ModelError
 from poppyscan.tiles.grid import GridSpec
 
 if TYPE_CHECKING:
@@ -66,11 +67,19 @@ class ModelBundle:
     def thresholds(self) -> dict[str, float]:
         return dict(self.card["thresholds"])
 
-    def merge_settings(self, rule: str | None = None) -> MergeSettings:
-        """The card's merge rule and options; ``rule`` overrides the rule alone."""
+    def merge_settings(self, rule: str | Mapping[str, str] | None = None) -> MergeSettings:
+        """The card's merge rule (one, or one per class) and options; ``rule`` overrides the rule.
+
+        ``rule``: a rule name for every class, or ``{class name: rule}`` naming each class.
+        """
         thresholds = self.thresholds
         options = {k: float(thresholds[k]) for k in MERGE_OPTIONS if k in thresholds}
-        return MergeSettings(rule or str(thresholds.get("merge_rule", "union")), options)
+        if rule:
+            return merge_settings_for(rule, self.classes, options)
+        try:
+            return merge_settings_for(thresholds.get("merge_rule", "union"), self.classes, options)
+        except ConfigError as err:
+            raise ModelError(f"{self.path / 'card.yaml'}: thresholds.{err}") from None
 
     def predictor(self, device: str | None = "auto", *, conf: float | None = None) -> YoloPredictor:
         """A predictor of these weights at the card's NMS IoU and ``conf`` (the card's by default)."""
