@@ -79,7 +79,7 @@ class ModelBundle:
         try:
             return merge_settings_for(thresholds.get("merge_rule", "union"), self.classes, options)
         except ConfigError as err:
-            raise ModelError(f"{self.path / 'card.yaml'}: thresholds.{err}") from None
+            raise ModelError(f"{self.path / 'card.yaml'}: thresholds.merge_rule: {err}") from None
 
     def predictor(self, device: str | None = "auto", *, conf: float | None = None) -> YoloPredictor:
         """A predictor of these weights at the card's NMS IoU and ``conf`` (the card's by default)."""

@@ -11,7 +11,7 @@ from typing import Any
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.train.scoring import PlotScore
 
-__all__ = ["EvaluationReport", "sweep_table"]
+__all__ = ["EvaluationReport", "number_text", "rule_text", "sweep_table"]
 
 
 @dataclass
@@ -71,20 +71,20 @@ class EvaluationReport:
         merge = self.settings.get("merge_rule")
         lines = [
             f"Model {self.model_id} at conf {s.conf:g}"
-            + (f", merge {_rule(merge)}" if merge else "")
+            + (f", merge {rule_text(merge)}" if merge else "")
             + f" on {len(self.orthos)} orthomosaic(s), {s.area_km2:.4f} km2 examined",
         ]
         if self.differs_from_card:
             lines.append("Settings not the model card's: " + "; ".join(
-                f"{'merge' if k == 'merge_rule' else k} {_rule(v['used'])} (card {_rule(v['card'])})"
+                f"{'merge' if k == 'merge_rule' else k} {rule_text(v['used'])} (card {rule_text(v['card'])})"
                 for k, v in self.differs_from_card.items()))
         lines += [
             f"Plots: {s.n_plots} on examined ground ({self.n_plots_total - s.n_plots} outside); "
             f"targets: {s.n_targets}",
             f"Matched one to one at IoU >= {self.match_iou:g}: "
             f"Recall {_pct(s.recall)} ({s.true_targets}/{s.n_plots})   "
-            f"Precision {_pct(s.precision)} ({s.true_targets}/{s.n_targets})   F1 {_num(s.f1)}",
-            f"False targets: {s.false_targets} ({_num(s.false_per_km2, 1)} per km2)",
+            f"Precision {_pct(s.precision)} ({s.true_targets}/{s.n_targets})   F1 {number_text(s.f1)}",
+            f"False targets: {s.false_targets} ({number_text(s.false_per_km2, 1)} per km2)",
             f"Plots found (centroid/overlap rule): {_pct(s.found_recall)} "
             f"({s.plots_found}/{s.n_plots}); targets on a plot: {_pct(s.on_plot_share)} "
             f"({s.targets_on_plots}/{s.n_targets})",
@@ -100,15 +100,15 @@ class EvaluationReport:
             lines.append(
                 f"Class {name}: Recall {_pct(score.recall)} ({score.true_targets}/{score.n_plots})"
                 f"   Precision {_pct(score.precision)} ({score.true_targets}/{score.n_targets})"
-                f"   F1 {_num(score.f1)}")
+                f"   F1 {number_text(score.f1)}")
         lines.append("Recall by plot size: " + _bins(self.recall_by_size, " m2"))
         if self.recall_by_stage:
             lines.append("Recall by stage: " + _bins(self.recall_by_stage, ""))
         if self.chip_metrics:
             m = self.chip_metrics
             lines.append(
-                f"Test chips ({m['images']} images): mAP50 {_num(m['mAP50'])}  "
-                f"mAP50-95 {_num(m['mAP50-95'])}  P {_num(m['precision'])}  R {_num(m['recall'])}"
+                f"Test chips ({m['images']} images): mAP50 {number_text(m['mAP50'])}  "
+                f"mAP50-95 {number_text(m['mAP50-95'])}  P {number_text(m['precision'])}  R {number_text(m['recall'])}"
             )
         if self.sweep:
             min_area_m2 = self.min_area_m2 if self.score_min_area else None
@@ -125,23 +125,24 @@ def sweep_table(rows: Sequence[dict[str, Any]], min_area_m2: float | None = None
     big = f"  P>={min_area_m2:g}  R>={min_area_m2:g}" if min_area_m2 is not None else ""
     lines = ["conf   precision  recall  F1     false/km2  targets" + big]
     for row in rows:
-        line = (f"{row['conf']:<6g} {_num(row['precision']):<10} {_num(row['recall']):<7} "
-                f"{_num(row['f1']):<6} {_num(row['false_per_km2'], 1):<10} "
+        line = (f"{row['conf']:<6g} {number_text(row['precision']):<10} {number_text(row['recall']):<7} "
+                f"{number_text(row['f1']):<6} {number_text(row['false_per_km2'], 1):<10} "
                 f"{row['n_targets']:<7}")
         if row.get("min_area"):
-            line += f"  {_num(row['min_area']['precision']):<5}  {_num(row['min_area']['recall'])}"
+            line += f"  {number_text(row['min_area']['precision']):<5}  {number_text(row['min_area']['recall'])}"
         lines.append(line.rstrip())
     return "\n".join(lines) + "\n"
 
 
-def _rule(value: Any) -> str:
-    """A setting for text: a per-class merge rule as ``class=rule,...``."""
+def rule_text(value: Any) -> str:
+    """A setting as text: a number in short form, a per-class merge rule as ``class=rule,...``."""
     if isinstance(value, dict):
         return ",".join(f"{k}={v}" for k, v in value.items())
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _num(value: float | None, digits: int = 3) -> str:
+def number_text(value: float | None, digits: int = 3) -> str:
+    """``value`` to ``digits`` decimals, or n/a."""
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 

@@ -11,7 +11,8 @@ applies a stated rule (:data:`PICK_RULES`) to the scores of plots of at least
     The most precise pair whose recall reaches the floor (default 0.90): a
     missed plot costs more than a wasted walk. Without such a pair, the best F1.
 ``best-f1``
-    The pair of best F1 (ties: the higher recall, then the higher precision).
+    The pair of best F1 (ties: the higher recall, the higher precision, then the
+    higher conf).
 
 Pick on imagery like the one the model will be used on, and score on other
 imagery: scores on the flight the thresholds were picked on are optimistic.
@@ -105,7 +106,7 @@ def pick_thresholds(
     """The pair ``rule`` picks (see the module doc); ``recall_floor`` in [0, 1] [0.90].
 
     ``recall-floor`` ties go to the higher recall, then the higher conf; ties
-    left after any rule go to the first in ``choices``; a score of None counts as 0.
+    left after either rule go to the first in ``choices``; a score of None counts as 0.
 
     >>> pick_thresholds([ThresholdChoice("union", 0.3, 0.95, 0.60, 0.74),
     ...                  ThresholdChoice("union", 0.5, 0.91, 0.80, 0.85),
@@ -125,4 +126,4 @@ def pick_thresholds(
         floor = [c for c in choices if (c.recall or 0) >= recall_floor]
         if floor:
             return max(floor, key=lambda c: (c.precision or 0, c.recall, c.conf))
-    return max(choices, key=lambda c: (c.f1 or 0, c.recall or 0, c.precision or 0))
+    return max(choices, key=lambda c: (c.f1 or 0, c.recall or 0, c.precision or 0, c.conf))

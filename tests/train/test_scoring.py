@@ -7,6 +7,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
+from poppyscan.detect.merge import MergeSettings
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.train.evaluate import evaluate_detections
 from poppyscan.train.scoring import find_plots, match_targets, pool_runs, score_targets
@@ -130,3 +131,37 @@ def test_pooling_needs_one_truth_set_per_run():
     results, truths = _two_surveys()
     with pytest.raises(ConfigError, match="one truth set per detection run"):
         pool_runs(results, truths[:1])
+
+
+def test_each_class_is_scored_against_its_own_plots():
+    # Two crowns and a hut; the model finds both crowns (one called a hut) and the hut.
+    result = run([detection(1, 1, 4, 4, 0.9), detection(6, 1, 9, 4, 0.8, cls=1),
+                  detection(1, 6, 5, 10, 0.7, cls=1)], box(0, 0, 12.8, 12.8))
+    plots = truth(box(1, 1, 4, 4), box(6, 1, 9, 4), box(1, 6, 5, 10),
+                  classes=("tree", "tree", "hut"))
+    report = evaluate_detections(result, plots, conf=0.5, sweep=(), class_names=["tree", "hut"],
+                                 merge=MergeSettings("cluster"))
+    tree, hut = report.by_class["tree"], report.by_class["hut"]
+    assert (tree.n_plots, tree.n_targets, tree.true_targets) == (2, 1, 1)
+    assert (hut.n_plots, hut.n_targets, hut.true_targets) == (1, 2, 1)
+    assert (report.score.true_targets, report.score.n_targets) == (3, 3)  # classes ignored
+    assert report.to_dict()["by_class"]["hut"]["precision"] == 0.5
+    assert "Class tree: Recall 50.0% (1/2)   Precision 100.0% (1/1)" in report.summary_text()
+    # One class, or plots of no class: no per-class scores.
+    assert evaluate_detections(result, plots, conf=0.5, sweep=(), class_names=["tree"]).by_class == {}
+    assert evaluate_detections(result, truth(box(1, 1, 4, 4)), conf=0.5, sweep=(),
+                               class_names=["tree", "hut"]).by_class == {}
+
+
+def test_settings_that_are_not_the_cards_are_recorded():
+    result = run([detection(1, 1, 4, 4, 0.9)], box(0, 0, 12.8, 12.8))
+    card = {"conf": 0.65, "merge_rule": "union"}
+    report = evaluate_detections(result, truth(box(1, 1, 4, 4)), conf=0.2, sweep=(),
+                                 merge=MergeSettings("cluster"), class_names=["tree"], card=card)
+    assert report.to_dict()["differs_from_card"] == {
+        "conf": {"used": 0.2, "card": 0.65}, "merge_rule": {"used": "cluster", "card": "union"}}
+    text = report.summary_text()
+    assert "Settings not the model card's: conf 0.2 (card 0.65); merge cluster (card union)" in text
+    same = evaluate_detections(result, truth(box(1, 1, 4, 4)), conf=0.65, sweep=(),
+                               class_names=["tree"], card=card)
+    assert same.differs_from_card == {} and "not the model card" not in same.summary_text()
