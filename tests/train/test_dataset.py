@@ -360,6 +360,20 @@ def test_one_real_image_keeps_its_labels_and_no_pixel_is_in_two_splits(tmp_path,
     assert (owner[valid] != "").mean() > 0.9  # most of the image is in some split
 
 
+def test_strips_past_the_last_chip_centre_belong_to_one_split(tmp_path):
+    # 59 m square, 12.8 m chips every 9.6 m: the last chip centres are at 54.4 m, so the ground
+    # from the 57.6 m block edge to 59 m holds no chip centre; chips of two splits reach into it.
+    ortho = write_rgba(tmp_path / "o.tif", (590, 590))
+    boxes = [[x, y, x + 30, y + 30] for x in range(10, 560, 60) for y in range(10, 560, 60)]
+    labels = boxes_to_labels(ortho, boxes)
+    for seed in range(4):
+        summary = build_dataset([ortho], labels, tmp_path / f"ds{seed}", grid=GRID, seed=seed,
+                                block_m=28.8, negative_ratio=0)
+        assert summary.counts["chips_dropped_split"] == 0
+        assert summary.counts["labels_unused"] == 0
+        assert_no_ground_in_two_splits(read_index(tmp_path / f"ds{seed}"))
+
+
 def test_native_gsd_builds_at_the_sources_gsd_and_records_it(tmp_path, real_dir):
     ortho, csv = real_dir / "OSBS_029.tif", real_dir / "OSBS_029.csv"
     native = build_dataset([ortho], csv, tmp_path / "n", grid=GridSpec(None, 128, 32), seed=0)

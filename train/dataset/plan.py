@@ -134,14 +134,34 @@ def _split_by_block(items, weights, touched, first: RasterInfo, block_m, val_fra
         shown[home[-1]] += int(shows)
     splits = allot_units(unit_weights, val_frac=val_frac, test_frac=test_frac, rng=rng)
     give_val_labels(splits, shown)
+    owner = _BlockOwner(splits)
     for plan, block in zip(items, home, strict=True):
         own = splits[block]
         blocks = blocks_touched(plan.footprint.bounds, origin, block_m)
-        mine = [b for b in blocks if splits.get(b, own) == own]  # blocks of no chip: padding
+        mine = [b for b in blocks if owner(b) == own]
         plan.split = own
         plan.region = None if len(mine) == len(blocks) else _home_part(shapely.intersection(
             plan.footprint, shapely.union_all([block_box(b, origin, block_m) for b in mine])),
             plan.footprint.centroid)
+
+
+class _BlockOwner:
+    """The split of any block: its own, or for a block holding no chip centre (a strip at the
+    far edge of the imagery, or padding) the split of the nearest block that holds one."""
+
+    def __init__(self, splits: dict) -> None:
+        self.splits = splits
+        self.keys = np.array(sorted(splits), dtype=int).reshape(-1, 2)
+        self.cache: dict = {}
+
+    def __call__(self, block: tuple[int, int]) -> str:
+        if block in self.splits:
+            return self.splits[block]
+        if block not in self.cache:
+            d = np.abs(self.keys - np.asarray(block))
+            nearest = np.lexsort((self.keys[:, 1], self.keys[:, 0], d.sum(1), d.max(1)))[0]
+            self.cache[block] = self.splits[tuple(self.keys[nearest].tolist())]
+        return self.cache[block]
 
 
 def _home_part(region: shapely.Geometry, centre: shapely.Point) -> shapely.Polygon:
