@@ -172,7 +172,10 @@ def match_targets(
     >>> match_targets([shapely.box(2, 2, 8, 8)], [0.9], [plot], match_iou=0.4)  # IoU 0.36
     {}
     """
-    pairs = _pairs(targets, plots)
+    return _greedy(_pairs(targets, plots), confs, match_iou)
+
+
+def _greedy(pairs: _Pairs, confs: Sequence[float], match_iou: float) -> dict[int, int]:
     strong = pairs.iou >= match_iou
     options: dict[int, list[tuple[float, int]]] = {}
     for t, p, iou in zip(pairs.target[strong].tolist(), pairs.plot[strong].tolist(),
@@ -234,11 +237,10 @@ def _match(targets, confs, truth: TruthPlots, coverage, match_iou: float,
            min_areas_m2: Sequence[float] = (0.0,)) -> _Matched:
     covered = covered_plots(truth, coverage)
     index = np.flatnonzero(covered)
-    plots = truth.geometries[covered]
-    matches = match_targets(targets, confs, plots, match_iou=match_iou)
+    pairs = _pairs(targets, truth.geometries[covered])
+    matches = _greedy(pairs, confs, match_iou)
     found = np.zeros(len(truth), dtype=bool)
     found[index[list(matches.values())]] = True
-    pairs = _pairs(targets, plots)
     found_rule = np.zeros(len(truth), dtype=bool)
     found_rule[index[pairs.plot[pairs.finds]]] = True
     finds_large = {}

@@ -212,7 +212,7 @@ def parent_changes(parent: Mapping[str, Any] | None, summary: DatasetSummary) ->
     if list(parent.get("classes", [])) != list(summary.class_names):
         changes.append(f"the parent {parent.get('model_id')} detects classes "
                        f"{list(parent.get('classes', []))}; this dataset has "
-                       f"{list(summary.class_names)} (its class head is retrained)")
+                       f"{list(summary.class_names)}; it learns them in their place")
     for key, unit in (("gsd_m", " m"), ("tile_px", " px")):
         if key in parent and not math.isclose(float(parent[key]), float(getattr(summary, key)),
                                               rel_tol=1e-6):
