@@ -102,8 +102,9 @@ class PlotScore:
 
     @property
     def f1(self) -> float | None:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p and r else (0.0 if p is not None and r is not None else None)
+        """2 TP / (plots + targets): 0 when nothing matched, None with neither plots nor targets."""
+        total = self.n_plots + self.n_targets
+        return 2 * self.true_targets / total if total else None
 
     @property
     def false_per_km2(self) -> float | None:

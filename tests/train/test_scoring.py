@@ -165,3 +165,10 @@ def test_settings_that_are_not_the_cards_are_recorded():
     same = evaluate_detections(result, truth(box(1, 1, 4, 4)), conf=0.65, sweep=(),
                                class_names=["tree"], card=card)
     assert same.differs_from_card == {} and "not the model card" not in same.summary_text()
+
+
+def test_f1_is_zero_without_targets_and_undefined_without_plots_or_targets():
+    score, _ = score_targets([], [], _plots(shapely.box(0, 0, 10, 10)), COVER, conf=0.5)
+    assert (score.precision, score.recall, score.f1) == (None, 0.0, 0.0)
+    empty, _ = score_targets([], [], _plots(), COVER, conf=0.5)
+    assert (empty.precision, empty.recall, empty.f1) == (None, None, None)
