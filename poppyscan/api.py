@@ -265,8 +265,12 @@ def evaluate(
     ``match_iou``, ``sweep``, ``min_area_m2`` (keys of ``configs/evaluate.yaml``);
     the ``config`` file may hold those and the keys of ``configs/detect.yaml``.
     """
+    from poppyscan.tiles.errors import ConfigError
     from poppyscan.train.evaluate import evaluate as run_evaluation
 
+    picking = sorted({"pick", "recall_floor"} & set(settings))
+    if picking:
+        raise ConfigError(f"evaluate does not pick thresholds ({', '.join(picking)}): use calibrate")
     run, scoring = _evaluate_settings(config, settings, device=device, batch_size=batch_size,
                                       workers=workers)
     return run_evaluation(load_model(model), list(orthos), list(labels), device=run["device"],
