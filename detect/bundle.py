@@ -8,15 +8,16 @@ always fed chips at the GSD it was trained on.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from poppyscan.detect.merge import MERGE_RULES, MergeSettings
+from poppyscan.detect.merge import MergeSettings, merge_settings_for
 from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ModelError
+from poppyscan.tiles.errors import ConfigError, ModelError
 from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.provenance import sha256_file
 
@@ -65,11 +66,19 @@ class ModelBundle:
     def thresholds(self) -> dict[str, float]:
         return dict(self.card["thresholds"])
 
-    def merge_settings(self, rule: str | None = None) -> MergeSettings:
-        """The card's merge rule and options; ``rule`` overrides the rule alone."""
+    def merge_settings(self, rule: str | Mapping[str, str] | None = None) -> MergeSettings:
+        """The card's merge rule (one, or one per class) and options; ``rule`` overrides the rule.
+
+        ``rule``: a rule name for every class, or ``{class name: rule}`` naming each class.
+        """
         thresholds = self.thresholds
         options = {k: float(thresholds[k]) for k in MERGE_OPTIONS if k in thresholds}
-        return MergeSettings(rule or str(thresholds.get("merge_rule", "union")), options)
+        if rule:
+            return merge_settings_for(rule, self.classes, options)
+        try:
+            return merge_settings_for(thresholds.get("merge_rule", "union"), self.classes, options)
+        except ConfigError as err:
+            raise ModelError(f"{self.path / 'card.yaml'}: thresholds.merge_rule: {err}") from None
 
     def predictor(self, device: str | None = "auto", *, conf: float | None = None) -> YoloPredictor:
         """A predictor of these weights at the card's NMS IoU and ``conf`` (the card's by default)."""
@@ -153,10 +162,10 @@ def _check_card(card_path: Path, card: dict) -> None:
         raise fail(f"overlap_px={card['overlap_px']} must be in [0, tile_px)")
     if not 0.005 <= card["gsd_m"] <= 1.0:
         raise fail(f"gsd_m={card['gsd_m']} outside 0.005-1.0 m")
-    _check_thresholds(card_path, card["thresholds"])
+    _check_thresholds(card_path, card["thresholds"], card["classes"])
 
 
-def _check_thresholds(card_path: Path, thresholds: Any) -> None:
+def _check_thresholds(card_path: Path, thresholds: Any, classes: list[str]) -> None:
     if not isinstance(thresholds, dict):
         raise ModelError(f"{card_path}: thresholds={thresholds!r} must be a mapping with conf:")
     conf = thresholds.get("conf")
@@ -166,11 +175,10 @@ def _check_thresholds(card_path: Path, thresholds: Any) -> None:
         value = thresholds.get(key, 0.5)
         if not _is_number(value) or not 0 < value <= 1:
             raise ModelError(f"{card_path}: thresholds.{key}={value!r} must be in (0, 1]")
-    rule = thresholds.get("merge_rule", "union")
-    if rule not in MERGE_RULES:
-        raise ModelError(
-            f"{card_path}: thresholds.merge_rule={rule!r}: use one of {', '.join(MERGE_RULES)}"
-        )
+    try:
+        merge_settings_for(thresholds.get("merge_rule", "union"), classes)
+    except ConfigError as err:
+        raise ModelError(f"{card_path}: thresholds.merge_rule: {err}") from None
 
 
 def _is_number(value: Any) -> bool:

@@ -1,7 +1,7 @@
 """Merging detections in map space into one cluster per plot.
 
 Overlapping chips see the same plot twice, chip edges cut big plots into
-fragments, and a mission's orthomosaics overlap. Four rules are implemented so
+fragments, and a mission's orthomosaics overlap. Five rules are implemented so
 their behaviour can be compared on constructed cases (``tests/detect/test_merge.py``):
 
 ``union`` (default)
@@ -25,11 +25,27 @@ their behaviour can be compared on constructed cases (``tests/detect/test_merge.
     Keep a detection only in the chip whose core (nearest chip centre) holds its
     centre. No duplicates within a file, but a plot cut by chip edges keeps one
     fragment per chip core, and files are not deduplicated against each other.
+``cluster`` (for countable objects: tree crowns, huts, vehicles)
+    The most confident detection not yet taken is a *seed*; it takes every
+    free detection from another chip (or file) whose overlap with the seed
+    covers at least ``min_overlap`` of the smaller of the two (this is also
+    the larger of IoU and intersection over the smaller, since IoU is never
+    the larger). Only seeds take, so there is no chaining: two touching crowns,
+    each seen by two chips, stay two, where ``union`` links them through the
+    small overlap of their cut fragments. A plot cut by a chip edge and seen
+    whole by the neighbour joins (the fragment lies inside the whole box), and
+    so do the two fragments of a plot wider than the overlap; the diagonal
+    fragments of a plot across four chips overlap too little and stay apart.
+
+``union`` stays the default for poppy plots: a field of irregular outline is
+one object however many chips cut it. A card may name a rule per class
+(``thresholds.merge_rule: {tree: cluster, hut: nms}``); each class is then
+merged on its own. With one rule for all, detections merge whatever their class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,24 +57,98 @@ from poppyscan.detect.detections import Detection
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.geometry import connected_groups
 
-__all__ = ["Cluster", "DEFAULT_MERGE", "MERGE_RULES", "MergeSettings", "merge_detections"]
+__all__ = ["Cluster", "DEFAULT_MERGE", "MERGE_RULES", "MergeSettings", "merge_detections",
+           "merge_settings_for", "parse_merge_rule"]
 
-MERGE_RULES = ("union", "nms", "contain", "core")
+MERGE_RULES = ("union", "nms", "contain", "core", "cluster")
 
 
 @dataclass(frozen=True)
 class MergeSettings:
-    """A merge rule with its options, as a model card fixes them (see :meth:`apply`)."""
+    """A merge rule with its options, as a model card fixes them (see :meth:`apply`).
+
+    ``by_class`` (class index -> rule) merges each class on its own, by its
+    own rule (classes not named: ``rule``); empty, every detection is merged
+    together by ``rule``.
+    """
 
     rule: str = "union"
     options: dict[str, float] = field(default_factory=dict)
+    by_class: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.rule not in MERGE_RULES:
-            raise ConfigError(f"merge rule {self.rule!r} is not one of {', '.join(MERGE_RULES)}")
+        for rule in (self.rule, *self.by_class.values()):
+            _check_rule(rule)
 
     def apply(self, detections: Sequence[Detection]) -> list[Cluster]:
-        return merge_detections(detections, rule=self.rule, **self.options)
+        if not self.by_class:
+            return merge_detections(detections, rule=self.rule, **self.options)
+        clusters: list[Cluster] = []
+        for cls in sorted({d.cls for d in detections}):
+            group = [d for d in detections if d.cls == cls]
+            clusters += merge_detections(group, rule=self.rule_of(cls), **self.options)
+        return clusters
+
+    def rule_of(self, cls: int) -> str:
+        """The rule class ``cls`` is merged by."""
+        return self.by_class.get(cls, self.rule)
+
+    def spec(self, classes: Sequence[str]) -> str | dict[str, str]:
+        """The rule as a card writes it: one name, or ``{class name: rule}``."""
+        if not self.by_class:
+            return self.rule
+        return {name: self.rule_of(i) for i, name in enumerate(classes)}
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in MERGE_RULES:
+        raise ConfigError(f"merge rule {rule!r} is not one of {', '.join(MERGE_RULES)}")
+
+
+def merge_settings_for(
+    rule: str | Mapping[str, str], classes: Sequence[str], options: Mapping[str, float] | None = None
+) -> MergeSettings:
+    """Settings for a card's ``merge_rule``: one rule, or a rule for each of ``classes`` by name.
+
+    >>> merge_settings_for({"tree": "cluster", "hut": "nms"}, ["hut", "tree"]).by_class
+    {0: 'nms', 1: 'cluster'}
+    """
+    options = dict(options or {})
+    if isinstance(rule, str):
+        return MergeSettings(rule, options)
+    if not isinstance(rule, Mapping) or not rule:
+        raise ConfigError(f"merge rule {rule!r}: give a rule name or a mapping class -> rule")
+    unknown = sorted(set(rule) - set(classes))
+    missing = [c for c in classes if c not in rule]
+    if unknown or missing:
+        raise ConfigError(
+            f"merge rule per class {dict(rule)}: "
+            + (f"names no class {unknown}; " if unknown else "")
+            + (f"lacks a rule for {missing}; " if missing else "")
+            + f"the model's classes are {list(classes)}"
+        )
+    by_class = {i: str(rule[name]) for i, name in enumerate(classes)}
+    return MergeSettings(by_class[0], options, by_class)
+
+
+def parse_merge_rule(value: str) -> str | dict[str, str]:
+    """A rule from the command line: ``union``, or ``CLASS=RULE,...`` for a rule per class.
+
+    >>> parse_merge_rule("tree=cluster, hut=nms")
+    {'tree': 'cluster', 'hut': 'nms'}
+    """
+    text = value.strip()
+    if "=" not in text:
+        _check_rule(text)
+        return text
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        name, sep, rule = (p.strip() for p in part.partition("="))
+        if not sep or not name or name in out:
+            raise ConfigError(f"merge {value!r}: expected RULE or CLASS=RULE,... with each class once")
+        _check_rule(rule)
+        out[name] = rule
+    return out
 
 
 DEFAULT_MERGE = MergeSettings()
@@ -79,6 +169,11 @@ class Cluster:
     def sources(self) -> tuple[str, ...]:
         return tuple(sorted({d.source for d in self.members}))
 
+    @property
+    def cls(self) -> int:
+        """The class of the most confident member."""
+        return max(self.members, key=lambda d: d.conf).cls
+
 
 def merge_detections(
     detections: Sequence[Detection],
@@ -89,8 +184,7 @@ def merge_detections(
     iou: float = 0.5,
 ) -> list[Cluster]:
     """Merge ``detections`` (all in one projected CRS) with ``rule``; see the module doc."""
-    if rule not in MERGE_RULES:
-        raise ConfigError(f"merge rule {rule!r} is not one of {', '.join(MERGE_RULES)}")
+    _check_rule(rule)
     for name, value in (("min_overlap", min_overlap), ("cut_overlap", cut_overlap), ("iou", iou)):
         if not 0 < value <= 1:
             raise ConfigError(f"{name}={value!r} must be in (0, 1]")
@@ -98,6 +192,8 @@ def merge_detections(
         return []
     if rule == "union":
         return _union(detections, min_overlap, cut_overlap)
+    if rule == "cluster":
+        return _cluster(detections, min_overlap)
     if rule == "core":
         return [Cluster((d,), d.polygon) for d in _core(detections)]
     return _suppress(detections, rule, min_overlap, iou)
@@ -126,13 +222,37 @@ def _union(detections, min_overlap, cut_overlap) -> list[Cluster]:
             if da.chip_key != db.chip_key:
                 joined[k] = r >= min_overlap or ((da.cut or db.cut) and r >= cut_overlap)
     labels = connected_groups(len(detections), pairs[joined])
+    return [_joined(detections, polygons, np.flatnonzero(labels == group))
+            for group in range(labels.max() + 1 if len(labels) else 0)]
+
+
+def _joined(detections, polygons: np.ndarray, members: np.ndarray) -> Cluster:
+    """One cluster of ``members``, outlined by the union of their polygons."""
+    outline = shapely.union_all(polygons[members])
+    if outline.geom_type != "Polygon":  # touching only at a corner: keep the hull
+        outline = outline.convex_hull
+    return Cluster(tuple(detections[k] for k in members), outline)
+
+
+def _cluster(detections, min_overlap) -> list[Cluster]:
+    """Seeds, most confident first, each taking the free detections it overlaps strongly."""
+    polygons = np.array([d.polygon for d in detections], dtype=object)
+    areas = shapely.area(polygons)
+    tree = STRtree(polygons)
+    taken = np.zeros(len(detections), dtype=bool)
     clusters = []
-    for group in range(labels.max() + 1 if len(labels) else 0):
-        members = np.flatnonzero(labels == group)
-        outline = shapely.union_all(polygons[members])
-        if outline.geom_type != "Polygon":  # touching only at a corner: keep the hull
-            outline = outline.convex_hull
-        clusters.append(Cluster(tuple(detections[k] for k in members), outline))
+    for seed in sorted(range(len(detections)), key=lambda k: (-detections[k].conf, -areas[k])):
+        if taken[seed]:
+            continue
+        near = tree.query(polygons[seed], predicate="intersects")
+        near = near[~taken[near]
+                    & np.array([detections[k].chip_key != detections[seed].chip_key for k in near],
+                               dtype=bool)]
+        inter = shapely.area(shapely.intersection(polygons[near], polygons[seed]))
+        near = near[inter / np.maximum(np.minimum(areas[near], areas[seed]), 1e-12) >= min_overlap]
+        members = np.sort(np.append(near, seed))
+        taken[members] = True
+        clusters.append(_joined(detections, polygons, members))
     return clusters
 
 

@@ -2,12 +2,14 @@
 
 The real detection pipeline runs on each whole orthomosaic (same grid, reader,
 merge as ``poppyscan detect``), then targets are matched to the ground-truth
-plots (the rule: :mod:`poppyscan.train.scoring`).
+plots one to one by IoU (the rules: :mod:`poppyscan.train.scoring`).
 
 Reported: plot-level recall, precision and F1 (also for plots of 20 m2 or
-more alone), false targets per km2 of ground examined, recall by plot size and
-growth stage, a confidence sweep (from the same raw detections, re-merged per
-threshold) and, given the dataset, mAP on its test chips
+more alone, and per class for models of several classes), plots found by the
+centroid/overlap rule, false targets per km2 of ground examined, recall by
+plot size and growth stage, a confidence sweep (from the same raw detections,
+re-merged per threshold), the settings used where they are not the card's and,
+given the dataset, mAP on its test chips
 (:mod:`poppyscan.train.chip_map`). The parts live in :mod:`~poppyscan.train.truth`,
 :mod:`~poppyscan.train.scoring` and :mod:`~poppyscan.train.report`; their
 public names are importable from here too.
@@ -16,8 +18,9 @@ public names are importable from here too.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from poppyscan.detect.bundle import ModelBundle, load_bundle
 from poppyscan.detect.merge import DEFAULT_MERGE, MergeSettings
@@ -27,6 +30,7 @@ from poppyscan.train.chip_map import chip_map
 from poppyscan.train.labels import LabelSet
 from poppyscan.train.report import EvaluationReport
 from poppyscan.train.scoring import (
+    DEFAULT_MATCH_IOU,
     DEFAULT_SWEEP,
     HEADLINE_MIN_AREA_M2,
     MIN_COVERED_FRAC,
@@ -36,6 +40,7 @@ from poppyscan.train.scoring import (
     match_targets,
     recall_by_size,
     recall_by_stage,
+    score_by_class,
     score_clusters,
     score_targets,
     sweep_conf,
@@ -44,6 +49,7 @@ from poppyscan.train.scoring import (
 from poppyscan.train.truth import TruthPlots, read_truth
 
 __all__ = [
+    "DEFAULT_MATCH_IOU",
     "DEFAULT_SWEEP",
     "HEADLINE_MIN_AREA_M2",
     "MIN_COVERED_FRAC",
@@ -58,8 +64,14 @@ __all__ = [
     "evaluate_detections",
     "evaluate",
     "chip_map",
+    "card_settings",
     "match_targets",
 ]
+
+
+def card_settings(bundle: ModelBundle) -> dict[str, Any]:
+    """The card's conf and merge rule, as reports record the settings used."""
+    return {"conf": bundle.conf, "merge_rule": bundle.merge_settings().spec(bundle.classes)}
 
 
 def evaluate_detections(
@@ -69,11 +81,18 @@ def evaluate_detections(
     conf: float,
     model_id: str = "",
     merge: MergeSettings = DEFAULT_MERGE,
-    match_iou: float = 0.1,
+    match_iou: float = DEFAULT_MATCH_IOU,
     sweep: Sequence[float] = DEFAULT_SWEEP,
     min_area_m2: float = HEADLINE_MIN_AREA_M2,
+    class_names: Sequence[str] = (),
+    card: Mapping[str, Any] | None = None,
 ) -> EvaluationReport:
-    """Score a finished detection run (see :func:`evaluate`, which runs it)."""
+    """Score a finished detection run (see :func:`evaluate`, which runs it).
+
+    ``class_names``: the model's classes; with several, each gets its own
+    scores. ``card``: the card's settings (:func:`card_settings`), so the
+    report says which ones this evaluation changed.
+    """
     if not 0 < match_iou <= 1:
         raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
     truth = truth.to_crs(result.crs)
@@ -83,11 +102,16 @@ def evaluate_detections(
     covered = covered_plots(truth, result.coverage)
     rows = sweep_conf(result, truth, sweep, merge=merge,
                       match_iou=match_iou, min_area_m2=min_area_m2) if sweep else []
+    by_class = score_by_class(clusters, class_names, truth, result.coverage, conf=conf,
+                              match_iou=match_iou) if len(class_names) > 1 else {}
+    settings = {"conf": float(conf),
+                "merge_rule": merge.spec(class_names) if class_names else merge.rule}
     return EvaluationReport(
         model_id, [Path(i.path).name for i in result.infos], result.crs.to_string(), match_iou,
         score, len(truth), recall_by_size(found, covered, truth),
         recall_by_stage(found, covered, truth), rows, None, dict(result.timings_s),
-        min_area_m2=float(min_area_m2), score_min_area=large,
+        min_area_m2=float(min_area_m2), score_min_area=large, by_class=by_class,
+        settings=settings, card_settings=dict(card or {}),
     )
 
 
@@ -98,6 +122,7 @@ def detect_with_truth(
     *,
     device: str | None = None,
     conf: float | None = None,
+    merge: MergeSettings | None = None,
     batch_size: int = 8,
     workers: int = 2,
     bands: Sequence[int] | None = None,
@@ -106,13 +131,14 @@ def detect_with_truth(
 
     ``conf`` (0-1, default: the card's): run at the lowest threshold to be
     scored; higher ones are re-merged from the same detections
-    (:func:`~poppyscan.train.scoring.sweep_conf`, tuning, mining).
+    (:func:`~poppyscan.train.scoring.sweep_conf`, tuning, mining). ``merge``
+    (default: the card's) makes the result's clusters.
     """
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
     predictor = bundle.predictor(device, conf=conf)
     result = run_detection([str(o) for o in orthos], predictor, bundle.grid, batch_size=batch_size,
-                           workers=workers, merge=bundle.merge_settings(), bands=bands)
+                           workers=workers, merge=merge or bundle.merge_settings(), bands=bands)
     return result, read_truth(truth, crs=result.crs)
 
 
@@ -123,7 +149,8 @@ def evaluate(
     *,
     device: str | None = None,
     conf: float | None = None,
-    match_iou: float = 0.1,
+    merge: str | Mapping[str, str] | None = None,
+    match_iou: float = DEFAULT_MATCH_IOU,
     sweep: Sequence[float] = DEFAULT_SWEEP,
     data_dir: str | os.PathLike | None = None,
     batch_size: int = 8,
@@ -135,6 +162,9 @@ def evaluate(
 
     ``bundle``: a loaded bundle or its folder (None: the bundled demo model).
     ``conf`` (0-1): threshold for the headline scores (default: the card's).
+    ``merge``: merge rule, or ``{class: rule}`` (default: the card's). Both
+    are recorded in the report where they differ from the card. ``match_iou``
+    (0-1]: IoU for a target to match a plot [configs/evaluate.yaml: 0.4].
     ``sweep``: thresholds for the precision/recall table (empty: none); the
     model runs once at the lowest of them and ``conf``. ``data_dir``: a dataset
     built by :func:`train.dataset.build_dataset`; its test chips get mAP.
@@ -148,12 +178,14 @@ def evaluate(
         raise ConfigError("no orthomosaics given; pass at least one")
     if not 0 < match_iou <= 1:
         raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
-    merge = bundle.merge_settings()
+    merge_settings = bundle.merge_settings(merge)
     result, plots = detect_with_truth(bundle, orthos, truth, device=device,
-                                      conf=min([conf, *sweep]), batch_size=batch_size,
-                                      workers=workers, bands=bands)
-    report = evaluate_detections(result, plots, conf=conf, model_id=bundle.model_id, merge=merge,
-                                 match_iou=match_iou, sweep=sweep, min_area_m2=min_area_m2)
+                                      conf=min([conf, *sweep]), merge=merge_settings,
+                                      batch_size=batch_size, workers=workers, bands=bands)
+    report = evaluate_detections(result, plots, conf=conf, model_id=bundle.model_id,
+                                 merge=merge_settings, match_iou=match_iou, sweep=sweep,
+                                 min_area_m2=min_area_m2, class_names=bundle.classes,
+                                 card=card_settings(bundle))
     if data_dir is not None:
         report.chip_metrics = chip_map(bundle, data_dir, device=device, batch_size=batch_size)
     return report

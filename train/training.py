@@ -8,12 +8,20 @@ a plain "AMP works". Runs on CPU or GPU, and resumes an interrupted run from
 
 The bundle's card takes the grid (GSD, chip size, overlap) from the dataset, so
 detection always feeds the model chips like the ones it learned from.
+
+Small datasets: Ultralytics accumulates gradients up to a nominal batch of 64
+images (``nbs``) before each optimizer step, so 64 training chips give one step
+per epoch. Below ``MIN_STEPS_PER_EPOCH`` steps, ``nbs`` (and the batch, if
+larger) shrinks to the training chips / ``MIN_STEPS_PER_EPOCH``, with a warning;
+an ``nbs`` set in ``hyp`` is left alone. Fine-tuning a bundle trained on other
+classes or another GSD says so, and the card names the parent's model id.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import shutil
@@ -33,8 +41,8 @@ from poppyscan.tiles.provenance import sha256_file, utc_now
 from poppyscan.train.dataset import DatasetSummary, load_summary
 
 __all__ = [
-    "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "start_weights", "train_model",
-    "ultralytics_device",
+    "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "parent_changes",
+    "small_data_batch", "start_weights", "train_model", "ultralytics_device",
 ]
 
 # Settings of configs/train/default.yaml; ``hyp`` passes Ultralytics hyperparameters through.
@@ -44,6 +52,9 @@ _RESERVED = {"data", "model", "epochs", "batch", "imgsz", "device", "workers", "
              "resume", "cache", "project", "name", "exist_ok", "pretrained", "plots", "amp",
              "save_dir", "mode", "task", "val"}
 RUN_NAME = "run"
+NOMINAL_BATCH = 64  # Ultralytics' nbs: images per optimizer step, batches accumulated
+MIN_STEPS_PER_EPOCH = 8  # fewer steps than this per epoch: nbs shrinks to fit the data
+MIN_SMALL_BATCH = 2
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +151,18 @@ def train_model(
     from ultralytics import YOLO
 
     _check_hyp(cfg["hyp"])
+    if str(cfg["architecture"]).endswith(".pt"):
+        for change in parent_changes(_parent_card(Path(cfg["architecture"])), summary):
+            log.warning("--from-model %s: %s", cfg["architecture"], change)
+    batch, hyp = small_data_batch(_train_images(summary), cfg["batch"], cfg["hyp"])
     data_yaml = str(summary.data_yaml.resolve())
     last = run_dir / "weights" / "last.pt"
     args = dict(
-        data=data_yaml, epochs=cfg["epochs"], batch=cfg["batch"], imgsz=imgsz, device=device,
+        data=data_yaml, epochs=cfg["epochs"], batch=batch, imgsz=imgsz, device=device,
         workers=cfg["workers"], seed=cfg["seed"], patience=cfg["patience"], cache=cfg["cache"],
         project=str(out_dir.resolve()), name=RUN_NAME, exist_ok=True,
         pretrained=str(cfg["architecture"]).endswith(".pt"),  # a .pt is fine-tuned
-        plots=False, amp=device != "cpu", deterministic=True, verbose=False, **cfg["hyp"],
+        plots=False, amp=device != "cpu", deterministic=True, verbose=False, **hyp,
     )
     with offline_ultralytics(cuda=device != "cpu"):
         state = _run_state(last) if cfg["resume"] else "none"
@@ -165,6 +180,60 @@ def train_model(
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
     card = _card(cfg, summary, weights, metrics, device, run_dir, run)
     return write_bundle(out_dir, weights, card)
+
+
+def small_data_batch(n_train: int, batch: int, hyp: Mapping[str, Any]) -> tuple[int, dict]:
+    """(batch, hyp) giving at least MIN_STEPS_PER_EPOCH optimizer steps per epoch; see the module doc.
+
+    >>> small_data_batch(64, 16, {})
+    (8, {'nbs': 8})
+    >>> small_data_batch(2000, 16, {})
+    (16, {})
+    """
+    hyp = dict(hyp)
+    if "nbs" in hyp or n_train >= NOMINAL_BATCH * MIN_STEPS_PER_EPOCH:
+        return batch, hyp
+    nbs = max(MIN_SMALL_BATCH, n_train // MIN_STEPS_PER_EPOCH)
+    small = min(batch, nbs)
+    steps = math.ceil(n_train / small) // max(round(nbs / small), 1)
+    log.warning("%d training chips: a nominal batch of %d images would give %.1f optimizer "
+                "step(s) per epoch; training with nbs %d and batch %d (%d steps per epoch)",
+                n_train, NOMINAL_BATCH, n_train / NOMINAL_BATCH, nbs, small, steps)
+    return small, {**hyp, "nbs": nbs}
+
+
+def _train_images(summary: DatasetSummary) -> int:
+    return int(summary.splits.get("train", {}).get("images", 0))
+
+
+def parent_changes(parent: Mapping[str, Any] | None, summary: DatasetSummary) -> list[str]:
+    """What fine-tuning ``parent`` (a bundle's card) on ``summary``'s dataset changes: classes, grid."""
+    if not parent:
+        return []
+    changes = []
+    if list(parent.get("classes", [])) != list(summary.class_names):
+        changes.append(f"the parent {parent.get('model_id')} detects classes "
+                       f"{list(parent.get('classes', []))}; this dataset has "
+                       f"{list(summary.class_names)}; it learns them in their place")
+    for key, unit in (("gsd_m", " m"), ("tile_px", " px")):
+        if key in parent and not math.isclose(float(parent[key]), float(getattr(summary, key)),
+                                              rel_tol=1e-6):
+            changes.append(f"the parent {parent.get('model_id')} was trained at {key} "
+                           f"{parent[key]:g}{unit}; this dataset is at "
+                           f"{getattr(summary, key):g}{unit}")
+    return changes
+
+
+def _parent_card(weights: Path) -> dict[str, Any] | None:
+    """The card of the bundle ``weights`` belong to (its sha256 checked), if any."""
+    card_path = weights.parent / "card.yaml"
+    if not weights.is_file() or not card_path.is_file():
+        return None
+    card = yaml.safe_load(card_path.read_text()) or {}
+    listed = card.get("weights", {}) if isinstance(card, dict) else {}
+    if listed.get("file") != weights.name or listed.get("sha256") != sha256_file(weights):
+        return None
+    return card
 
 
 def _slug(text: str) -> str:
@@ -337,6 +406,7 @@ def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, devi
             "run": run, "epochs": int(args.get("epochs", cfg["epochs"])),
             "epochs_run": _epochs_run(run_dir), "batch": int(args.get("batch", cfg["batch"])),
             "imgsz": summary.tile_px, "seed": int(args.get("seed", cfg["seed"])),
+            "nbs": int(args.get("nbs", NOMINAL_BATCH)),
             "device": _torch_device(str(args.get("device", device))),
             "hyp": {k: args.get(k, v) for k, v in cfg["hyp"].items()},
             "ultralytics": str(ultralytics.__version__),
@@ -349,8 +419,11 @@ def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, devi
         },
     }
     if start is not None:
+        parent = _parent_card(start)
         card["training"]["fine_tuned_from"] = {
             "file": start.name, "sha256": sha256_file(start) if start.is_file() else None,
+            **({"model_id": str(parent["model_id"])} if parent and "model_id" in parent else {}),
+            **({"changed": changes} if (changes := parent_changes(parent, summary)) else {}),
         }
     if cfg["notice"]:
         card["notice"] = str(cfg["notice"])

@@ -125,7 +125,7 @@ def _echo_summary(summary, out: Path) -> None:
     click.echo(f"  dropped: {c['slivers_dropped']} label slivers, {c['sliver_only_chips']} chips "
                f"with slivers only, {c['chips_dropped_split']} chips straddling splits, "
                f"{c['collar_chips']} collar chips; {c['labels_unused']} of {c['labels_in']} "
-               "labels in no chip")
+               f"labels in no chip; {c.get('chips_cropped_split', 0)} chips cropped at a split edge")
     if c.get("hard_negatives_in"):
         click.echo(f"  hard negatives: {c['hard_negative_chips']} empty chips kept for them; "
                    f"{c['hard_negatives_on_labels']} of {c['hard_negatives_in']} ignored (on a label)")

@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from poppyscan.cli.options import Progress, inference_options
-from poppyscan.detect.merge import MERGE_RULES
+from poppyscan.detect.merge import MERGE_RULES, parse_merge_rule
+
+
+def _merge_rule(ctx, param, value):
+    from poppyscan.tiles.errors import ConfigError
+
+    try:
+        return None if value is None else parse_merge_rule(value)
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="--merge") from None
 
 
 def echo_run(run) -> None:
@@ -29,8 +38,9 @@ def echo_run(run) -> None:
 @inference_options
 @click.option("--conf", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Detection threshold, (0, 1) [the model card's].")
-@click.option("--merge", type=click.Choice(MERGE_RULES), default=None,
-              help="Rule merging detections across chips and files [the model card's].")
+@click.option("--merge", default=None, metavar="RULE|CLASS=RULE,...", callback=_merge_rule,
+              help=f"Rule merging detections across chips and files, one of {', '.join(MERGE_RULES)}, "
+                   "or one per class [the model card's].")
 @click.option("--mission", default=None, help="Mission name used in target ids [first file's name].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of run settings, keys as in configs/detect.yaml.")

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dataset": ("poppyscan.cli.dataset", "dataset", "Build training datasets from labels."),
     "train": ("poppyscan.cli.train", "train", "Train a model bundle on a dataset."),
     "evaluate": ("poppyscan.cli.evaluate", "evaluate", "Score a model on labelled orthomosaics."),
+    "compare": ("poppyscan.cli.compare", "compare", "Score two models side by side on the same flights."),
     "labels": ("poppyscan.cli.labels", "labels", "Round-trip labels with Label Studio and CVAT."),
     "registry": ("poppyscan.cli.registry", "registry", "Record runs; see what is open."),
     "field": ("poppyscan.cli.field", "field", "Packages for crews' phones; verdicts back."),

@@ -40,7 +40,8 @@ def test_build_train_evaluate_on_real_osbs_tree_labels(real_dir, tmp_path, monke
     assert tuned.exit_code == 0, tuned.output
     card2 = yaml.safe_load((tmp_path / "model2" / "card.yaml").read_text())
     assert card2["training"]["fine_tuned_from"] == {"file": "weights.pt",
-                                                    "sha256": card["weights"]["sha256"]}
+                                                    "sha256": card["weights"]["sha256"],
+                                                    "model_id": card["model_id"]}
     assert card2["architecture"] == card["architecture"] == "yolo11n"
     # Bundled again with a new threshold (no training): the card still names the start.
     rebundled = runner.invoke(cli, ["train", "--data", str(ds), "--out", str(tmp_path / "model2"),

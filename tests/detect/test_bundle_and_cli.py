@@ -83,3 +83,20 @@ def test_detect_cli_bad_model_is_one_line(tmp_path):
                                       "--model", str(tmp_path)])
     assert result.exit_code == 2 and "model card missing" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_card_may_name_a_merge_rule_per_class(untrained_bundle, tmp_path):
+    card = yaml.safe_load((untrained_bundle.path / "card.yaml").read_text())
+    (tmp_path / "weights.pt").write_bytes(untrained_bundle.weights_path.read_bytes())
+    per_class = {**card, "classes": ["tree", "hut"],
+                 "thresholds": {**card["thresholds"], "merge_rule": {"tree": "cluster",
+                                                                     "hut": "union"}}}
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump(per_class))
+    bundle = load_bundle(tmp_path)
+    assert bundle.merge_settings().by_class == {0: "cluster", 1: "union"}
+    assert bundle.merge_settings("nms").by_class == {}  # an override names one rule for all
+    assert bundle.merge_settings({"tree": "nms", "hut": "nms"}).by_class == {0: "nms", 1: "nms"}
+    per_class["thresholds"]["merge_rule"] = {"tree": "cluster"}
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump(per_class))
+    with pytest.raises(ModelError, match=r"card.yaml: thresholds.merge_rule: merge rule per class .* lacks"):
+        load_bundle(tmp_path).merge_settings()

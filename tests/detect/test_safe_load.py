@@ -166,7 +166,7 @@ def test_card_weights_must_stay_in_the_bundle_folder(untrained_bundle, tmp_path)
     ({"thresholds": {"conf": "high"}}, "thresholds.conf='high' must be in"),
     ({"thresholds": {"conf": True}}, "thresholds.conf=True must be in"),
     ({"thresholds": {"conf": 0.3, "iou_nms": "x"}}, "thresholds.iou_nms='x'"),
-    ({"thresholds": {"conf": 0.3, "merge_rule": ["union"]}}, "merge_rule=\\['union'\\]"),
+    ({"thresholds": {"conf": 0.3, "merge_rule": ["union"]}}, "merge_rule: merge rule \\['union'\\]"),
     ({"classes": "poppy"}, "classes must be a non-empty list"),
     ({"classes": [1]}, "classes must be a non-empty list"),
     ({"weights": "weights.pt"}, "must be a mapping with file"),

@@ -29,12 +29,14 @@ def chip_box(col: int) -> shapely.Polygon:
     return box(col * STRIDE_M, 0.0, col * STRIDE_M + TILE_M, TILE_M)
 
 
-def detection(x0, y0, x1, y1, conf: float, *, col: int = 0, source: str = "a.tif") -> Detection:
-    """A box seen by chip (0, ``col``), clipped to it; cut when it reaches the chip's edge."""
+def detection(x0, y0, x1, y1, conf: float, *, col: int = 0, source: str = "a.tif",
+              cls: int = 0) -> Detection:
+    """A box of class ``cls`` seen by chip (0, ``col``), clipped to it; cut when it reaches the
+    chip's edge."""
     chip = chip_box(col)
     polygon = box(x0, y0, x1, y1).intersection(chip)
     cut = any(abs(a - b) < 0.1 for a, b in zip(polygon.bounds, chip.bounds, strict=True))
-    return Detection(polygon, conf, 0, source, (0, col), chip, cut)
+    return Detection(polygon, conf, cls, source, (0, col), chip, cut)
 
 
 def run(detections: Sequence[Detection], coverage: shapely.Geometry, *, source: str = "a.tif",
@@ -47,5 +49,7 @@ def run(detections: Sequence[Detection], coverage: shapely.Geometry, *, source: 
                            DEFAULT_MERGE.apply(detections), coverage, stats, 1, {"total": seconds})
 
 
-def truth(*plots: shapely.Polygon, stage: str | None = None, source: str = "") -> TruthPlots:
-    return TruthPlots(np.array(plots, dtype=object), (stage,) * len(plots), CRS(UTM_47N), source)
+def truth(*plots: shapely.Polygon, stage: str | None = None, source: str = "",
+          classes: Sequence[str] = ()) -> TruthPlots:
+    return TruthPlots(np.array(plots, dtype=object), (stage,) * len(plots), CRS(UTM_47N), source,
+                      tuple(classes))

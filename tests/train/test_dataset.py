@@ -14,6 +14,7 @@ import yaml
 from affine import Affine
 from pyogrio.raw import read as ogr_read
 from pyogrio.raw import write as ogr_write
+from rasterio.features import geometry_mask
 
 from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
 from poppyscan.tiles.errors import ConfigError, LabelError
@@ -97,8 +98,9 @@ def test_no_chip_covers_ground_of_two_splits(survey_ds):
         assert counts["images"] == in_split.sum() == len(list((survey_ds / "images" / split).glob("*.png")))
         assert counts["images"] == len(list((survey_ds / "labels" / split).glob("*.txt")))
         assert counts["negative"] == (index["negative"][in_split]).sum()
-    # Chips straddling two splits were dropped, and counted.
-    assert summary.counts["chips_dropped_split"] > 0
+    # Chips straddling two splits were cropped to their own split's ground, none dropped.
+    assert summary.counts["chips_cropped_split"] == index["cropped"].sum() > 0
+    assert summary.counts["chips_dropped_split"] == 0
 
 
 def test_every_label_line_is_a_valid_box(survey_ds):
@@ -125,11 +127,16 @@ def test_chip_index_ties_each_chip_to_its_source_window(survey_ds, survey):
             assert (window.width, window.height) == (128, 128)  # same GSD: 1 source px per chip px
             data = src.read(window=window, boundless=True, fill_value=0)
             image = cv2.cvtColor(cv2.imread(str(survey_ds / index["file"][k])), cv2.COLOR_BGR2RGB)
-            valid = data[3] > 0
+            ground = index["geometry"][k]  # the footprint, cropped at a split edge
+            own = geometry_mask([ground], (128, 128), src.window_transform(window), invert=True)
+            valid = (data[3] > 0) & own
             assert np.array_equal(image[valid], np.moveaxis(data[:3], 0, -1)[valid])
             assert np.all(image[~valid] == 0)
             footprint = pixel_box_to_polygon(src.window_transform(window), 0, 0, 128, 128)
-            assert shapely.equals_exact(footprint.normalize(), index["geometry"][k].normalize(), 1e-6)
+            if index["cropped"][k]:
+                assert ground.area < footprint.area and footprint.contains(ground.buffer(-1e-6))
+            else:
+                assert shapely.equals_exact(footprint.normalize(), ground.normalize(), 1e-6)
 
 
 def test_label_boxes_land_on_the_right_pixels(tmp_path):
@@ -148,6 +155,8 @@ def test_label_boxes_land_on_the_right_pixels(tmp_path):
     out = tmp_path / "ds"
     summary = build_dataset([ortho], labels, out, grid=GRID, seed=1, negative_ratio=0.0)
     raster_box = shapely.box(left, bottom, right, top)
+    index = read_index(out)
+    ground = dict(zip(index["chip_id"], index["geometry"], strict=True))
     n_checked = 0
     for png in (out / "images").rglob("*.png"):
         with rasterio.open(png) as chip:  # georeferenced through the world file + .aux.xml
@@ -156,7 +165,7 @@ def test_label_boxes_land_on_the_right_pixels(tmp_path):
         rows = read_rows(out / "labels" / png.parent.name / f"{png.stem}.txt")
         cx, cy, w, h = (rows[:, 1:] * 128).T
         got = pixel_boxes_to_polygons(transform, np.c_[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-        imagery = pixel_box_to_polygon(transform, 0, 0, 128, 128).intersection(raster_box)
+        imagery = ground[png.stem].intersection(raster_box)
         want = [shapely.box(*p.intersection(imagery).bounds) for p in polys
                 if p.intersection(imagery).area >= 0.4 * min(p.area, imagery.area)]
         assert len(got) == len(want)
@@ -318,6 +327,65 @@ def test_real_osbs_tree_labels_build_a_georeferenced_dataset(tmp_path, real_dir)
         assert np.any(shapely.contains(grown, box))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_real_image_keeps_its_labels_and_no_pixel_is_in_two_splits(tmp_path, real_dir, seed):
+    # OSBS_029 (400 x 400 px at 10 cm, 61 crowns) on the 128 px / 32 px grid: 4 x 4 chips over
+    # 2 x 2 blocks of 28.8 m. Dropping the chips that straddled a block edge kept 48-53 of the
+    # 61 crowns for these seeds; cropping them keeps every one.
+    ortho = real_dir / "OSBS_029.tif"
+    summary = build_dataset([ortho], real_dir / "OSBS_029.csv", tmp_path / "ds", grid=GRID,
+                            seed=seed)
+    counts = summary.counts
+    assert counts["labels_in"] == 61 and counts["labels_in"] - counts["labels_unused"] >= 58
+    assert counts["chips_cropped_split"] > 0 and counts["chips_dropped_split"] == 0
+    assert all(summary.splits[s]["positive"] > 0 for s in ("train", "val"))
+    index = read_index(tmp_path / "ds")
+    owner = np.full((400, 400), "", dtype=object)  # split of each source pixel, from the chips
+    with rasterio.open(ortho) as src:
+        valid = src.dataset_mask() > 0
+        for k, file in enumerate(index["file"]):
+            window = rasterio.windows.Window(int(index["win_col_off"][k]),
+                                             int(index["win_row_off"][k]), 128, 128)
+            own = geometry_mask([index["geometry"][k]], (128, 128), src.window_transform(window),
+                                invert=True)
+            image = cv2.imread(str(tmp_path / "ds" / file))
+            assert np.all(image[~own] == 0)  # beyond its split's ground: masked like the collar
+            rows, cols = np.nonzero(own)
+            rows, cols = rows + window.row_off, cols + window.col_off
+            inside = (rows < 400) & (cols < 400)
+            rows, cols = rows[inside], cols[inside]
+            claimed = owner[rows, cols]
+            assert np.all((claimed == "") | (claimed == index["split"][k]))
+            owner[rows, cols] = index["split"][k]
+    assert (owner[valid] != "").mean() > 0.9  # most of the image is in some split
+
+
+def test_strips_past_the_last_chip_centre_belong_to_one_split(tmp_path):
+    # 59 m square, 12.8 m chips every 9.6 m: the last chip centres are at 54.4 m, so the ground
+    # from the 57.6 m block edge to 59 m holds no chip centre; chips of two splits reach into it.
+    ortho = write_rgba(tmp_path / "o.tif", (590, 590))
+    boxes = [[x, y, x + 30, y + 30] for x in range(10, 560, 60) for y in range(10, 560, 60)]
+    labels = boxes_to_labels(ortho, boxes)
+    for seed in range(4):
+        summary = build_dataset([ortho], labels, tmp_path / f"ds{seed}", grid=GRID, seed=seed,
+                                block_m=28.8, negative_ratio=0)
+        assert summary.counts["chips_dropped_split"] == 0
+        assert summary.counts["labels_unused"] == 0
+        assert_no_ground_in_two_splits(read_index(tmp_path / f"ds{seed}"))
+
+
+def test_native_gsd_builds_at_the_sources_gsd_and_records_it(tmp_path, real_dir):
+    ortho, csv = real_dir / "OSBS_029.tif", real_dir / "OSBS_029.csv"
+    native = build_dataset([ortho], csv, tmp_path / "n", grid=GridSpec(None, 128, 32), seed=0)
+    fixed = build_dataset([ortho], csv, tmp_path / "f", grid=GRID, seed=0)
+    assert native.gsd_m == 0.1 and native.options["gsd"] == "native"
+    assert load_summary(tmp_path / "n").gsd_m == 0.1
+    assert native.splits == fixed.splits and native.options["block_m"] == fixed.options["block_m"]
+    other = write_rgba(tmp_path / "coarse.tif", (128, 128), gsd_m=0.102)  # 2 % coarser
+    with pytest.raises(ConfigError, match=r"coarse.tif: pixels of 0.102 x 0.102 m.*within 1%"):
+        build_dataset([ortho, other], csv, tmp_path / "x", grid=GridSpec(None, 128, 32))
+
+
 def test_options_are_checked_up_front(tmp_path, real_dir):
     ortho, csv = real_dir / "OSBS_029.tif", real_dir / "OSBS_029.csv"
     with pytest.raises(ConfigError, match="block, ortho"):
@@ -326,8 +394,6 @@ def test_options_are_checked_up_front(tmp_path, real_dir):
         build_dataset([ortho], csv, tmp_path / "a", grid=GridSpec(0.1, 100, 0))
     with pytest.raises(ConfigError, match="chip plus its overlap"):
         build_dataset([ortho], csv, tmp_path / "a", grid=GRID, block_m=10.0)
-    with pytest.raises(ConfigError, match="fixed GSD"):
-        build_dataset([ortho], csv, tmp_path / "a", grid=GridSpec(None, 128, 0))
     with pytest.raises(ConfigError, match="val_frac"):
         build_dataset([ortho], csv, tmp_path / "a", grid=GRID, val_frac=0.0)
     with pytest.raises(ConfigError, match="png, jpg"):
@@ -342,3 +408,25 @@ def test_options_are_checked_up_front(tmp_path, real_dir):
     assert len(list((tmp_path / "b" / "images").rglob("*.png"))) == 0
     assert len(list((tmp_path / "b" / "images").rglob("*.jpg"))) == sum(
         s["images"] for s in summary.splits.values())
+
+
+def test_a_failed_overwrite_keeps_the_old_dataset(survey, survey_ds, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    shutil.copytree(survey_ds, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()
+              and ".poppyscan" not in p.parts}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("poppyscan.train.dataset.build.write_chip_index", disk_full)
+    with pytest.raises(OSError):
+        build_dataset([survey.ortho_path], survey.plots_path, out, grid=GRID, seed=1, overwrite=True)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()
+             and ".poppyscan" not in p.parts}
+    assert after == before  # every old file, byte for byte; nothing new beside them
+    assert not list((out / ".poppyscan").glob("staging-*"))
+    monkeypatch.undo()
+    rebuilt = build_dataset([survey.ortho_path], survey.plots_path, out, grid=GRID, seed=1,
+                            overwrite=True)
+    assert rebuilt.path == out and load_summary(out).options["seed"] == 1

@@ -10,12 +10,17 @@ import csv
 import numpy as np
 import pytest
 
-from poppyscan.detect.bundle import load_bundle
+from poppyscan.detect.bundle import load_bundle, write_untrained_bundle
 from poppyscan.detect.predictor import YoloPredictor
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.provenance import sha256_file
 from poppyscan.train.dataset import build_dataset
-from poppyscan.train.training import check_train_config, train_model, ultralytics_device
+from poppyscan.train.training import (
+    check_train_config,
+    small_data_batch,
+    train_model,
+    ultralytics_device,
+)
 from tests.train.loop import GRID, block_network, tiny_config
 
 
@@ -65,6 +70,29 @@ def test_tiny_training_writes_a_bundle_on_the_dataset_grid(osbs_ds, tmp_path, mo
     assert _epochs_run(tmp_path / "model" / "run") == 1
 
 
+def test_small_datasets_get_several_optimizer_steps_per_epoch(caplog):
+    assert small_data_batch(64, 16, {}) == (8, {"nbs": 8})  # 8 steps, not 1
+    assert small_data_batch(12, 4, {"mosaic": 0.0}) == (2, {"mosaic": 0.0, "nbs": 2})
+    assert "12 training chips: a nominal batch of 64 images would give 0.2" in caplog.text
+    assert small_data_batch(512, 16, {}) == (16, {})  # 8 steps at the nominal batch already
+    assert small_data_batch(64, 16, {"nbs": 64}) == (16, {"nbs": 64})  # the user's choice stands
+
+
+def test_fine_tuning_another_models_classes_and_gsd_says_so(osbs_ds, tmp_path, monkeypatch,
+                                                            caplog):
+    block_network(monkeypatch)
+    parent = write_untrained_bundle(tmp_path / "poppy", tile_px=128, overlap_px=32, gsd_m=0.05)
+    bundle = train_model(osbs_ds, tmp_path / "trees", config=tiny_config(
+        architecture=str(parent.weights_path)))
+    assert "detects classes ['poppy']; this dataset has ['Tree']" in caplog.text
+    assert "trained at gsd_m 0.05 m; this dataset is at 0.1 m" in caplog.text
+    start = bundle.card["training"]["fine_tuned_from"]
+    assert start["model_id"] == parent.model_id and start["sha256"] == parent.card["weights"]["sha256"]
+    assert len(start["changed"]) == 2 and "tile_px" not in " ".join(start["changed"])
+    # 12 training chips: nbs 2, batch 2 (six steps per epoch), recorded in the card.
+    assert (bundle.card["training"]["nbs"], bundle.card["training"]["batch"]) == (2, 2)
+
+
 def test_interrupted_training_resumes_from_last_checkpoint(osbs_ds, tmp_path, monkeypatch):
     block_network(monkeypatch)
     from ultralytics.utils.callbacks import base
@@ -90,7 +118,7 @@ def test_training_config_is_checked_up_front(osbs_ds, tmp_path):
         check_train_config({"epoch": 3})
     with pytest.raises(ConfigError, match="epochs=0"):
         check_train_config({"epochs": 0})
-    with pytest.raises(ConfigError, match="merge_rule='max'.*union, nms, contain, core"):
+    with pytest.raises(ConfigError, match="merge_rule='max'.*union, nms, contain, core, cluster"):
         check_train_config({"merge_rule": "max"})
     with pytest.raises(ConfigError, match="hyp may not set \\['epochs'\\]"):
         check_train_config({"hyp": {"epochs": 3}})

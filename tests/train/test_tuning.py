@@ -40,6 +40,14 @@ def test_without_a_pair_at_the_floor_the_best_f1_wins():
     assert pick_thresholds(choices) == choices[2]
 
 
+def test_best_f1_picks_the_best_f1_then_recall_then_precision():
+    choices = [choice("union", 0.3, 0.95, 0.60, 0.74), choice("nms", 0.5, 0.80, 0.90, 0.85),
+               choice("cluster", 0.4, 0.85, 0.85, 0.85), choice("core", 0.2, 0.85, 0.86, 0.85)]
+    assert pick_thresholds(choices, rule="best-f1") == choices[3]
+    with pytest.raises(ConfigError, match="best-f1, recall-floor"):
+        pick_thresholds(choices, rule="most-precise")
+
+
 def test_pairs_without_scores_count_as_zero():
     no_plots = choice("union", 0.3, None, None, None)
     assert pick_thresholds([no_plots, choice("nms", 0.3, 0.5, 0.5, 0.5)]).merge_rule == "nms"
@@ -71,12 +79,17 @@ def test_every_merge_rule_and_conf_is_scored_from_one_run():
     assert [row["n_targets"] for row in sweeps["union"]] == [2, 1, 1]
     assert [row["n_targets"] for row in sweeps["nms"]] == [3, 2, 1]
     choices = threshold_choices(sweeps)
-    assert [(c.merge_rule, c.conf, c.recall_ge20, c.precision_ge20) for c in choices] == [
+    assert [(c.merge_rule, c.conf, c.recall, c.precision) for c in choices] == [
         ("union", 0.2, 1.0, 0.5), ("union", 0.5, 1.0, 1.0), ("union", 0.7, 1.0, 1.0),
         ("nms", 0.2, 1.0, 0.3333), ("nms", 0.5, 1.0, 0.5), ("nms", 0.7, 1.0, 1.0)]
     assert pick_thresholds(choices).to_dict() == {
-        "merge_rule": "union", "conf": 0.7, "recall_ge20": 1.0, "precision_ge20": 1.0,
-        "f1_ge20": 1.0}
+        "merge_rule": "union", "conf": 0.7, "recall": 1.0, "precision": 1.0, "f1": 1.0,
+        "min_area_m2": 20.0}
+    # Scored on every plot, the false target (36 m2) counts at 0.2 for nms too.
+    every = threshold_choices(sweep_merge_rules(result, plots, [MergeSettings("nms")], (0.2,),
+                                                min_area_m2=0), min_area_m2=0)
+    assert [(c.conf, c.recall, c.precision, c.min_area_m2) for c in every] == [
+        (0.2, 1.0, 0.3333, 0.0)]
     table = sweep_table(sweeps["nms"], 20).splitlines()
     assert table[0].endswith("targets  P>=20  R>=20") and len(table) == 4
 

@@ -6,7 +6,8 @@ so the model trains on exactly what it will see in the field. Layout::
     DS/data.yaml                  train/val/test relative to DS (no ``path:``), names
     DS/images/<split>/<id>.png    chips, with .pgw world file and .aux.xml (CRS)
     DS/labels/<split>/<id>.txt    YOLO boxes ``class cx cy w h`` (empty for negatives)
-    DS/chips.gpkg                 chip index: id, split, source, row, col, window, footprint
+    DS/chips.gpkg                 chip index: id, split, source, row, col, window, and the
+                                  chip's ground (its footprint, cropped at split edges)
     DS/summary.json               counts per split and class, what was dropped, options
 
 ``data.yaml`` has no ``path`` key: Ultralytics then resolves the splits against
@@ -31,71 +32,36 @@ import yaml
 from pyproj import CRS
 
 from poppyscan.config import defaults
-from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
+from poppyscan.tiles import ChipReader, ChipStats, GridSpec, RasterInfo, inspect_raster, iter_chips
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.tiles.output_folder import OutputFolder
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 from poppyscan.tiles.write import ChipIndex, write_chip_index
 from poppyscan.train.dataset.boxes import chip_labels
+from poppyscan.train.dataset.crop import crop_chip, ground_in_chip_crs
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.dataset.images import image_suffix, write_chip_image
 from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
 from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
+from poppyscan.train.dataset.summary import (
+    DATA_YAML,
+    INDEX_NAME,
+    OUTPUTS,
+    SUMMARY_NAME,
+    DatasetSummary,
+    load_summary,
+)
 from poppyscan.train.labels import LabelSet, read_labels
 from poppyscan.train.labels.yolo import yolo_label_text
 
-__all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
+__all__ = ["DatasetSummary", "build_dataset", "load_summary", "native_gsd_m", "OUTPUTS"]
 
-DATA_YAML, INDEX_NAME, SUMMARY_NAME = "data.yaml", "chips.gpkg", "summary.json"
 DEFAULTS = defaults("dataset")
-OUTPUTS = (DATA_YAML, INDEX_NAME, SUMMARY_NAME, "images", "labels")
 YOLO_STRIDE_PX = 32
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    """What a built dataset holds (``summary.json``)."""
-
-    path: Path
-    class_names: tuple[str, ...]
-    gsd_m: float
-    tile_px: int
-    overlap_px: int
-    crs: str
-    sources: tuple[str, ...]
-    splits: dict[str, dict[str, Any]]  # split -> images, positive, negative, labels per class
-    counts: dict[str, int]  # what was dropped or left over, see build_dataset
-    options: dict[str, Any]
-
-    @property
-    def data_yaml(self) -> Path:
-        return self.path / DATA_YAML
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``path`` left out: the summary lives in the dataset folder)."""
-        return {
-            "class_names": list(self.class_names), "gsd_m": self.gsd_m, "tile_px": self.tile_px,
-            "overlap_px": self.overlap_px, "crs": self.crs, "sources": list(self.sources),
-            "splits": self.splits, "counts": self.counts, "options": self.options,
-        }
-
-
-def load_summary(data_dir: str | os.PathLike) -> DatasetSummary:
-    """Read ``summary.json`` of a dataset built by :func:`build_dataset`."""
-    data_dir = Path(data_dir)
-    path = data_dir / SUMMARY_NAME
-    if not path.is_file() or not (data_dir / DATA_YAML).is_file():
-        raise ConfigError(
-            f"{data_dir}: not a poppyscan dataset (no {SUMMARY_NAME} / {DATA_YAML}); "
-            "build one with `poppyscan dataset build`"
-        )
-    raw = json.loads(path.read_text())
-    return DatasetSummary(
-        data_dir, tuple(raw["class_names"]), float(raw["gsd_m"]), int(raw["tile_px"]),
-        int(raw["overlap_px"]), raw["crs"], tuple(raw["sources"]), raw["splits"], raw["counts"],
-        raw["options"],
-    )
+MIN_POSITIVES_FOR_VAL = 3  # with this many labelled chips, val must get one
+NATIVE_GSD_TOLERANCE = 0.01  # native GSD: every orthomosaic's pixel within 1 % of the first's
 
 
 @dataclass
@@ -134,7 +100,9 @@ def build_dataset(
 ) -> DatasetSummary:
     """Cut ``orthos`` into labelled chips in the Ultralytics layout (see the module doc).
 
-    ``grid``: the model's chip grid (fixed ``gsd_m``; ``tile_px`` a multiple of 32).
+    ``grid``: the model's chip grid (``tile_px`` a multiple of 32); ``gsd_m=None``
+    keeps the source resolution, which every ortho must share within 1 % (the
+    summary records it as the dataset's GSD).
     ``class_names`` (default: the labels' classes, sorted) fixes the class indexes.
     ``min_visible_frac`` (0-1): least visible part of a label for it to be kept
     in a chip (see :mod:`poppyscan.train.dataset.boxes`). ``negative_ratio``
@@ -153,7 +121,9 @@ def build_dataset(
     The summary's ``counts``: ``labels_in`` (labels given), ``slivers_dropped``
     (label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips
     left out because they held only slivers: neither positive nor a clean
-    negative), ``chips_dropped_split`` (chips straddling two splits),
+    negative), ``chips_cropped_split`` (chips written cropped to their split's
+    ground at a split edge), ``chips_dropped_split`` (chips left out so that no
+    ground is in two splits),
     ``collar_chips``, ``negatives_available`` (label-free chips to draw from),
     ``hard_negatives_in`` (hard-negative features given), ``hard_negatives_on_labels``
     (those ignored for touching a label), ``hard_negative_chips`` (chips kept for them) and
@@ -163,18 +133,39 @@ def build_dataset(
     _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
                    image_format, jpeg_quality, orthos)
     out_dir = Path(out_dir)
-    existing = [name for name in OUTPUTS if (out_dir / name).exists()]
-    if existing and not overwrite:
-        raise ConfigError(f"{out_dir}: already holds {', '.join(existing)}; pass overwrite=True / --overwrite")
+    folder = OutputFolder(out_dir, OUTPUTS, manifest=SUMMARY_NAME)
+    with folder.open():  # the old dataset stays until the new one is complete
+        existing = folder.has_outputs()
+        if existing and not overwrite:
+            raise ConfigError(f"{out_dir}: already holds {', '.join(existing)}; pass overwrite=True / "
+                              "--overwrite")
+        stage = folder.staging()
+        try:
+            summary = _build(stage, out_dir, orthos, labels, grid=grid, class_names=class_names, min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
+                             hard_negatives=hard_negatives, split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac,
+                             seed=seed, image_format=image_format, jpeg_quality=jpeg_quality, min_valid_frac=min_valid_frac,
+                             bands=bands, label_format=label_format, workers=workers, on_chips=on_chips)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        folder.publish(stage)
+    return summary
+
+
+def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names, min_visible_frac,
+           negative_ratio, hard_negatives, split, block_m, val_frac, test_frac, seed, image_format,
+           jpeg_quality, min_valid_frac, bands, label_format, workers, on_chips) -> DatasetSummary:
+    """Write the dataset into the staging folder ``out_dir``; its summary names ``final_dir``."""
     label_set = _as_label_set(labels, label_format)
     names = _class_names(label_set, class_names)
     hard = _as_hard_negatives(hard_negatives, label_set)
     infos = [inspect_raster(path, bands=bands) for path in orthos]
-    _clear_out_dir(out_dir, existing)  # only once the inputs are known to be good
+    gsd_m = grid.gsd_m if grid.gsd_m is not None else native_gsd_m(infos)
+    _check_block(grid, gsd_m, split, block_m)
     crs = CRS.from_user_input(infos[0].crs.to_wkt())
     rng = np.random.default_rng(seed)
     if split == "block" and block_m is None:
-        block_m = default_block_m(grid.gsd_m, grid.tile_px, grid.overlap_px)
+        block_m = default_block_m(gsd_m, grid.tile_px, grid.overlap_px)
     local = _LocalLabels(label_set, names)
     plans = plan_dataset(infos, grid, crs, local.for_crs(crs)[1], split=split, block_m=block_m,
                          val_frac=val_frac, test_frac=test_frac, rng=rng,
@@ -197,26 +188,29 @@ def build_dataset(
             chip_id=plan.chip_id, split=plan.split, negative=not len(boxes), n_labels=len(boxes),
             n_slivers=n_slivers, win_col_off=float(window.col_off),
             win_row_off=float(window.row_off), win_width=float(window.width),
-            win_height=float(window.height),
+            win_height=float(window.height), cropped=plan.region is not None,
+            geometry=ground_in_chip_crs(plan, crs, chip),
         )
+        tally.counts["chips_cropped_split"] += plan.region is not None
         counts = tally.splits[plan.split]
         counts["images"] += 1
         counts["negative" if not len(boxes) else "positive"] += 1
         counts["labels"].update(names[int(c)] for c in boxes[:, 0])
 
-    negatives = _read_positives(infos, grid, plans, local, hard, tally, write,
+    negatives = _read_positives(infos, grid, crs, plans, local, hard, tally, write,
                                 min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac,
                                 workers=workers, on_chips=on_chips)
-    _add_negatives(negatives, plans, grid, tally, write, negative_ratio=negative_ratio, rng=rng)
-    _check_splits(out_dir, tally)
+    _add_negatives(negatives, plans, grid, crs, tally, write, negative_ratio=negative_ratio, rng=rng)
+    _check_splits(final_dir, tally)
     summary = DatasetSummary(
-        out_dir, names, float(grid.gsd_m), grid.tile_px, grid.overlap_px,
+        final_dir, names, float(gsd_m), grid.tile_px, grid.overlap_px,
         crs.to_string(), _relative_names([i.path for i in infos]),
         {s: {**c, "labels": dict(sorted(c["labels"].items()))} for s, c in tally.splits.items()},
         _final_counts(tally, len(label_set)),
         dict(split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
              min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
              min_valid_frac=min_valid_frac, image_format=image_format,
+             **({"gsd": "native"} if grid.gsd_m is None else {}),
              **({"hard_negatives": list(_relative_names(hard.sources))} if hard.sources else {}),
              **({"jpeg_quality": int(jpeg_quality)} if image_format == "jpg" else {})),
     )
@@ -231,8 +225,6 @@ def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_f
                    image_format, jpeg_quality, orthos) -> None:
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
-    if grid.gsd_m is None:
-        raise ConfigError("a dataset needs a fixed GSD (the model's); gsd_m=None (native) is not allowed")
     if grid.tile_px % YOLO_STRIDE_PX:
         raise ConfigError(
             f"tile_px={grid.tile_px} must be a multiple of {YOLO_STRIDE_PX} (YOLO stride), e.g. "
@@ -244,18 +236,36 @@ def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_f
         raise ConfigError(f"negative_ratio={negative_ratio!r} must be in [0, 100] negatives per positive")
     if split not in SPLIT_MODES:
         raise ConfigError(f"split={split!r}: use one of {', '.join(SPLIT_MODES)}")
-    if block_m is not None:
-        if split != "block":
-            raise ConfigError(f"block_m={block_m!r} applies only to split='block'")
-        least = (grid.tile_px + grid.overlap_px) * grid.gsd_m
-        if not block_m >= least:
-            raise ConfigError(
-                f"block_m={block_m!r} must be at least a chip plus its overlap ({least:g} m)"
-            )
+    if block_m is not None and split != "block":
+        raise ConfigError(f"block_m={block_m!r} applies only to split='block'")
     check_fracs(val_frac, test_frac)
     image_suffix(image_format)
     if not 1 <= jpeg_quality <= 100:
         raise ConfigError(f"jpeg_quality={jpeg_quality!r} must be in [1, 100]")
+
+
+def _check_block(grid: GridSpec, gsd_m: float, split: str, block_m: float | None) -> None:
+    least = (grid.tile_px + grid.overlap_px) * gsd_m
+    if split == "block" and block_m is not None and not block_m >= least:
+        raise ConfigError(f"block_m={block_m!r} must be at least a chip plus its overlap ({least:g} m)")
+
+
+def native_gsd_m(infos: Sequence[RasterInfo]) -> float:
+    """The GSD all ``infos`` share (the first one's), for chips at the source resolution.
+
+    Every pixel side must lie within NATIVE_GSD_TOLERANCE (1 %) of it: a model
+    learns one ground scale, and detection later resamples to it.
+    """
+    gsd_m = infos[0].res_m[0]
+    for info in infos:
+        for side in info.res_m:
+            if abs(side - gsd_m) > NATIVE_GSD_TOLERANCE * gsd_m:
+                raise ConfigError(
+                    f"{info.path}: pixels of {info.res_m[0]:g} x {info.res_m[1]:g} m, but "
+                    f"{infos[0].name} has {gsd_m:g} m; native GSD needs every orthomosaic within "
+                    f"{NATIVE_GSD_TOLERANCE:.0%} of one GSD: pass --gsd METRES to resample them"
+                )
+    return round(float(gsd_m), 9)
 
 
 def _relative_names(paths: Sequence[str | os.PathLike]) -> tuple[str, ...]:
@@ -263,13 +273,6 @@ def _relative_names(paths: Sequence[str | os.PathLike]) -> tuple[str, ...]:
     paths = [Path(p).resolve() for p in paths]
     common = Path(os.path.commonpath([p.parent for p in paths]))
     return tuple(p.relative_to(common).as_posix() for p in paths)
-
-
-def _clear_out_dir(out_dir: Path, existing: Sequence[str]) -> None:
-    for name in existing:  # data.yaml first: the folder never looks like a complete dataset
-        target = out_dir / name
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _as_label_set(labels, label_format: str) -> LabelSet:
@@ -320,11 +323,17 @@ def _as_hard_negatives(hard_negatives, label_set: LabelSet) -> HardNegatives:
     return hard.without_labels(label_set.geometries, label_set.crs) if hard.n_in and len(label_set) else hard
 
 
-def _read_positives(infos, grid, plans, local, hard, tally, write, *, min_valid_frac,
+def _own_part(chip: Chip, plan: ChipPlan, crs) -> Chip:
+    """The chip cropped to its split's ground (itself when no split edge crosses it)."""
+    return chip if plan.region is None else crop_chip(chip, ground_in_chip_crs(plan, crs, chip))
+
+
+def _read_positives(infos, grid, crs, plans, local, hard, tally, write, *, min_valid_frac,
                     min_visible_frac, workers, on_chips) -> dict[str, list]:
     """Read every chip once: write the labelled ones, return the label-free ones by split.
 
-    A label-free chip meeting a hard negative is written at once.
+    Chips crossing a split edge are cropped first. A label-free chip meeting a
+    hard negative is written at once.
     """
     negatives: dict[str, list] = defaultdict(list)
     stats, seen = ChipStats(), 0
@@ -335,6 +344,10 @@ def _read_positives(infos, grid, plans, local, hard, tally, write, *, min_valid_
             seen = stats.read
         plan = plans.get(chip.key)
         if plan is None or plan.split is None:
+            tally.counts["chips_dropped_split"] += 1
+            continue
+        chip = _own_part(chip, plan, crs)
+        if chip.valid_frac < min_valid_frac:  # its own split's part is all collar
             tally.counts["chips_dropped_split"] += 1
             continue
         geoms, tree = local.for_crs(chip.crs)
@@ -356,7 +369,7 @@ def _read_positives(infos, grid, plans, local, hard, tally, write, *, min_valid_
     return negatives
 
 
-def _add_negatives(negatives, plans, grid, tally, write, *, negative_ratio, rng) -> None:
+def _add_negatives(negatives, plans, grid, crs, tally, write, *, negative_ratio, rng) -> None:
     """Draw ``negative_ratio`` label-free chips per positive chip in each split and write them."""
     chosen: list[tuple[str, int, int]] = []
     for split in SPLITS:
@@ -371,22 +384,25 @@ def _add_negatives(negatives, plans, grid, tally, write, *, negative_ratio, rng)
     for items in by_source.values():
         with ChipReader(items[0].info, grid) as reader:
             for plan in items:
-                write(reader.read(plan.cell), plan, np.zeros((0, 5)), 0)
+                write(_own_part(reader.read(plan.cell), plan, crs), plan, np.zeros((0, 5)), 0)
 
 
 def _check_splits(out_dir: Path, tally: _Tally) -> None:
     empty = [s for s in ("train", "val") if not tally.splits[s]["images"]]
+    positives = sum(counts["positive"] for counts in tally.splits.values())
+    if not empty and positives >= MIN_POSITIVES_FOR_VAL and not tally.splits["val"]["positive"]:
+        empty = ["val"]
     if empty:
         raise ConfigError(
-            f"{out_dir}: the {' and '.join(empty)} split got no chips; add orthomosaics or labels, "
-            "use smaller blocks (block_m) or split='ortho' with more orthomosaics"
+            f"{out_dir}: the {' and '.join(empty)} split got no labelled chips; add orthomosaics "
+            "or labels, use smaller blocks (block_m) or split='ortho' with more orthomosaics"
         )
 
 
 def _final_counts(tally: _Tally, n_labels: int) -> dict[str, int]:
     counts = {key: int(tally.counts.get(key, 0)) for key in (
-        "labels_in", "slivers_dropped", "sliver_only_chips", "chips_dropped_split",
-        "collar_chips", "negatives_available", "hard_negatives_in", "hard_negatives_on_labels",
+        "labels_in", "slivers_dropped", "sliver_only_chips", "chips_cropped_split",
+        "chips_dropped_split", "collar_chips", "negatives_available", "hard_negatives_in", "hard_negatives_on_labels",
         "hard_negative_chips")}
     counts["labels_unused"] = n_labels - len(tally.kept_labels)
     return counts

@@ -2,7 +2,8 @@
 
 Planned before any pixel is read: the chip grid of every orthomosaic (the
 detection grid, see :func:`poppyscan.tiles.plan_raster`), each chip's footprint in the
-dataset's CRS, its split (see :mod:`train.dataset.split`), or None where the
+dataset's CRS, its split (see :mod:`train.dataset.split`), the part of its
+footprint on its split's ground where a block edge crops it, or None where the
 chip is dropped so that no ground lies in two splits.
 """
 
@@ -21,9 +22,11 @@ from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.grid import GridCell
 from poppyscan.train.dataset.split import (
     allot_units,
+    block_box,
     block_of,
     blocks_touched,
     drop_conflicts,
+    give_val_labels,
     group_overlapping,
 )
 
@@ -44,6 +47,12 @@ class ChipPlan:
     chip_id: str
     footprint: shapely.Polygon  # in the dataset's CRS
     split: str | None = None  # None: dropped so that no ground is in two splits
+    region: shapely.Geometry | None = None  # cropped: the footprint's part on its split's ground
+
+    @property
+    def ground(self) -> shapely.Geometry:
+        """The ground this chip holds for its split, in the dataset's CRS."""
+        return self.footprint if self.region is None else self.region
 
 
 def chip_tags(infos: Sequence[RasterInfo]) -> list[str]:
@@ -84,15 +93,15 @@ def plan_dataset(
     needed = {"train", "val"} | ({"test"} if test_frac > 0 else set())
     for _ in range(MAX_DRAWS):
         if split == "block":
-            _split_by_block(items, weights, infos[0], block_m, val_frac, test_frac, rng)
+            _split_by_block(items, weights, touched, infos[0], block_m, val_frac, test_frac, rng)
         else:
             _split_by_ortho(items, weights, infos, val_frac, test_frac, rng)
         kept = [p for p in items if p.split is not None]
-        keep = drop_conflicts([p.footprint for p in kept], [p.split for p in kept])
+        keep = drop_conflicts([p.ground for p in kept], [p.split for p in kept])
         for plan, ok in zip(kept, keep, strict=True):
             if not ok:
                 plan.split = None
-        # Dropping chips at block edges can empty a small split of labels: draw again.
+        # A small split may get no labelled chip: draw again.
         if needed <= {p.split for p, t in zip(items, touched, strict=True) if t and p.split is not None}:
             break
     return plans
@@ -112,19 +121,55 @@ def _shows_labels(footprints, tree: shapely.STRtree, min_visible_frac: float) ->
     return shows
 
 
-def _split_by_block(items, weights, first: RasterInfo, block_m, val_frac, test_frac, rng) -> None:
+def _split_by_block(items, weights, touched, first: RasterInfo, block_m, val_frac, test_frac,
+                    rng) -> None:
     origin = (first.transform.c, first.transform.f)
     home = []
     unit_weights: Counter = Counter()
-    for plan, weight in zip(items, weights, strict=True):
+    shown: Counter = Counter()
+    for plan, weight, shows in zip(items, weights, touched, strict=True):
         centre = plan.footprint.centroid
         home.append(block_of(centre.x, centre.y, origin, block_m))
         unit_weights[home[-1]] += weight
+        shown[home[-1]] += int(shows)
     splits = allot_units(unit_weights, val_frac=val_frac, test_frac=test_frac, rng=rng)
+    give_val_labels(splits, shown)
+    owner = _BlockOwner(splits)
     for plan, block in zip(items, home, strict=True):
         own = splits[block]
-        crossed = {splits.get(b, own) for b in blocks_touched(plan.footprint.bounds, origin, block_m)}
-        plan.split = own if crossed == {own} else None
+        blocks = blocks_touched(plan.footprint.bounds, origin, block_m)
+        mine = [b for b in blocks if owner(b) == own]
+        plan.split = own
+        plan.region = None if len(mine) == len(blocks) else _home_part(shapely.intersection(
+            plan.footprint, shapely.union_all([block_box(b, origin, block_m) for b in mine])),
+            plan.footprint.centroid)
+
+
+class _BlockOwner:
+    """The split of any block: its own, or for a block holding no chip centre (a strip at the
+    far edge of the imagery, or padding) the split of the nearest block that holds one."""
+
+    def __init__(self, splits: dict) -> None:
+        self.splits = splits
+        self.keys = np.array(sorted(splits), dtype=int).reshape(-1, 2)
+        self.cache: dict = {}
+
+    def __call__(self, block: tuple[int, int]) -> str:
+        if block in self.splits:
+            return self.splits[block]
+        if block not in self.cache:
+            d = np.abs(self.keys - np.asarray(block))
+            nearest = np.lexsort((self.keys[:, 1], self.keys[:, 0], d.sum(1), d.max(1)))[0]
+            self.cache[block] = self.splits[tuple(self.keys[nearest].tolist())]
+        return self.cache[block]
+
+
+def _home_part(region: shapely.Geometry, centre: shapely.Point) -> shapely.Polygon:
+    """The polygon of ``region`` holding ``centre`` (own blocks meeting only at a corner are two)."""
+    if region.geom_type == "Polygon":
+        return region
+    parts = [g for g in shapely.get_parts(region) if g.geom_type == "Polygon"]
+    return next((g for g in parts if g.covers(centre)), max(parts, key=lambda g: g.area))
 
 
 def _split_by_ortho(items, weights, infos, val_frac, test_frac, rng) -> None:
@@ -139,7 +184,7 @@ def _split_by_ortho(items, weights, infos, val_frac, test_frac, rng) -> None:
         unit_weights[group[plan.info.path]] += weight
     splits = allot_units(unit_weights, val_frac=val_frac, test_frac=test_frac, rng=rng)
     for plan in items:
-        plan.split = splits[group[plan.info.path]]
+        plan.split, plan.region = splits[group[plan.info.path]], None
 
 
 def _bounding_box(bounds: np.ndarray) -> shapely.Polygon:

@@ -4,14 +4,21 @@ Neighbouring chips overlap and share the same plots, so a random split by chip
 leaks: the model is tested on pixels it trained on. Instead the ground is cut
 into square *blocks* (or whole orthomosaics are kept together) and every block
 goes to one split. A chip belongs to the block holding its centre; a chip whose
-footprint reaches into a block of another split is dropped. A last check drops
-any chip that still overlaps a chip of another split (possible where the
-orthomosaics of a mission have grids that do not line up).
+footprint reaches into a block of another split is *cropped* to the blocks of
+its own split: the pixels beyond are masked like the collar (a pixel goes with
+the block holding its centre), so no pixel is in two splits and no chip, nor
+the labels it holds, is lost at a block edge. A last check drops any chip
+whose ground still overlaps a chip of another split.
+
+Validation is never left without labels: when at least three chips show one
+and none of them lands in val, one labelled block moves there (the smallest
+that leaves its split a labelled chip).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -27,7 +34,9 @@ __all__ = [
     "default_block_m",
     "block_of",
     "blocks_touched",
+    "block_box",
     "allot_units",
+    "give_val_labels",
     "group_overlapping",
     "drop_conflicts",
     "check_fracs",
@@ -73,6 +82,13 @@ def blocks_touched(
     return [(r, c) for r in range(r0, max(r1, r0 + 1)) for c in range(c0, max(c1, c0 + 1))]
 
 
+def block_box(block: tuple[int, int], origin: tuple[float, float], block_m: float) -> shapely.Polygon:
+    """The map square of block ``(row, col)``."""
+    (row, col), (x0, y0) = block, origin
+    return shapely.box(x0 + col * block_m, y0 - (row + 1) * block_m, x0 + (col + 1) * block_m,
+                       y0 - row * block_m)
+
+
 def allot_units(
     weights: Mapping[Hashable, float],
     *,
@@ -97,6 +113,26 @@ def allot_units(
         out[unit] = split
         taken[split] += weights[unit]
     return out
+
+
+def give_val_labels(splits: dict[Hashable, str], shown: Mapping[Hashable, int]) -> Hashable | None:
+    """Move one unit into val when val has none of the chips that show labels; the unit moved.
+
+    Only when at least three chips show labels (``shown``: per unit). The unit
+    moved shows the fewest labels among those whose split keeps a labelled chip
+    without it; ties go to the larger split, then the unit's ``repr``.
+    """
+    labelled: Counter = Counter()
+    for unit, split in splits.items():
+        labelled[split] += shown.get(unit, 0)
+    if sum(labelled.values()) < 3 or labelled["val"]:
+        return None
+    movable = [u for u, s in splits.items() if shown.get(u, 0) and labelled[s] > shown[u]]
+    if not movable:
+        return None
+    unit = min(movable, key=lambda u: (shown[u], -labelled[splits[u]], repr(u)))
+    splits[unit] = "val"
+    return unit
 
 
 def group_overlapping(polygons: Sequence) -> list[int]:

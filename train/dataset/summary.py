@@ -1,0 +1,61 @@
+"""What a built dataset holds: its files and ``summary.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from poppyscan.tiles.errors import ConfigError
+
+__all__ = ["DATA_YAML", "INDEX_NAME", "OUTPUTS", "SUMMARY_NAME", "DatasetSummary", "load_summary"]
+
+DATA_YAML, INDEX_NAME, SUMMARY_NAME = "data.yaml", "chips.gpkg", "summary.json"
+OUTPUTS = (DATA_YAML, INDEX_NAME, SUMMARY_NAME, "images", "labels")
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What a built dataset holds (``summary.json``)."""
+
+    path: Path
+    class_names: tuple[str, ...]
+    gsd_m: float
+    tile_px: int
+    overlap_px: int
+    crs: str
+    sources: tuple[str, ...]
+    splits: dict[str, dict[str, Any]]  # split -> images, positive, negative, labels per class
+    counts: dict[str, int]  # what was dropped or left over, see build_dataset
+    options: dict[str, Any]
+
+    @property
+    def data_yaml(self) -> Path:
+        return self.path / DATA_YAML
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``path`` left out: the summary lives in the dataset folder)."""
+        return {
+            "class_names": list(self.class_names), "gsd_m": self.gsd_m, "tile_px": self.tile_px,
+            "overlap_px": self.overlap_px, "crs": self.crs, "sources": list(self.sources),
+            "splits": self.splits, "counts": self.counts, "options": self.options,
+        }
+
+
+def load_summary(data_dir: str | os.PathLike) -> DatasetSummary:
+    """Read ``summary.json`` of a dataset built by ``build_dataset``."""
+    data_dir = Path(data_dir)
+    path = data_dir / SUMMARY_NAME
+    if not path.is_file() or not (data_dir / DATA_YAML).is_file():
+        raise ConfigError(
+            f"{data_dir}: not a poppyscan dataset (no {SUMMARY_NAME} / {DATA_YAML}); "
+            "build one with `poppyscan dataset build`"
+        )
+    raw = json.loads(path.read_text())
+    return DatasetSummary(
+        data_dir, tuple(raw["class_names"]), float(raw["gsd_m"]), int(raw["tile_px"]),
+        int(raw["overlap_px"]), raw["crs"], tuple(raw["sources"]), raw["splits"], raw["counts"],
+        raw["options"],
+    )
