@@ -156,6 +156,7 @@ def build_dataset(
     *,
     model: ModelBundle | PathLike | None = None,
     class_names: Sequence[str] | None = None,
+    class_map: Mapping[str, str] | None = None,
     hard_negatives: Sequence[PathLike] = (),
     hard_negatives_layer: str | None = None,
     registry: PathLike | None = None,
@@ -201,6 +202,7 @@ def build_dataset(
         infos = [inspect_raster(path, bands=tiling["bands"]) for path in orthos]
         progress.start(sum(plan_raster(i, grid, prescreen=min_valid > 0).n_to_read for i in infos))
     return build(orthos, list(labels), out_dir, grid=grid, class_names=class_names,
+                 class_map=class_map,
                  hard_negatives=hard, min_valid_frac=min_valid, bands=tiling["bands"],
                  workers=int(tiling["workers"]), overwrite=overwrite,
                  on_chips=progress.advance if progress is not None else None, **options)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from poppyscan.cli.options import Progress, default_of, grid_options
+from poppyscan.cli.options import Progress, class_map_option, default_of, grid_options
 
 # Kept in step with train.labels.LABEL_FORMATS and train.dataset; repeated here so
 # `--help` does not import GDAL.
@@ -85,6 +85,7 @@ def dataset() -> None:
               help=f"JPEG quality of jpg chips, 1-100 {default_of('dataset', 'jpeg_quality')}.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of settings, keys as in configs/tiling.yaml and configs/dataset.yaml.")
+@class_map_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --out.")
 def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negatives_layer, registry,
           verdict_labels, verdict_negatives, require_photo, visited_since, config_path, overwrite,

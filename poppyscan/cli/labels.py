@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from poppyscan.cli.options import class_map_option
+
 # Kept in step with train.labels (LABEL_FORMATS, EXPORT_FORMATS); repeated here so
 # `--help` does not import GDAL.
 IMPORT_FORMATS = ("auto", "ogr", "yolo", "coco", "voc", "labelstudio", "deepforest")
@@ -76,6 +78,7 @@ def labels() -> None:
     is_flag=True,
     help="Label Studio: read the pre-annotations (predictions) instead of the annotations.",
 )
+@class_map_option
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def import_labels(
     labels_path: Path,
@@ -87,6 +90,7 @@ def import_labels(
     default_class: str | None,
     layer: str | None,
     predictions: bool,
+    class_map: dict[str, str] | None,
     overwrite: bool,
 ) -> None:
     """Read LABELS (vector file, YOLO, COCO, VOC, Label Studio, DeepForest CSV) and write
@@ -107,7 +111,7 @@ def import_labels(
         default_class=default_class,
         layer=layer,
         labelstudio_kind="predictions" if predictions else "annotations",
-    )
+    ).renamed(class_map)
     label_set.write(out_path)
     counts = ", ".join(f"{name}: {n}" for name, n in label_set.class_counts().items()) or "none"
     click.echo(f"Imported {len(label_set)} labels ({counts}) in {label_set.crs.name} -> {out_path}")

@@ -6,7 +6,8 @@ import click
 
 from poppyscan.tiles.errors import ConfigError
 
-__all__ = ["grid_options", "inference_options", "default_of", "parse_bands", "Progress"]
+__all__ = ["class_map_option", "grid_options", "inference_options", "default_of", "parse_bands",
+           "Progress"]
 
 
 def default_of(config: str, key: str) -> str:
@@ -28,6 +29,25 @@ def parse_bands(value: str | None) -> list[int] | None:
     if len(bands) != 3:
         raise ConfigError(f"--bands {value!r}: expected exactly three band numbers")
     return bands
+
+
+def class_map_option(func):
+    """``--class-map SRC=DST`` (repeatable): rename label classes as they are read."""
+    return click.option(
+        "--class-map", "class_map", multiple=True, metavar="SRC=DST", callback=_class_map,
+        help="Rename a label class as the labels are read, e.g. Tree=tree; repeat for several "
+             "(several names may become one class).")(func)
+
+
+def _class_map(ctx, param, values) -> dict[str, str] | None:
+    mapping: dict[str, str] = {}
+    for value in values:
+        src, sep, dst = (part.strip() for part in value.partition("="))
+        if not sep or not src or not dst or src in mapping:
+            raise click.BadParameter(f"{value!r}: expected SRC=DST, each SRC once",
+                                     param_hint="--class-map")
+        mapping[src] = dst
+    return mapping or None
 
 
 def grid_options(func):

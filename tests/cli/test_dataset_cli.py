@@ -59,3 +59,20 @@ def test_hard_negatives_add_the_empty_chips_that_hold_them(tmp_path):
     assert not_vector.exit_code == 2 and "cannot read as a vector file" in not_vector.output
     assert not_vector.output.strip().count("\n") == 0
     assert not (tmp_path / "bad" / "data.yaml").exists()
+
+
+def test_class_map_renames_classes_at_import_and_build(real_dir, tmp_path):
+    runner = CliRunner()
+    imported = runner.invoke(cli, ["labels", "import", str(real_dir / "OSBS_029.csv"), "--out",
+                                   str(tmp_path / "crowns.gpkg"), "--class-map", "Tree=crown"])
+    assert imported.exit_code == 0, imported.output
+    assert "(crown: 61)" in imported.output
+    built = runner.invoke(cli, ["dataset", "build", "--ortho", str(real_dir / "OSBS_029.tif"),
+                                "--labels", str(real_dir / "OSBS_029.csv"), "--out", str(tmp_path / "ds"),
+                                "--gsd", "0.1", "--tile-px", "128", "--overlap-px", "32",
+                                "--class-map", "Tree=tree"])
+    assert built.exit_code == 0, built.output
+    assert json.loads((tmp_path / "ds" / "summary.json").read_text())["class_names"] == ["tree"]
+    bad = runner.invoke(cli, ["labels", "import", str(real_dir / "OSBS_029.csv"), "--out",
+                              str(tmp_path / "x.gpkg"), "--class-map", "Tree"])
+    assert bad.exit_code == 2 and "expected SRC=DST" in bad.output

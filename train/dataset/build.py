@@ -21,14 +21,12 @@ import json
 import os
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import shapely
-import yaml
 from pyproj import CRS
 
 from poppyscan.config import defaults
@@ -51,6 +49,7 @@ from poppyscan.train.dataset.summary import (
     OUTPUTS,
     SUMMARY_NAME,
     DatasetSummary,
+    data_yaml_text,
     load_summary,
 )
 from poppyscan.train.labels import LabelSet, read_labels
@@ -81,6 +80,7 @@ def build_dataset(
     *,
     grid: GridSpec,
     class_names: Sequence[str] | None = None,
+    class_map: Mapping[str, str] | None = None,
     min_visible_frac: float = DEFAULTS["min_visible_frac"],
     negative_ratio: float = DEFAULTS["negative_ratio"],
     hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None = None,
@@ -103,7 +103,8 @@ def build_dataset(
     ``grid``: the model's chip grid (``tile_px`` a multiple of 32); ``gsd_m=None``
     keeps the source resolution, which every ortho must share within 1 % (the
     summary records it as the dataset's GSD).
-    ``class_names`` (default: the labels' classes, sorted) fixes the class indexes.
+    ``class_names`` (default: the labels' classes, sorted) fixes the class indexes;
+    ``class_map`` renames label classes first (``{"Tree": "tree"}``).
     ``min_visible_frac`` (0-1): least visible part of a label for it to be kept
     in a chip (see :mod:`poppyscan.train.dataset.boxes`). ``negative_ratio``
     (>= 0): chips without any label kept per positive chip, per split, drawn at
@@ -141,10 +142,13 @@ def build_dataset(
                               "--overwrite")
         stage = folder.staging()
         try:
-            summary = _build(stage, out_dir, orthos, labels, grid=grid, class_names=class_names, min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
-                             hard_negatives=hard_negatives, split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac,
-                             seed=seed, image_format=image_format, jpeg_quality=jpeg_quality, min_valid_frac=min_valid_frac,
-                             bands=bands, label_format=label_format, workers=workers, on_chips=on_chips)
+            summary = _build(
+                stage, out_dir, orthos, labels, grid=grid, class_names=class_names,
+                class_map=class_map, min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
+                hard_negatives=hard_negatives, split=split, block_m=block_m, val_frac=val_frac,
+                test_frac=test_frac, seed=seed, image_format=image_format, jpeg_quality=jpeg_quality,
+                min_valid_frac=min_valid_frac, bands=bands, label_format=label_format,
+                workers=workers, on_chips=on_chips)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -152,11 +156,12 @@ def build_dataset(
     return summary
 
 
-def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names, min_visible_frac,
-           negative_ratio, hard_negatives, split, block_m, val_frac, test_frac, seed, image_format,
-           jpeg_quality, min_valid_frac, bands, label_format, workers, on_chips) -> DatasetSummary:
+def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names, class_map,
+           min_visible_frac, negative_ratio, hard_negatives, split, block_m, val_frac, test_frac,
+           seed, image_format, jpeg_quality, min_valid_frac, bands, label_format, workers,
+           on_chips) -> DatasetSummary:
     """Write the dataset into the staging folder ``out_dir``; its summary names ``final_dir``."""
-    label_set = _as_label_set(labels, label_format)
+    label_set = _as_label_set(labels, label_format).renamed(class_map)
     names = _class_names(label_set, class_names)
     hard = _as_hard_negatives(hard_negatives, label_set)
     infos = [inspect_raster(path, bands=bands) for path in orthos]
@@ -217,7 +222,7 @@ def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names,
     index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
     write_chip_index(index, out_dir / INDEX_NAME)
     atomic_write_text(out_dir / SUMMARY_NAME, json.dumps(summary.to_dict(), indent=2) + "\n")
-    atomic_write_text(out_dir / DATA_YAML, _data_yaml(names, tally))
+    atomic_write_text(out_dir / DATA_YAML, data_yaml_text(names, [sp for sp in SPLITS if tally.splits[sp]["images"]]))
     return summary
 
 
@@ -406,14 +411,3 @@ def _final_counts(tally: _Tally, n_labels: int) -> dict[str, int]:
         "hard_negative_chips")}
     counts["labels_unused"] = n_labels - len(tally.kept_labels)
     return counts
-
-
-def _data_yaml(names: Sequence[str], tally: _Tally) -> str:
-    data: dict[str, Any] = {s: f"images/{s}" for s in SPLITS if tally.splits[s]["images"]}
-    data["nc"] = len(names)
-    data["names"] = dict(enumerate(names))
-    header = (
-        "# Built by poppyscan. No `path:` on purpose: Ultralytics resolves the splits against\n"
-        "# this file's folder, so the dataset works from anywhere and after being moved.\n"
-    )
-    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from poppyscan.tiles.errors import ConfigError
 
-__all__ = ["DATA_YAML", "INDEX_NAME", "OUTPUTS", "SUMMARY_NAME", "DatasetSummary", "load_summary"]
+__all__ = ["DATA_YAML", "INDEX_NAME", "OUTPUTS", "SUMMARY_NAME", "DatasetSummary", "data_yaml_text",
+           "load_summary"]
 
 DATA_YAML, INDEX_NAME, SUMMARY_NAME = "data.yaml", "chips.gpkg", "summary.json"
 OUTPUTS = (DATA_YAML, INDEX_NAME, SUMMARY_NAME, "images", "labels")
@@ -59,3 +63,15 @@ def load_summary(data_dir: str | os.PathLike) -> DatasetSummary:
         int(raw["overlap_px"]), raw["crs"], tuple(raw["sources"]), raw["splits"], raw["counts"],
         raw["options"],
     )
+
+
+def data_yaml_text(names: Sequence[str], splits: Sequence[str]) -> str:
+    """Ultralytics' ``data.yaml`` for class ``names`` and the ``splits`` that got chips."""
+    data: dict[str, Any] = {s: f"images/{s}" for s in splits}
+    data["nc"] = len(names)
+    data["names"] = dict(enumerate(names))
+    header = (
+        "# Built by poppyscan. No `path:` on purpose: Ultralytics resolves the splits against\n"
+        "# this file's folder, so the dataset works from anywhere and after being moved.\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

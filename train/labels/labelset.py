@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,16 @@ class LabelSet:
     def class_names(self) -> tuple[str, ...]:
         """Distinct class names, sorted."""
         return tuple(sorted(set(self.classes)))
+
+    def renamed(self, class_map: Mapping[str, str] | None) -> LabelSet:
+        """The same labels with classes renamed by ``class_map`` (others kept as they are).
+
+        Several source names may map to one class: ``{"Tree": "tree", "TREE": "tree"}``.
+        """
+        if not class_map:
+            return self
+        classes = tuple(class_map.get(c, c) for c in self.classes)
+        return dataclasses.replace(self, classes=classes)
 
     def class_counts(self) -> dict[str, int]:
         """Number of labels per class name, sorted by name."""
