@@ -81,13 +81,13 @@ def mission_jobs(mission_id: str, user: Caller, con: Db) -> list[dict]:
 
 
 @router.post("/missions/{mission_id}/jobs", status_code=201)
-def start_job(mission_id: str, body: NewJob, user: Caller, con: Db) -> dict:
+def start_job(mission_id: str, user: Caller, con: Db, body: NewJob | None = None) -> dict:
     """Queue detection over the mission's files (all ready ones, or ``file_ids``)."""
     owned(con, "mission", mission_id, user)
     ready = [r["id"] for r in con.execute(
         "SELECT id FROM files WHERE mission_id = ? AND team_id = ? AND state = 'ready' ORDER BY "
         "created_at", (mission_id, user.team_id))]
-    wanted = ready if body.file_ids is None else body.file_ids
+    wanted = ready if body is None or body.file_ids is None else body.file_ids
     if not wanted or any(f not in ready for f in wanted):
         raise HTTPException(409, "no such ready file in this mission" if wanted else
                                  "the mission has no checked orthomosaic yet")

@@ -82,8 +82,8 @@ def render_tile(preview: Path, z: int, x: int, y: int) -> bytes:
     west, south, east, north = tile_bounds(z, x, y)
     with rasterio.open(preview) as src:
         inv = ~src.transform
-        col0, row0 = inv * (west, north)
-        col1, row1 = inv * (east, south)
+        col0, row0 = inv @ (west, north)
+        col1, row1 = inv @ (east, south)
         c0, r0 = max(col0, 0.0), max(row0, 0.0)
         c1, r1 = min(col1, float(src.width)), min(row1, float(src.height))
         if c1 <= c0 or r1 <= r0:
