@@ -166,7 +166,7 @@ class Worker:
 
     def _run(self, job, progress: JobProgress) -> int:
         import poppyscan.api as ps
-        from poppyscan.detect.field import write_field_package
+        from poppyscan.detect.field import select_targets, write_field_package
         from poppyscan.detect.registry import record_run
         from poppyscan.tiles.output_folder import verify_outputs
 
@@ -180,8 +180,9 @@ class Worker:
         registry = self.data.registry(job["team_id"])
         registry.parent.mkdir(parents=True, exist_ok=True)
         record_run(registry, out, prefix=re.sub(r"[^A-Za-z0-9]", "", team)[:16] or "T")
-        progress.stage("field package")
-        write_field_package(registry, job_dir / "field", mission=mission, overwrite=True)
+        if select_targets(registry, mission=mission):  # else no package: nothing for crews
+            progress.stage("field package")
+            write_field_package(registry, job_dir / "field", mission=mission, overwrite=True)
         return int(json.loads((out / "run.json").read_text())["counts"]["targets"])
 
     def _inputs(self, job) -> tuple[str, str, list]:

@@ -101,7 +101,7 @@ function upload(file) {
     removeFingerprintOnSuccess: true,
     metadata: {filename: file.name, mission: missionId},
     onProgress: (sent, total) => { bar.value = sent / total; },
-    onSuccess: () => { line.replaceChildren(el("span", {text: `${file.name}: uploaded, checking`})); refresh(); },
+    onSuccess: () => { line.remove(); refresh(); },
     onError: (error) => { line.replaceChildren(el("span", {class: "error", text: `${file.name}: ${error.message}`})); },
   });
   task.findPreviousUploads().then((previous) => {
