@@ -21,7 +21,7 @@ import shapely
 from poppyscan.detect.detections import Detection
 from poppyscan.tiles.errors import ConfigError
 
-__all__ = ["Journal", "JournalMismatch"]
+__all__ = ["Journal", "JournalMismatch", "journal_path", "journalled_chips"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -141,3 +141,17 @@ def _differences(stored: str, fingerprint: dict) -> str:
 def journal_path(out_dir: str | os.PathLike) -> Path:
     """Where a run into ``out_dir`` keeps its journal."""
     return Path(out_dir) / ".poppyscan" / "journal.sqlite"
+
+
+def journalled_chips(out_dir: str | os.PathLike) -> int:
+    """Chips already read by an unfinished run into ``out_dir`` (0 when there is no journal)."""
+    path = journal_path(out_dir)
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT COALESCE(SUM(read), 0) FROM blocks").fetchone()[0])
+    except sqlite3.OperationalError:  # created but its tables not yet written
+        return 0
+    finally:
+        db.close()

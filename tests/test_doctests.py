@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import io
 import pkgutil
 import subprocess
@@ -16,6 +17,8 @@ import sys
 import pytest
 
 PACKAGES = ("poppyscan", "poppyscan.tiles", "poppyscan.synth", "poppyscan.detect", "poppyscan.train")
+if all(importlib.util.find_spec(m) for m in ("fastapi", "httpx", "segno")):  # the serve extra
+    PACKAGES += ("poppyscan.service",)
 SKIP = {"poppyscan.__main__"}  # importing it runs the command line
 
 

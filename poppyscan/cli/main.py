@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "labels": ("poppyscan.cli.labels", "labels", "Round-trip labels with Label Studio and CVAT."),
     "registry": ("poppyscan.cli.registry", "registry", "Record runs; see what is open."),
     "field": ("poppyscan.cli.field", "field", "Packages for crews' phones; verdicts back."),
+    "serve": ("poppyscan.cli.serve", "serve", "Run the survey service (web app and workers)."),
+    "users": ("poppyscan.cli.serve", "users", "Accounts of the survey service."),
+    "upload": ("poppyscan.cli.upload", "upload", "Upload orthomosaics to a service; get targets."),
 }
 
 

@@ -1,0 +1,76 @@
+"""``poppyscan serve`` and ``poppyscan users``: the survey service and its accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from poppyscan.tiles.errors import ConfigError
+
+DATA_HELP = "Service data folder: state.sqlite, uploads, runs, registries (created when new)."
+
+
+def need_serve_extra() -> None:
+    """One clear line when the ``serve`` extra is not installed."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "httpx", "segno") if not importlib.util.find_spec(m)]
+    if missing:
+        raise ConfigError(f"the service needs {', '.join(missing)}: pip install 'poppyscan[serve]'")
+
+
+@click.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=DATA_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 lets phones and other machines on the network in.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="TCP port, 1-65535.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Detection worker processes, 1-64 [one per GPU, else 1].")
+@click.option("--model", default=None, type=click.Path(exists=True),
+              help="Model bundle folder the workers run [the bundled demo model].")
+@click.option("--device", default=None,
+              help="cpu, cuda, cuda:N or auto for every worker [auto: a GPU each when several].")
+@click.option("--max-upload-gb", type=click.FloatRange(0.001, 10_000), default=200.0,
+              show_default=True, help="Largest orthomosaic accepted, in GB (10^9 bytes).")
+@click.option("--team-quota-gb", type=click.FloatRange(0.001, 1_000_000), default=1000.0,
+              show_default=True, help="All of one team's uploads together, in GB.")
+def serve(data_dir, host, port, workers, model, device, max_upload_gb, team_quota_gb) -> None:
+    """Run the survey service: web app, uploads and detection workers, state under --data.
+
+    Add accounts with `poppyscan users add`; teams log in at http://HOST:PORT/ or
+    use `poppyscan upload` with their API token.
+    """
+    need_serve_extra()
+    from poppyscan.service.serve import serve as run
+    from poppyscan.service.store import ServiceSettings
+
+    settings = ServiceSettings(max_upload_bytes=int(max_upload_gb * 1e9),
+                               team_quota_bytes=int(team_quota_gb * 1e9))
+    run(data_dir, host=host, port=port, workers=workers, model=model, device=device,
+        settings=settings, echo=click.echo)
+
+
+@click.group()
+def users() -> None:
+    """Accounts of the survey service."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--team", required=True, help="Team the user works in (created when new); every "
+              "mission, file and registry belongs to one team.")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=DATA_HELP)
+def add(name, team, data_dir) -> None:
+    """Add user NAME: prints a password (browser) and an API token (`poppyscan upload`), once."""
+    need_serve_extra()
+    from poppyscan.service.auth import add_user
+    from poppyscan.service.store import DataDir
+
+    user, password, token = add_user(DataDir(data_dir).create(), name, team)
+    click.echo(f"user {user.name} in team {user.team}; shown once, stored only hashed:")
+    click.echo(f"  password: {password}")
+    click.echo(f"  token:    {token}")

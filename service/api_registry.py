@@ -1,0 +1,96 @@
+"""The team's mission registry: status per mission, and crews' returned packages coming in.
+
+A returned package is sent as the raw request body (``PUT``, the file name in
+``X-Filename``), so its size is checked from ``Content-Length`` before any byte
+is stored, and checked again while it streams. Its first bytes must match its
+kind (GeoPackage, zip, or text for CSV, GPX and KML) before
+:func:`~poppyscan.detect.registry.import_verdicts` reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+
+from poppyscan.service.deps import Caller, Db, data_of, owned
+from poppyscan.service.store import new_id
+
+__all__ = ["MAX_RETURN_BYTES", "router"]
+
+router = APIRouter(prefix="/api")
+MAX_RETURN_BYTES = 2 << 30
+_MAGIC = {".gpkg": (b"SQLite format 3\x00",), ".zip": (b"PK\x03\x04",), ".kmz": (b"PK\x03\x04",)}
+_TEXT = (".csv", ".gpx", ".kml")
+
+
+@router.get("/missions/{mission_id}/registry")
+def registry(mission_id: str, request: Request, user: Caller, con: Db) -> dict:
+    """``poppyscan registry status`` of the team's registry, for this mission."""
+    from poppyscan.detect.registry import registry_status
+
+    mission = owned(con, "mission", mission_id, user)
+    path = data_of(request).registry(user.team_id)
+    if not path.exists():
+        return {"missions": [], "targets": [], "imports": 0, "conflicts": 0}
+    return registry_status(path, mission=mission["name"]).to_dict()
+
+
+@router.put("/missions/{mission_id}/returns")
+async def returned_package(mission_id: str, request: Request, user: Caller, con: Db) -> list[dict]:
+    """Import a crew's returned field package (GPKG, zip, CSV, GPX, KML, KMZ) into the registry."""
+    from starlette.concurrency import run_in_threadpool
+
+    owned(con, "mission", mission_id, user)
+    suffix = Path(request.headers.get("x-filename", "")).suffix.lower()
+    if suffix not in (*_MAGIC, *_TEXT):
+        raise HTTPException(415, "X-Filename must end in .gpkg, .zip, .csv, .gpx, .kml or .kmz")
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > MAX_RETURN_BYTES:
+        raise HTTPException(413, f"send Content-Length, at most {MAX_RETURN_BYTES:,} bytes")
+    folder = data_of(request).team_dir(user.team_id) / "returns"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{new_id()}{suffix}"
+    try:
+        await _receive(request, path, int(length))
+        _check_content(path, suffix)
+        return await run_in_threadpool(_import, data_of(request).registry(user.team_id), path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+async def _receive(request: Request, path: Path, length: int) -> None:
+    size = 0
+    with open(path, "wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > length:
+                raise HTTPException(413, "the body is longer than its Content-Length")
+            out.write(chunk)
+
+
+def _check_content(path: Path, suffix: str) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if suffix in _MAGIC:
+        ok = head.startswith(_MAGIC[suffix])
+    else:
+        ok = b"\x00" not in head and not re.search(rb"<\s*OGRVRTDataSource|<\s*VRTDataset", head)
+    if not ok:
+        raise HTTPException(415, f"the file's content is not a {suffix.lstrip('.')} file")
+
+
+def _import(registry: Path, path: Path) -> list[dict]:
+    from poppyscan.detect.registry import import_verdicts
+    from poppyscan.tiles.errors import PoppyscanError
+
+    if not registry.exists():
+        raise HTTPException(409, "the team has no registry yet: run detection on a mission first")
+    try:
+        summaries = import_verdicts(registry, [path])
+    except PoppyscanError as err:
+        raise HTTPException(422, str(err).replace(str(path.parent) + "/", "")) from None
+    return [{"format": s.format, "applied": s.applied, "skipped": s.skipped,
+             "flagged": [list(f) for f in s.flagged], "already": s.already} for s in summaries]

@@ -1,0 +1,122 @@
+"""A finished upload becomes a mission's orthomosaic only after the checks ``detect`` runs.
+
+First by content: the first bytes must be a TIFF or BigTIFF header. GDAL
+opens files by content, not by name, so an uploaded VRT (an XML file that
+points GDAL at any path on the server) is refused here before GDAL sees it.
+The web process also runs with ``GDAL_SKIP=VRT`` (:mod:`.gdal_env`); that
+alone is not enough, because rasterio's WarpedVRT registers the VRT driver
+again on first use. Then :func:`~poppyscan.tiles.raster.inspect_raster` and
+:func:`~poppyscan.tiles.scale.check_scale`, as ``detect`` runs them, and a
+map preview (:mod:`.preview`). A refused file's bytes are deleted at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from poppyscan.service.preview import write_preview
+from poppyscan.service.store import DataDir, connect, transaction
+from poppyscan.tiles.errors import PoppyscanError
+from poppyscan.tiles.grid import GridSpec
+
+__all__ = ["IntakeChecks", "PART_NAME", "check_upload", "preview_path", "safe_file_name"]
+
+PART_NAME = "upload.part"  # the bytes while they arrive
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both orders
+log = logging.getLogger("poppyscan.service")
+
+
+@dataclass(frozen=True)
+class IntakeChecks:
+    """What a file must fit: the model's grid, the coarsest GSD ratio, the preview size."""
+
+    grid: GridSpec
+    max_gsd_ratio: float
+    preview_max_px: int
+
+
+def safe_file_name(name: str | None) -> str:
+    """The name a file is stored under: letters, digits, ``_`` and ``-``, then ``.tif``.
+
+    Only the base name of what the client sent is kept, so the stored file's
+    label in the outputs matches a local ``detect`` of a file of that name.
+
+    >>> safe_file_name("../../etc/passwd"), safe_file_name("flight 3/odm_orthophoto.tif")
+    ('passwd.tif', 'odm_orthophoto.tif')
+    >>> safe_file_name(None), safe_file_name("west.TIFF")
+    ('ortho.tif', 'west.tif')
+    """
+    base = re.split(r"[\\/]", name or "")[-1]
+    stem = base[: -len(Path(base).suffix)] if Path(base).suffix.lower() in (".tif", ".tiff") else base
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:64]
+    return f"{stem or 'ortho'}.tif"
+
+
+def preview_path(data: DataDir, file_id: str) -> Path:
+    return data.file_dir(file_id) / "map" / "preview.tif"
+
+
+def check_upload(data: DataDir, checks: IntakeChecks, file_id: str) -> None:
+    """Check a complete upload and mark it ``ready`` (with its bounds) or ``rejected`` (why)."""
+    con = connect(data)
+    try:
+        row = con.execute("SELECT name, state FROM files WHERE id = ?", (file_id,)).fetchone()
+        if row is None or row["state"] != "checking":
+            return
+        folder = data.file_dir(file_id)
+        try:
+            bounds = _check(folder, row["name"], checks, preview_path(data, file_id))
+            state, error = "ready", None
+        except PoppyscanError as err:
+            state, error, bounds = "rejected", str(err).replace(str(folder) + os.sep, ""), None
+        except Exception as err:  # noqa: BLE001 - whatever GDAL says, the file is refused
+            log.exception("checking upload %s", file_id)
+            state, error, bounds = "rejected", f"{row['name']}: cannot be read ({err})", None
+        if state == "rejected":
+            for leftover in (folder / PART_NAME, folder / row["name"]):
+                leftover.unlink(missing_ok=True)
+        with transaction(con):
+            con.execute("UPDATE files SET state = ?, error = ?, bounds = ? WHERE id = ?",
+                        (state, error, json.dumps(bounds) if bounds else None, file_id))
+    finally:
+        con.close()
+
+
+def _check(folder: Path, name: str, checks: IntakeChecks, preview: Path) -> list[float]:
+    from poppyscan.tiles import inspect_raster
+    from poppyscan.tiles.errors import RasterError
+    from poppyscan.tiles.scale import check_scale
+
+    part = folder / PART_NAME
+    with open(part, "rb") as handle:
+        head = handle.read(4)
+    if head not in TIFF_MAGIC:
+        raise RasterError(f"{name}: not a GeoTIFF (it starts with {head!r}); upload the "
+                          "orthomosaic itself as a GeoTIFF, never a VRT or another format")
+    final = folder / name
+    os.replace(part, final)
+    info = inspect_raster(final)
+    check_scale(info, checks.grid, max_gsd_ratio=checks.max_gsd_ratio)
+    return write_preview(info, preview, max_px=checks.preview_max_px)
+
+
+def recheck_pending(data: DataDir, checks: IntakeChecks) -> None:
+    """Check uploads a stopped service left half-checked (run at start-up)."""
+    con = connect(data)
+    try:
+        pending = [r["id"] for r in con.execute("SELECT id FROM files WHERE state = 'checking'")]
+    finally:
+        con.close()
+    for file_id in pending:
+        if not (data.file_dir(file_id) / PART_NAME).exists():
+            con = connect(data)
+            with transaction(con):  # renamed before the stop: start its checks over
+                row = con.execute("SELECT name FROM files WHERE id = ?", (file_id,)).fetchone()
+                os.replace(data.file_dir(file_id) / row["name"], data.file_dir(file_id) / PART_NAME)
+            con.close()
+        check_upload(data, checks, file_id)

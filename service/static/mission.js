@@ -1,0 +1,148 @@
+"use strict";
+// The mission page: files and resumable uploads, the job's live progress, results and registry.
+const missionId = location.pathname.split("/")[2];
+const PRIORITY = {"#e31a1c": "high", "#ff7f00": "medium", "#ffd92f": "low"};
+let shownJob = null;
+let currentJob = null;
+
+async function refresh() {
+  const [mission, files, jobs] = await Promise.all([api(`/api/missions/${missionId}`),
+    api(`/api/missions/${missionId}/files`), api(`/api/missions/${missionId}/jobs`)]);
+  document.getElementById("mission-name").textContent = mission.name;
+  document.title = `poppyscan: ${mission.name}`;
+  showFiles(files);
+  showJob(jobs[0] || null);
+  if (mission.result_job_id && mission.result_job_id !== shownJob) {
+    shownJob = mission.result_job_id;
+    await showResults(shownJob);
+  }
+}
+
+function showFiles(files) {
+  const rows = files.map((f) => el("tr", {},
+    el("td", {text: f.name}), el("td", {text: `${(f.length / 1e6).toFixed(1)} MB`}),
+    el("td", {class: f.state === "rejected" ? "error" : "", text: f.error || f.state})));
+  document.querySelector("#files tbody").replaceChildren(...rows);
+  MissionMap.showFiles(files);
+  document.getElementById("run-job").disabled = !files.some((f) => f.state === "ready");
+}
+
+function showJob(job) {
+  currentJob = job;
+  const state = document.getElementById("job-state");
+  const bar = document.getElementById("job-progress");
+  const error = document.getElementById("job-error");
+  const running = job && (job.state === "queued" || job.state === "running");
+  document.getElementById("cancel-job").hidden = !running || job.cancel_requested;
+  bar.hidden = !running;
+  if (!job) { state.textContent = "No job yet."; return; }
+  bar.value = job.fraction;
+  const eta = job.eta_s !== null ? `, about ${clock(job.eta_s)} left` : "";
+  const chips = job.chips_total ? ` · ${job.chips_done}/${job.chips_total} chips` : "";
+  state.textContent = job.state === "done" ? `Done: ${job.targets} targets.`
+    : `${job.state}: ${job.stage}${chips}${running ? eta : ""}`;
+  state.dataset.state = job.state;
+  error.hidden = !job.error;
+  error.textContent = job.error || "";
+}
+
+async function showResults(jobId) {
+  const base = `/api/jobs/${jobId}/outputs`;
+  const [listing, targets, coverage, registry] = await Promise.all([api(base),
+    api(`${base}/targets.geojson`), api(`${base}/coverage.geojson`),
+    api(`/api/missions/${missionId}/registry`)]);
+  MissionMap.showResults(jobId, coverage, targets);
+  showTargets(targets);
+  const links = listing.files.filter((f) => !f.path.startsWith("thumbs/")).map((f) =>
+    el("li", {}, el("a", f.path.endsWith(".html") ? {href: `${base}/${f.path}`, target: "_blank",
+      rel: "noopener", text: f.path} : {href: `${base}/${f.path}`, download: f.path, text: f.path}),
+    el("span", {class: "muted", text: ` ${(f.bytes / 1e3).toFixed(0)} kB`})));
+  document.getElementById("downloads").replaceChildren(...links);
+  const field = document.getElementById("field-link");
+  field.href = `/api/jobs/${jobId}/field.zip`;
+  document.getElementById("field-qr").src = `/api/jobs/${jobId}/field-qr.svg`;
+  document.getElementById("downloads-section").hidden = false;
+  showRegistry(registry);
+}
+
+function showTargets(targets) {
+  const rows = targets.features.map((feature) => {
+    const p = feature.properties;
+    const priority = PRIORITY[p["marker-color"]] || "";
+    const row = el("tr", {class: "target", "data-target": p.target_id},
+      el("td", {text: p.rank}), el("td", {text: p.target_id}),
+      el("td", {}, el("span", {class: `dot ${priority}`}), ` ${priority}`),
+      el("td", {text: `${Math.round(p.conf * 100)} %`}), el("td", {text: Math.round(p.area_m2)}),
+      el("td", {text: `${p.lat.toFixed(6)}, ${p.lon.toFixed(6)}`}));
+    row.addEventListener("click", () => MissionMap.focus(p.target_id));
+    return row;
+  });
+  document.querySelector("#targets tbody").replaceChildren(...rows);
+  document.getElementById("target-count").textContent = `${rows.length} in visit order`;
+  document.getElementById("targets-section").hidden = false;
+}
+
+function showRegistry(status) {
+  const rows = status.missions.map((m) => el("tr", {}, ...[m.runs, m.targets, m.open,
+    m.states.confirmed, m.states.false_positive, m.states.not_found, m.states.eradicated,
+    m.verdicts].map((v) => el("td", {text: v}))));
+  document.querySelector("#registry tbody").replaceChildren(...rows);
+  document.getElementById("registry-section").hidden = false;
+}
+
+function upload(file) {
+  const bar = el("progress", {max: 1, value: 0});
+  const line = el("div", {}, el("span", {text: `${file.name} `}), bar);
+  document.getElementById("uploads").append(line);
+  const task = new tus.Upload(file, {
+    endpoint: "/api/uploads",
+    chunkSize: 16 * 1024 * 1024,
+    retryDelays: [0, 1000, 3000, 5000, 10000],
+    removeFingerprintOnSuccess: true,
+    metadata: {filename: file.name, mission: missionId},
+    onProgress: (sent, total) => { bar.value = sent / total; },
+    onSuccess: () => { line.remove(); refresh(); },
+    onError: (error) => { line.replaceChildren(el("span", {class: "error", text: `${file.name}: ${error.message}`})); },
+  });
+  task.findPreviousUploads().then((previous) => {
+    if (previous.length) task.resumeFromPreviousUpload(previous[0]);
+    task.start();
+  });
+}
+
+document.getElementById("file-input").addEventListener("change", (event) => {
+  [...event.target.files].forEach(upload);
+  event.target.value = "";
+});
+
+document.getElementById("run-job").addEventListener("click", async () => {
+  await api(`/api/missions/${missionId}/jobs`, {method: "POST",
+    headers: {"Content-Type": "application/json"}, body: "{}"});
+  refresh();
+});
+
+document.getElementById("cancel-job").addEventListener("click", async () => {
+  if (currentJob) await api(`/api/jobs/${currentJob.id}/cancel`, {method: "POST"});
+  refresh();
+});
+
+document.getElementById("return-input").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  const result = document.getElementById("return-result");
+  try {
+    const summaries = await api(`/api/missions/${missionId}/returns`, {method: "PUT",
+      headers: {"X-Filename": file.name, "Content-Type": "application/octet-stream"}, body: file});
+    result.textContent = summaries.map((s) => `${s.applied} verdicts applied, ${s.skipped} skipped` +
+      (s.already ? " (imported before)" : "")).join("; ");
+    showRegistry(await api(`/api/missions/${missionId}/registry`));
+  } catch (e) {
+    result.textContent = e.message;
+  }
+  event.target.value = "";
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  MissionMap.init();
+  refresh();
+  setInterval(refresh, 1500);
+});

@@ -1,0 +1,176 @@
+"""Resumable uploads: the tus 1.0.0 protocol's core, creation and termination parts.
+
+Written here rather than taken from a tus server package: the FastAPI ones
+checked (tuspyserver 4.4) always enable creation-defer-length, which creates
+an upload with no length (so no size or quota check before bytes arrive), and
+concatenation, which joins uploads by id across owners; they keep their own
+metadata beside the files, outside the team checks of :mod:`.deps`.
+
+``POST /api/uploads`` creates an upload for one of the caller's missions after
+checking its ``Upload-Length`` against the size limit, the team's quota and
+the free disk (413 / 507, before any byte is stored); the server makes the id.
+``HEAD`` gives the offset to resume from, ``PATCH`` appends at that offset,
+``DELETE`` removes an upload. The last byte hands the file to :mod:`.intake`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+import shutil
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
+from starlette.requests import ClientDisconnect
+
+from poppyscan.service.deps import Caller, Db, data_of, owned, settings_of
+from poppyscan.service.intake import PART_NAME, check_upload, safe_file_name
+from poppyscan.service.store import new_id, now, transaction
+
+__all__ = ["router"]
+
+TUS_VERSION = "1.0.0"
+router = APIRouter(prefix="/api/uploads")
+_locks: dict[str, asyncio.Lock] = {}
+
+
+def _tus_headers(**extra: str) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **extra}
+
+
+def _require_tus(request: Request) -> None:
+    if request.headers.get("tus-resumable") != TUS_VERSION:
+        raise HTTPException(412, f"Tus-Resumable: {TUS_VERSION} is required",
+                            headers={"Tus-Version": TUS_VERSION})
+
+
+@router.options("")
+def options(request: Request) -> Response:
+    return Response(status_code=204, headers=_tus_headers(
+        **{"Tus-Version": TUS_VERSION, "Tus-Extension": "creation,termination",
+           "Tus-Max-Size": str(settings_of(request).max_upload_bytes)}))
+
+
+@router.post("")
+def create(request: Request, user: Caller, con: Db) -> Response:
+    """A new upload of ``Upload-Length`` bytes into the mission named in ``Upload-Metadata``."""
+    _require_tus(request)
+    length = _length(request.headers.get("upload-length"))
+    meta = _metadata(request.headers.get("upload-metadata", ""))
+    mission = owned(con, "mission", meta.get("mission", ""), user)
+    settings, data = settings_of(request), data_of(request)
+    if length > settings.max_upload_bytes:
+        raise HTTPException(413, f"{length:,} bytes is over the limit of "
+                                 f"{settings.max_upload_bytes:,} bytes per file")
+    file_id = new_id()
+    with transaction(con):
+        used = con.execute("SELECT COALESCE(SUM(length), 0) FROM files WHERE team_id = ? AND "
+                           "state != 'rejected'", (user.team_id,)).fetchone()[0]
+        if used + length > settings.team_quota_bytes:
+            raise HTTPException(413, f"team {user.team} would use {used + length:,} bytes, over "
+                                     f"its quota of {settings.team_quota_bytes:,}")
+        free = shutil.disk_usage(data.root).free
+        if free - length < settings.min_free_bytes:
+            raise HTTPException(507, f"the server has {free:,} bytes free; this file needs "
+                                     f"{length:,} and {settings.min_free_bytes:,} must stay free")
+        con.execute("INSERT INTO files (id, team_id, mission_id, name, length, state, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'receiving', ?)",
+                    (file_id, user.team_id, mission["id"], safe_file_name(meta.get("filename")),
+                     length, now()))
+        folder = data.file_dir(file_id)
+        folder.mkdir(parents=True)
+        (folder / PART_NAME).touch()
+    return Response(status_code=201, headers=_tus_headers(Location=f"/api/uploads/{file_id}"))
+
+
+@router.head("/{file_id}")
+def head(file_id: str, request: Request, user: Caller, con: Db) -> Response:
+    _require_tus(request)
+    row = owned(con, "file", file_id, user)
+    return Response(status_code=200, headers=_tus_headers(
+        **{"Upload-Offset": str(row["offset"]), "Upload-Length": str(row["length"])}))
+
+
+@router.patch("/{file_id}")
+async def patch(file_id: str, request: Request, user: Caller, con: Db,
+                background: BackgroundTasks) -> Response:
+    """Append the body at ``Upload-Offset``; the last byte starts the checks of :mod:`.intake`."""
+    _require_tus(request)
+    row = owned(con, "file", file_id, user)
+    if request.headers.get("content-type") != "application/offset+octet-stream":
+        raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
+    lock = _locks.setdefault(file_id, asyncio.Lock())
+    if lock.locked():
+        raise HTTPException(409, "this upload is receiving another request")
+    async with lock:
+        row = owned(con, "file", file_id, user)  # the offset as of now
+        offset = _length(request.headers.get("upload-offset"), name="Upload-Offset", least=0)
+        if row["state"] != "receiving" or offset != row["offset"]:
+            raise HTTPException(409, f"the upload is at offset {row['offset']} ({row['state']})")
+        part = data_of(request).file_dir(file_id) / PART_NAME
+        written, too_long = await _append(request, part, offset, row["length"] - offset)
+        end = offset + written
+        with transaction(con):
+            state = "checking" if end == row["length"] else "receiving"
+            con.execute("UPDATE files SET offset = ?, state = ? WHERE id = ?",
+                        (end, state, file_id))
+    if state == "checking":
+        background.add_task(check_upload, data_of(request), request.app.state.checks, file_id)
+    # A body running past Upload-Length is cut there and answered 413.
+    return Response(status_code=413 if too_long else 204,
+                    headers=_tus_headers(**{"Upload-Offset": str(end)}))
+
+
+@router.delete("/{file_id}")
+def delete(file_id: str, request: Request, user: Caller, con: Db) -> Response:
+    """Terminate an upload (or remove a finished file no queued or running job needs)."""
+    _require_tus(request)
+    row = owned(con, "file", file_id, user)
+    with transaction(con):
+        busy = con.execute("SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND "
+                           "file_ids LIKE ?", (f"%{row['id']}%",)).fetchone()
+        if busy or row["state"] == "checking":
+            raise HTTPException(409, "the file is in use; cancel its job first")
+        con.execute("DELETE FROM files WHERE id = ?", (row["id"],))
+    shutil.rmtree(data_of(request).file_dir(row["id"]), ignore_errors=True)
+    return Response(status_code=204, headers=_tus_headers())
+
+
+async def _append(request: Request, part, offset: int, room: int) -> tuple[int, bool]:
+    """Write the body at ``offset``, at most ``room`` bytes: (bytes written, body was longer)."""
+    written, too_long = 0, False
+    with open(part, "r+b") as out:
+        out.seek(offset)
+        try:
+            async for chunk in request.stream():
+                if written + len(chunk) > room:
+                    chunk, too_long = chunk[: room - written], True
+                out.write(chunk)
+                written += len(chunk)
+                if too_long:
+                    break
+        except ClientDisconnect:
+            pass  # keep what arrived: the client resumes from the offset HEAD reports
+        out.flush()
+        os.fsync(out.fileno())
+    return written, too_long
+
+
+def _length(value: str | None, *, name: str = "Upload-Length", least: int = 1) -> int:
+    if value is None or not value.isdigit() or int(value) < least:
+        raise HTTPException(400, f"{name} must be a whole number of bytes (deferred lengths are "
+                                 "not supported)")
+    return int(value)
+
+
+def _metadata(header: str) -> dict[str, str]:
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs."""
+    meta = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, value = pair.partition(" ")
+        try:
+            meta[key] = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise HTTPException(400, f"Upload-Metadata {key!r}: not base64 UTF-8") from None
+    return meta
