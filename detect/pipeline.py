@@ -13,7 +13,7 @@ would, and finds the same boxes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,11 +30,13 @@ from poppyscan.detect.journal import Journal
 from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.predictor import Predictor, batched
 from poppyscan.tiles import ChipBlock, ChipStats, GridSpec, RasterInfo, inspect_raster, read_cells
+from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 
-__all__ = ["BLOCK_CHIPS", "DetectionResult", "plan_detection", "run_detection"]
+__all__ = ["BLOCK_CHIPS", "BlockDetections", "DetectionResult", "detect_block", "plan_detection",
+           "run_detection"]
 
 BLOCK_CHIPS = 8  # blocks of 8 x 8 chips: about 20 s of CPU time each, at most that lost to a kill
 COVERAGE_CELL_PX = 16  # the area examined is traced on 16 px cells (80 cm at 5 cm GSD)
@@ -131,25 +133,59 @@ def _detect_blocks(blocks: list[ChipBlock], infos: Sequence[RasterInfo], predict
         if on_source and block.source != source:
             source = block.source
             on_source(source, order.index(source) + 1, len(order))
-        counts = {"read": len(block_chips), "yielded": 0, "skipped_collar": 0, "collar_boxes": 0}
-        kept = [c for c in block_chips if c.valid_frac >= min_valid_frac and c.valid.any()]
-        counts["yielded"], counts["skipped_collar"] = len(kept), len(block_chips) - len(kept)
-        found: list[Detection] = []
-        for batch in batched(kept, batch_size):
-            t0 = time.perf_counter()
-            results = predictor(np.stack([chip.pixels for chip in batch]))
-            model_s += time.perf_counter() - t0
-            for chip, boxes in zip(batch, results, strict=True):
-                chip_found, collar = detections_from_chip(chip, boxes,
-                                                          min_box_valid_frac=min_box_valid_frac)
-                found.extend(to_crs(chip_found, chip.crs, crs))
-                counts["collar_boxes"] += collar
-        covered = [chip.valid_area(COVERAGE_CELL_PX) for chip in kept]
-        coverage = shapely.union_all(np.array(covered, dtype=object)) if covered else shapely.Polygon()
-        journal.commit_block(block.key, block.source, found, coverage, counts)
+        done = detect_block(block_chips, predictor, crs, batch_size=batch_size,
+                            min_valid_frac=min_valid_frac, min_box_valid_frac=min_box_valid_frac)
+        model_s += done.model_s
+        journal.commit_block(block.key, block.source, done.detections, done.coverage, done.counts)
         if on_chips:
-            on_chips(len(block_chips))
+            on_chips(done.counts["read"])
     return model_s
+
+
+@dataclass
+class BlockDetections:
+    """What one block of chips gave: detections (run CRS), area examined and chip counts."""
+
+    detections: list[Detection]
+    coverage: shapely.Geometry
+    counts: dict[str, int]  # read, yielded, skipped_collar, collar_boxes
+    model_s: float
+
+
+def detect_block(chips: Iterable[Chip], predictor: Predictor, crs: CRS, *, batch_size: int,
+                 min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
+                 min_box_valid_frac: float = DEFAULT_MIN_BOX_VALID_FRAC) -> BlockDetections:
+    """The chips of one block through the model, in batches of ``batch_size`` within the block.
+
+    Collar chips (under ``min_valid_frac`` valid) are counted and skipped.
+    Every engine runs a block through this function, so the same block gives
+    the same batches, hence the same boxes, wherever it runs.
+    """
+    counts = {"read": 0, "yielded": 0, "skipped_collar": 0, "collar_boxes": 0}
+
+    def kept() -> Iterator[Chip]:
+        for chip in chips:
+            counts["read"] += 1
+            keep = chip.valid_frac >= min_valid_frac and chip.valid.any()
+            counts["yielded" if keep else "skipped_collar"] += 1
+            if keep:
+                yield chip
+
+    found: list[Detection] = []
+    covered = []
+    model_s = 0.0
+    for batch in batched(kept(), batch_size):
+        t0 = time.perf_counter()
+        results = predictor(np.stack([chip.pixels for chip in batch]))
+        model_s += time.perf_counter() - t0
+        for chip, boxes in zip(batch, results, strict=True):
+            chip_found, collar = detections_from_chip(chip, boxes,
+                                                      min_box_valid_frac=min_box_valid_frac)
+            found.extend(to_crs(chip_found, chip.crs, crs))
+            counts["collar_boxes"] += collar
+            covered.append(chip.valid_area(COVERAGE_CELL_PX))
+    coverage = shapely.union_all(np.array(covered, dtype=object)) if covered else shapely.Polygon()
+    return BlockDetections(found, coverage, counts, model_s)
 
 
 def _by_block(chips: Iterator) -> Iterator[tuple[ChipBlock, list]]:
