@@ -22,6 +22,7 @@ cluster in ``RAY_ADDRESS`` or starts a local one when none is running.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
@@ -54,7 +55,9 @@ class BundlePredictor:
     def __call__(self) -> Predictor:
         from poppyscan.detect.bundle import load_bundle
 
-        return load_bundle(self.bundle_path).predictor(self.device, conf=self.conf)
+        # A GPU actor sees only its own GPU, as cuda:0, whichever the driver named.
+        device = "cuda" if self.device.startswith("cuda") else self.device
+        return load_bundle(self.bundle_path).predictor(device, conf=self.conf)
 
 
 def detect_blocks_on_ray(
@@ -139,9 +142,9 @@ def _actor_layout(ray, gpu: bool) -> tuple[int, dict[str, float]]:
 
 
 def _describe(block: ChipBlock) -> dict:
-    """A block as plain data: path, journal key and its cells' grid rows and columns."""
-    return {"key": block.key, "source": block.source, "rows": [cell.row for cell in block.cells],
-            "cols": [cell.col for cell in block.cells]}
+    """A block as plain data: journal key, source, absolute path, its cells' grid rows and columns."""
+    return {"key": block.key, "source": block.source, "path": os.path.abspath(block.source),
+            "rows": [cell.row for cell in block.cells], "cols": [cell.col for cell in block.cells]}
 
 
 def _arrivals(dataset) -> Iterator[dict]:
@@ -190,7 +193,7 @@ class _BlockDetector:
 
     def _detect(self, row: dict) -> dict:
         start = time.perf_counter()
-        info = self._info(row["source"])
+        info = self._info(row["source"], row["path"])
         transform = grid_transform(info.transform, self.grid.gsd_m)
         cells = [grid_cell(transform, r, c, self.grid) for r, c in zip(row["rows"], row["cols"],
                                                                        strict=True)]
@@ -209,7 +212,7 @@ class _BlockDetector:
                 "model_s": done.model_s, "block_s": time.perf_counter() - start,
                 "detections": detections}
 
-    def _info(self, path: str) -> RasterInfo:
-        if path not in self.infos:
-            self.infos[path] = inspect_raster(path, bands=self.bands[path])
-        return self.infos[path]
+    def _info(self, source: str, path: str) -> RasterInfo:
+        if source not in self.infos:
+            self.infos[source] = inspect_raster(path, bands=self.bands[source])
+        return self.infos[source]

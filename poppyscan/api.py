@@ -138,7 +138,7 @@ def _predictor_factory(engine: str, bundle: ModelBundle, device: str, conf: floa
     from poppyscan.detect.ray_engine import BundlePredictor, connect
 
     connect()  # a missing extra or an unreachable cluster fails here, before any work
-    return BundlePredictor(str(bundle.path), device, conf)
+    return BundlePredictor(str(bundle.path.resolve()), device, conf)
 
 
 def tile(

@@ -38,9 +38,9 @@ def echo_run(run) -> None:
               help="Mission registry (GeoPackage, created when missing) to record the run in: "
                    "repeat flights join known targets instead of adding new ones.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
               help="Where chip blocks run: this process, or Ray actors on the cluster in "
-                   "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]').")
+                   "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') [local].")
 def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission, config_path,
            registry_path, overwrite, engine) -> None:
     """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.

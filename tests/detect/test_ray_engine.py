@@ -93,9 +93,9 @@ class StopAfterBlocks:
             raise KeyboardInterrupt
 
 
-def _run(root, out, bundle, *, engine="ray", factory=mark_predictor, **kwargs):
+def _run(root, out, bundle, *, engine="ray", factory=mark_predictor, predictor=None, **kwargs):
     infos = [inspect_raster(p) for p in find_orthomosaics([root])]
-    return run_to_folder(infos, out, bundle=bundle, predictor=MarkPredictor(),
+    return run_to_folder(infos, out, bundle=bundle, predictor=predictor or MarkPredictor(),
                          merge=bundle.merge_settings(), batch_size=4, workers=2, engine=engine,
                          predictor_factory=factory if engine == "ray" else None, **kwargs)
 
@@ -146,11 +146,16 @@ def test_a_run_started_locally_finishes_on_ray(mission, untrained_bundle, local_
     assert _outputs(out) == _outputs(local_run)
 
 
-def test_ray_engine_needs_a_predictor_factory(mission, untrained_bundle, tmp_path):
+def test_ray_engine_needs_a_predictor_factory_and_gpus_for_cuda(mission, untrained_bundle,
+                                                                tmp_path):
     with pytest.raises(ConfigError, match="engine 'ray' needs a predictor_factory"):
         _run(mission, tmp_path / "out", untrained_bundle, factory=None)
     with pytest.raises(ConfigError, match="engine='spark': use one of local, ray"):
         _run(mission, tmp_path / "out", untrained_bundle, engine="spark")
+    on_cuda = MarkPredictor()
+    on_cuda.device = "cuda"
+    with pytest.raises(ConfigError, match="device is CUDA but the Ray cluster has no GPU"):
+        _run(mission, tmp_path / "cuda", untrained_bundle, predictor=on_cuda)
 
 
 def test_the_bundles_model_in_ray_actors_from_the_command_line(tmp_path):
