@@ -35,8 +35,8 @@ from poppyscan.detect.detections import Detection
 from poppyscan.detect.journal import Journal
 from poppyscan.detect.pipeline import detect_block
 from poppyscan.detect.predictor import Predictor
-from poppyscan.tiles import ChipBlock, GridSpec, RasterInfo, inspect_raster, read_cells
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles import ChipBlock, GridSpec, RasterInfo, errors, inspect_raster, read_cells
+from poppyscan.tiles.errors import ConfigError, PoppyscanError
 from poppyscan.tiles.grid import grid_cell, grid_transform
 
 __all__ = ["BundlePredictor", "connect", "detect_blocks_on_ray"]
@@ -99,6 +99,8 @@ def detect_blocks_on_ray(
     done, seen = journal.done_blocks(), set()
     model_s = other_s = 0.0
     for row in _arrivals(dataset):
+        if row["error"] is not None:
+            raise _error(row)
         if row["key"] in done:  # a retried block that had already come back
             continue
         source = row["source"]
@@ -154,6 +156,14 @@ def _arrivals(dataset) -> Iterator[dict]:
             yield from batch.to_pylist()
 
 
+def _error(row: dict) -> PoppyscanError:
+    """An actor's bad-input error, raised again here as its own class: one clear line."""
+    kind = getattr(errors, row["error_type"], None)
+    if not (isinstance(kind, type) and issubclass(kind, PoppyscanError)):
+        kind = PoppyscanError
+    return kind(row["error"])
+
+
 def _detections(row: dict) -> list[Detection]:
     return [Detection(shapely.from_wkb(d["polygon"]), d["conf"], d["cls"], row["source"],
                       (d["chip_row"], d["chip_col"]), shapely.from_wkb(d["chip_polygon"]), d["cut"])
@@ -170,7 +180,8 @@ def _schema():
                       ("read", pa.int64()), ("yielded", pa.int64()),
                       ("skipped_collar", pa.int64()), ("collar_boxes", pa.int64()),
                       ("model_s", pa.float64()), ("block_s", pa.float64()),
-                      ("detections", pa.list_(detection))])
+                      ("detections", pa.list_(detection)),
+                      ("error_type", pa.string()), ("error", pa.string())])
 
 
 class _BlockDetector:
@@ -179,7 +190,11 @@ class _BlockDetector:
     def __init__(self, predictor_factory: Callable[[], Predictor], grid: GridSpec, crs_wkt: str,
                  bands: dict[str, list[int]], batch_size: int, workers: int,
                  min_valid_frac: float, min_box_valid_frac: float) -> None:
-        self.predictor = predictor_factory()
+        self.predictor, self.error = None, None
+        try:
+            self.predictor = predictor_factory()
+        except PoppyscanError as err:  # bad input (a bundle not there): the driver reports it
+            self.error = err
         self.grid, self.crs, self.bands = grid, CRS.from_wkt(crs_wkt), bands
         self.batch_size, self.workers = batch_size, workers
         self.min_valid_frac, self.min_box_valid_frac = min_valid_frac, min_box_valid_frac
@@ -188,8 +203,18 @@ class _BlockDetector:
     def __call__(self, batch):
         import pyarrow as pa
 
-        return pa.Table.from_pylist([self._detect(row) for row in batch.to_pylist()],
+        return pa.Table.from_pylist([self._detect_or_fail(row) for row in batch.to_pylist()],
                                     schema=_schema())
+
+    def _detect_or_fail(self, row: dict) -> dict:
+        """The block's records, or the bad-input error that stopped it (Ray keeps no cause)."""
+        try:
+            if self.error is not None:
+                raise self.error
+            return self._detect(row)
+        except PoppyscanError as err:
+            return {"key": row["key"], "source": row["source"], "error_type": type(err).__name__,
+                    "error": str(err)}
 
     def _detect(self, row: dict) -> dict:
         start = time.perf_counter()

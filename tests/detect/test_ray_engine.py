@@ -17,10 +17,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.con
 import poppyscan.api as ps  # noqa: E402
 from poppyscan.cli.main import cli  # noqa: E402
 from poppyscan.detect.journal import journal_path  # noqa: E402
+from poppyscan.detect.ray_engine import BundlePredictor  # noqa: E402
 from poppyscan.detect.run import run_to_folder  # noqa: E402
 from poppyscan.synth import generate_survey  # noqa: E402
 from poppyscan.tiles import inspect_raster  # noqa: E402
-from poppyscan.tiles.errors import ConfigError, RunInterrupted  # noqa: E402
+from poppyscan.tiles.errors import ConfigError, ModelError, RunInterrupted  # noqa: E402
 from poppyscan.tiles.sources import find_orthomosaics  # noqa: E402
 from tests.detect.marks import MarkPredictor, make_marked_raster  # noqa: E402
 
@@ -169,3 +170,10 @@ def test_the_bundles_model_in_ray_actors_from_the_command_line(tmp_path):
     assert len(local.targets) > 0
     assert _outputs(tmp_path / "ray") == _outputs(tmp_path / "local")
     assert json.loads((tmp_path / "ray" / "run.json").read_text())["settings"]["engine"] == "ray"
+
+
+def test_an_actors_bad_input_is_one_clear_error(mission, untrained_bundle, tmp_path):
+    """A worker that cannot find the bundle: its ModelError, not a Ray traceback, reaches the user."""
+    missing = BundlePredictor(str(tmp_path / "not-copied-to-the-worker"), "cpu")
+    with pytest.raises(ModelError, match="not-copied-to-the-worker/card.yaml: model card missing"):
+        _run(mission, tmp_path / "out", untrained_bundle, factory=missing)
