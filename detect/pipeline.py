@@ -37,8 +37,8 @@ from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 
-__all__ = ["BLOCK_CHIPS", "ENGINES", "BlockDetections", "DetectionResult", "detect_block", "plan_detection",
-           "run_detection"]
+__all__ = ["BLOCK_CHIPS", "ENGINES", "BlockDetections", "DetectionResult", "detect_block",
+           "plan_detection", "run_detection"]
 
 ENGINES = ("local", "ray")  # where blocks run: this process, or Ray actors
 BLOCK_CHIPS = 8  # blocks of 8 x 8 chips: about 20 s of CPU time each, at most that lost to a kill
