@@ -108,8 +108,8 @@ def detect_blocks_on_ray(
             seen.add(source)
             on_source(source, order.index(source) + 1, len(order))
         counts = {k: row[k] for k in ("read", "yielded", "skipped_collar", "collar_boxes")}
-        journal.commit_block(row["key"], source, _detections(row), shapely.from_wkb(row["coverage"]),
-                             counts)
+        coverage = shapely.from_wkb(row["coverage"])
+        journal.commit_block(row["key"], source, _detections(row), coverage, counts)
         done.add(row["key"])
         model_s += row["model_s"]
         other_s += row["block_s"] - row["model_s"]
@@ -144,7 +144,7 @@ def _actor_layout(ray, gpu: bool) -> tuple[int, dict[str, float]]:
 
 
 def _describe(block: ChipBlock) -> dict:
-    """A block as plain data: journal key, source, absolute path, its cells' grid rows and columns."""
+    """A block as plain data: journal key, source, absolute path, its cells' rows and columns."""
     return {"key": block.key, "source": block.source, "path": os.path.abspath(block.source),
             "rows": [cell.row for cell in block.cells], "cols": [cell.col for cell in block.cells]}
 

@@ -40,7 +40,8 @@ def echo_run(run) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
               help="Where chip blocks run: this process, or Ray actors on the cluster in "
-                   "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') [local].")
+                   "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') "
+                   "[local].")
 def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission, config_path,
            registry_path, overwrite, engine) -> None:
     """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.

@@ -1,4 +1,4 @@
-"""The Ray engine: same targets as the local engine, nothing lost or doubled when actors or the driver die."""
+"""The Ray engine: the local targets, nothing lost or doubled when actors or the driver die."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from poppyscan.tiles.sources import find_orthomosaics  # noqa: E402
 from tests.detect.marks import MarkPredictor, make_marked_raster  # noqa: E402
 
 # Two overlapping 1400 px rasters: 15 x 15 chips of 128 px each, 2 x 2 blocks of 8 x 8 chips each.
-MARKS = [(100 + 250 * i, 80 + 230 * j, 130 + 250 * i, 110 + 230 * j) for i in range(5) for j in range(6)]
+MARKS = [(100 + 250 * i, 80 + 230 * j, 130 + 250 * i, 110 + 230 * j)
+         for i in range(5) for j in range(6)]
 BLOCKS = 8
 
 
@@ -61,7 +62,7 @@ def mark_predictor() -> MarkPredictor:
 
 
 class DiesOnce:
-    """A factory whose predictor kills its actor's process in its ``n``-th batch, once per marker."""
+    """A factory whose predictor kills its actor's process in its ``n``-th batch, once."""
 
     def __init__(self, marker: Path, n: int) -> None:
         self.marker, self.n = marker, n
@@ -126,8 +127,8 @@ def test_a_killed_actor_loses_and_doubles_nothing(mission, untrained_bundle, loc
     assert found.result.stats.read == 2 * 225  # each block counted once: none lost, none twice
 
 
-def test_a_rerun_after_the_driver_dies_resumes_from_the_journal(mission, untrained_bundle, local_run,
-                                                                 tmp_path):
+def test_a_rerun_after_the_driver_dies_resumes_from_the_journal(mission, untrained_bundle,
+                                                                 local_run, tmp_path):
     out = tmp_path / "ray"
     with pytest.raises(RunInterrupted, match="3 finished chip blocks are saved"):
         _run(mission, out, untrained_bundle, on_chips=StopAfterBlocks(3))
@@ -173,7 +174,7 @@ def test_the_bundles_model_in_ray_actors_from_the_command_line(tmp_path):
 
 
 def test_an_actors_bad_input_is_one_clear_error(mission, untrained_bundle, tmp_path):
-    """A worker that cannot find the bundle: its ModelError, not a Ray traceback, reaches the user."""
+    """A worker without the bundle: its ModelError reaches the user, not Ray's traceback."""
     missing = BundlePredictor(str(tmp_path / "not-copied-to-the-worker"), "cpu")
     with pytest.raises(ModelError, match="not-copied-to-the-worker/card.yaml: model card missing"):
         _run(mission, tmp_path / "out", untrained_bundle, factory=missing)
