@@ -39,7 +39,7 @@ from poppyscan.tiles import ChipBlock, GridSpec, RasterInfo, errors, inspect_ras
 from poppyscan.tiles.errors import ConfigError, PoppyscanError
 from poppyscan.tiles.grid import grid_cell, grid_transform
 
-__all__ = ["BundlePredictor", "connect", "detect_blocks_on_ray"]
+__all__ = ["BundlePredictor", "detect_blocks_on_ray", "join_ray"]
 
 CPUS_PER_ACTOR = 1  # CPU actors: one per CPU of the cluster (Ray gives each one thread)
 
@@ -81,7 +81,7 @@ def detect_blocks_on_ray(
     Returns seconds in the model and seconds reading and elsewhere, both
     summed over the actors (so they may exceed the wall time).
     """
-    ray = connect()
+    ray = join_ray()
     if not blocks:
         return 0.0, 0.0
     actors, resources = _actor_layout(ray, gpu)
@@ -118,7 +118,7 @@ def detect_blocks_on_ray(
     return model_s, other_s
 
 
-def connect():
+def join_ray():
     """The ``ray`` module, joined to the cluster in ``RAY_ADDRESS`` or to a local one it starts."""
     try:
         import ray

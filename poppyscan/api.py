@@ -135,9 +135,9 @@ def _predictor_factory(engine: str, bundle: ModelBundle, device: str, conf: floa
     """For the Ray engine, the recipe each actor makes its predictor from (joining Ray now)."""
     if engine != "ray":
         return None
-    from poppyscan.detect.ray_engine import BundlePredictor, connect
+    from poppyscan.detect.ray_engine import BundlePredictor, join_ray
 
-    connect()  # a missing extra or an unreachable cluster fails here, before any work
+    join_ray()  # a missing extra or an unreachable cluster fails here, before any work
     return BundlePredictor(str(bundle.path.resolve()), device, conf)
 
 
