@@ -3,7 +3,8 @@
 Chips are read ahead on threads (see :func:`poppyscan.tiles.read_cells`) while
 the model runs on the current batch, so reading overlaps inference and memory
 stays bounded by the prefetch queue, whatever the raster size. Chips go
-through the model in square blocks; each finished block is committed to the
+through the model in square blocks (:func:`detect_block`, on this process or,
+with ``engine="ray"``, in Ray actors); each finished block is committed to the
 run's :class:`~poppyscan.detect.journal.Journal` with its detections, so a
 killed run resumes at the first unfinished block. Batches never span two
 blocks, so a resumed run feeds the model exactly the batches a straight run
@@ -13,7 +14,7 @@ would, and finds the same boxes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,12 +31,16 @@ from poppyscan.detect.journal import Journal
 from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.predictor import Predictor, batched
 from poppyscan.tiles import ChipBlock, ChipStats, GridSpec, RasterInfo, inspect_raster, read_cells
+from poppyscan.tiles.chip import Chip
+from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 
-__all__ = ["BLOCK_CHIPS", "DetectionResult", "plan_detection", "run_detection"]
+__all__ = ["BLOCK_CHIPS", "ENGINES", "BlockDetections", "DetectionResult", "detect_block",
+           "plan_detection", "run_detection"]
 
+ENGINES = ("local", "ray")  # where blocks run: this process, or Ray actors
 BLOCK_CHIPS = 8  # blocks of 8 x 8 chips: about 20 s of CPU time each, at most that lost to a kill
 COVERAGE_CELL_PX = 16  # the area examined is traced on 16 px cells (80 cm at 5 cm GSD)
 
@@ -76,6 +81,8 @@ def run_detection(
     on_source: Callable[[str, int, int], None] | None = None,
     journal: Journal | None = None,
     plans: Sequence[RasterPlan] | None = None,
+    engine: str = "local",
+    predictor_factory: Callable[[], Predictor] | None = None,
 ) -> DetectionResult:
     """Detect on every chip of ``orthos`` and merge into one cluster per plot.
 
@@ -85,7 +92,14 @@ def run_detection(
     when the run moves on to the i-th of n rasters (for progress). With a
     ``journal``, blocks it already holds are skipped and new ones are added
     to it; without one, an in-memory journal is used.
+
+    ``engine``: ``"local"`` (default) runs ``predictor`` in this process;
+    ``"ray"`` runs the blocks in Ray actors (:mod:`poppyscan.detect.ray_engine`),
+    each making its own predictor with ``predictor_factory`` (a picklable
+    callable); ``predictor`` then only says the device (CUDA: GPU actors).
+    Both give the same detections, in the same order.
     """
+    _check_engine(engine, predictor_factory)
     start = time.perf_counter()
     infos = [o if isinstance(o, RasterInfo) else inspect_raster(o, bands=bands) for o in orthos]
     plans = list(plans) if plans is not None else plan_detection(infos, grid,
@@ -96,12 +110,19 @@ def run_detection(
     try:
         done = journal.done_blocks()
         blocks = [b for plan in plans for b in plan.blocks(BLOCK_CHIPS) if b.key not in done]
-        model_s = _detect_blocks(blocks, infos, predictor, grid, crs, journal, batch_size=batch_size,
-                                 workers=workers, min_valid_frac=min_valid_frac,
-                                 min_box_valid_frac=min_box_valid_frac, on_chips=on_chips,
-                                 on_source=on_source)
+        options = dict(batch_size=batch_size, workers=workers, min_valid_frac=min_valid_frac,
+                       min_box_valid_frac=min_box_valid_frac, on_chips=on_chips,
+                       on_source=on_source)
+        if engine == "ray":
+            from poppyscan.detect.ray_engine import detect_blocks_on_ray
+
+            gpu = str(getattr(predictor, "device", "cpu")).startswith("cuda")
+            model_s, other_s = detect_blocks_on_ray(blocks, infos, predictor_factory, grid, crs,
+                                                    journal, gpu=gpu, **options)
+        else:
+            model_s = _detect_blocks(blocks, infos, predictor, grid, crs, journal, **options)
         t_merge = time.perf_counter()
-        detections = list(journal.detections())
+        detections = sorted(journal.detections(), key=_plan_order(infos))
         clusters = merge.apply(detections)
         coverage = _coverage(journal.coverage(), {info.path: info.crs for info in infos}, crs)
         stats, collar_boxes = _stats(plans, journal.counts())
@@ -109,10 +130,36 @@ def run_detection(
         if own_journal:
             journal.close()
     end = time.perf_counter()
+    if engine == "local":
+        other_s = t_merge - start - model_s
     timings = {"total": end - start, "model": model_s, "merge": end - t_merge,
-               "read_and_other": t_merge - start - model_s}
+               "read_and_other": other_s}
     return DetectionResult(crs, infos, detections, clusters, coverage, stats, collar_boxes,
                            {k: round(v, 3) for k, v in timings.items()}, len(done))
+
+
+def _check_engine(engine: str, predictor_factory: Callable[[], Predictor] | None) -> None:
+    if engine not in ENGINES:
+        raise ConfigError(f"engine={engine!r}: use one of {', '.join(ENGINES)}")
+    if engine == "ray" and predictor_factory is None:
+        raise ConfigError("engine 'ray' needs a predictor_factory: a picklable callable that makes "
+                          "the predictor in each Ray actor")
+
+
+def _plan_order(infos: Sequence[RasterInfo]) -> Callable[[Detection], tuple]:
+    """Sort key of a straight local run's order: rasters, blocks row by row, chips row by row.
+
+    Journalled detections are in commit order; the Ray engine commits blocks
+    as they finish, so they are put back in plan order (a stable sort: boxes
+    of one chip keep the model's order) before merging.
+    """
+    rank = {info.path: i for i, info in enumerate(infos)}
+
+    def key(d: Detection) -> tuple:
+        row, col = d.chip
+        return rank[d.source], row // BLOCK_CHIPS, col // BLOCK_CHIPS, row, col
+
+    return key
 
 
 def _detect_blocks(blocks: list[ChipBlock], infos: Sequence[RasterInfo], predictor: Predictor,
@@ -131,25 +178,59 @@ def _detect_blocks(blocks: list[ChipBlock], infos: Sequence[RasterInfo], predict
         if on_source and block.source != source:
             source = block.source
             on_source(source, order.index(source) + 1, len(order))
-        counts = {"read": len(block_chips), "yielded": 0, "skipped_collar": 0, "collar_boxes": 0}
-        kept = [c for c in block_chips if c.valid_frac >= min_valid_frac and c.valid.any()]
-        counts["yielded"], counts["skipped_collar"] = len(kept), len(block_chips) - len(kept)
-        found: list[Detection] = []
-        for batch in batched(kept, batch_size):
-            t0 = time.perf_counter()
-            results = predictor(np.stack([chip.pixels for chip in batch]))
-            model_s += time.perf_counter() - t0
-            for chip, boxes in zip(batch, results, strict=True):
-                chip_found, collar = detections_from_chip(chip, boxes,
-                                                          min_box_valid_frac=min_box_valid_frac)
-                found.extend(to_crs(chip_found, chip.crs, crs))
-                counts["collar_boxes"] += collar
-        covered = [chip.valid_area(COVERAGE_CELL_PX) for chip in kept]
-        coverage = shapely.union_all(np.array(covered, dtype=object)) if covered else shapely.Polygon()
-        journal.commit_block(block.key, block.source, found, coverage, counts)
+        done = detect_block(block_chips, predictor, crs, batch_size=batch_size,
+                            min_valid_frac=min_valid_frac, min_box_valid_frac=min_box_valid_frac)
+        model_s += done.model_s
+        journal.commit_block(block.key, block.source, done.detections, done.coverage, done.counts)
         if on_chips:
-            on_chips(len(block_chips))
+            on_chips(done.counts["read"])
     return model_s
+
+
+@dataclass
+class BlockDetections:
+    """What one block of chips gave: detections (run CRS), area examined and chip counts."""
+
+    detections: list[Detection]
+    coverage: shapely.Geometry
+    counts: dict[str, int]  # read, yielded, skipped_collar, collar_boxes
+    model_s: float
+
+
+def detect_block(chips: Iterable[Chip], predictor: Predictor, crs: CRS, *, batch_size: int,
+                 min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
+                 min_box_valid_frac: float = DEFAULT_MIN_BOX_VALID_FRAC) -> BlockDetections:
+    """The chips of one block through the model, in batches of ``batch_size`` within the block.
+
+    Collar chips (under ``min_valid_frac`` valid) are counted and skipped.
+    Every engine runs a block through this function, so the same block gives
+    the same batches, hence the same boxes, wherever it runs.
+    """
+    counts = {"read": 0, "yielded": 0, "skipped_collar": 0, "collar_boxes": 0}
+
+    def kept() -> Iterator[Chip]:
+        for chip in chips:
+            counts["read"] += 1
+            keep = chip.valid_frac >= min_valid_frac and chip.valid.any()
+            counts["yielded" if keep else "skipped_collar"] += 1
+            if keep:
+                yield chip
+
+    found: list[Detection] = []
+    covered = []
+    model_s = 0.0
+    for batch in batched(kept(), batch_size):
+        t0 = time.perf_counter()
+        results = predictor(np.stack([chip.pixels for chip in batch]))
+        model_s += time.perf_counter() - t0
+        for chip, boxes in zip(batch, results, strict=True):
+            chip_found, collar = detections_from_chip(chip, boxes,
+                                                      min_box_valid_frac=min_box_valid_frac)
+            found.extend(to_crs(chip_found, chip.crs, crs))
+            counts["collar_boxes"] += collar
+            covered.append(chip.valid_area(COVERAGE_CELL_PX))
+    coverage = shapely.union_all(np.array(covered, dtype=object)) if covered else shapely.Polygon()
+    return BlockDetections(found, coverage, counts, model_s)
 
 
 def _by_block(chips: Iterator) -> Iterator[tuple[ChipBlock, list]]:

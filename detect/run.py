@@ -70,21 +70,25 @@ def detect_targets(
     on_chips: Callable[[int], None] | None = None,
     on_source: Callable[[str, int, int], None] | None = None,
     journal: Journal | None = None,
+    engine: str = "local",
+    predictor_factory: Callable[[], Predictor] | None = None,
 ) -> FoundTargets:
     """Detect on ``infos`` with ``predictor``, merge with ``merge`` and rank the targets.
 
-    ``on_source(label, i, n)`` names each orthomosaic as the run reaches it.
+    ``on_source(label, i, n)`` names each orthomosaic as the run reaches it;
+    ``engine`` and ``predictor_factory`` as in :func:`~poppyscan.detect.pipeline.run_detection`.
     """
     labels = source_labels([info.path for info in infos])
     mission = mission or labels[infos[0].path].replace("/", "-")
     named = (lambda path, i, n: on_source(labels[path], i, n)) if on_source else None
     result = run_detection(infos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
-                           merge=merge, on_chips=on_chips, on_source=named, journal=journal)
+                           merge=merge, on_chips=on_chips, on_source=named, journal=journal,
+                           engine=engine, predictor_factory=predictor_factory)
     targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
                            gsd_m=bundle.grid.gsd_m, class_names=bundle.classes,
                            source_labels=labels, full_area_m2=bundle.card.get("full_priority_area_m2"))
     return FoundTargets(targets, result, bundle, mission, float(predictor.conf), merge, labels,
-                        {"batch_size": batch_size, "workers": workers},
+                        {"batch_size": batch_size, "workers": workers, "engine": engine},
                         journal.run_id if journal is not None else "")
 
 
@@ -103,6 +107,8 @@ def run_to_folder(
     on_plan: Callable[[int], None] | None = None,
     on_chips: Callable[[int], None] | None = None,
     on_source: Callable[[str, int, int], None] | None = None,
+    engine: str = "local",
+    predictor_factory: Callable[[], Predictor] | None = None,
 ) -> FoundTargets:
     """Detect and publish every field output into ``out_dir``, resuming a journalled run there.
 
@@ -120,7 +126,8 @@ def run_to_folder(
                 on_plan(n_chips)
             found = detect_targets(infos, bundle=bundle, predictor=predictor, merge=merge,
                                    mission=mission, batch_size=batch_size, workers=workers,
-                                   on_chips=on_chips, on_source=on_source, journal=journal)
+                                   on_chips=on_chips, on_source=on_source, journal=journal,
+                                   engine=engine, predictor_factory=predictor_factory)
         except KeyboardInterrupt:
             done = len(journal.done_blocks())
             raise RunInterrupted(

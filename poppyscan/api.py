@@ -79,6 +79,7 @@ def detect(
     overwrite: bool = False,
     registry: PathLike | None = None,
     progress: Progress | None = None,
+    engine: str = "local",
 ) -> FoundTargets:
     """Find targets in ``orthos`` (files, or folders of them) and write the field outputs to ``out_dir``.
 
@@ -87,6 +88,10 @@ def detect(
     is journalled there and resumes if it is run again after a kill; without
     it nothing is written and only the targets come back. ``registry``: a mission
     registry (GeoPackage) the published run is recorded into (``found.recorded``).
+
+    ``engine``: ``"local"`` (this process) or ``"ray"``: Ray actors on the
+    cluster in ``RAY_ADDRESS`` (or a local one), each loading the model once;
+    it needs ``pip install 'poppyscan[ray]'`` and gives the same targets.
     """
     from poppyscan.detect.run import detect_targets, run_to_folder
     from poppyscan.tiles import inspect_raster
@@ -101,7 +106,8 @@ def detect(
     predictor = bundle.predictor(settings["device"], conf=conf)
     options = dict(bundle=bundle, predictor=predictor, merge=bundle.merge_settings(merge),
                    mission=mission, batch_size=int(settings["batch_size"]),
-                   workers=int(settings["workers"]),
+                   workers=int(settings["workers"]), engine=engine,
+                   predictor_factory=_predictor_factory(engine, bundle, predictor.device, conf),
                    on_chips=progress.advance if progress is not None else None,
                    on_source=getattr(progress, "source", None))
     if out_dir is None:
@@ -126,6 +132,16 @@ def detect(
 
         found.recorded = record_run(registry, out_dir)
     return found
+
+
+def _predictor_factory(engine: str, bundle: ModelBundle, device: str, conf: float | None):
+    """For the Ray engine, the recipe each actor makes its predictor from (joining Ray now)."""
+    if engine != "ray":
+        return None
+    from poppyscan.detect.ray_engine import BundlePredictor, join_ray
+
+    join_ray()  # a missing extra or an unreachable cluster fails here, before any work
+    return BundlePredictor(str(bundle.path.resolve()), device, conf)
 
 
 def tile(

@@ -48,8 +48,12 @@ def echo_run(run) -> None:
               help="Mission registry (GeoPackage, created when missing) to record the run in: "
                    "repeat flights join known targets instead of adding new ones.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              help="Where chip blocks run: this process, or Ray actors on the cluster in "
+                   "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') "
+                   "[local].")
 def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission, config_path,
-           registry_path, overwrite) -> None:
+           registry_path, overwrite, engine) -> None:
     """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.
 
     A folder gives its GeoTIFFs, or its OpenDroneMap projects'
@@ -62,7 +66,7 @@ def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission
         run = ps.detect(orthos, out, model=model, device=device, conf=conf, merge=merge,
                         mission=mission, batch_size=batch_size, workers=workers,
                         config=config_path, overwrite=overwrite, registry=registry_path,
-                        progress=progress)
+                        progress=progress, engine=engine)
     echo_run(run)
     if run.recorded is not None:
         from poppyscan.cli.registry import echo_recorded
