@@ -37,8 +37,8 @@ from poppyscan.detect.bundle import ModelBundle, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
 from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint
 from poppyscan.tiles.errors import ConfigError, ModelError
-from poppyscan.tiles.provenance import sha256_file, utc_now
 from poppyscan.train.dataset import DatasetSummary, load_summary
+from poppyscan.train.model_card import NOMINAL_BATCH, model_card, parent_card, parent_changes
 
 __all__ = [
     "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "parent_changes",
@@ -52,7 +52,6 @@ _RESERVED = {"data", "model", "epochs", "batch", "imgsz", "device", "workers", "
              "resume", "cache", "project", "name", "exist_ok", "pretrained", "plots", "amp",
              "save_dir", "mode", "task", "val"}
 RUN_NAME = "run"
-NOMINAL_BATCH = 64  # Ultralytics' nbs: images per optimizer step, batches accumulated
 MIN_STEPS_PER_EPOCH = 8  # fewer steps than this per epoch: nbs shrinks to fit the data
 MIN_SMALL_BATCH = 2
 
@@ -152,7 +151,7 @@ def train_model(
 
     _check_hyp(cfg["hyp"])
     if str(cfg["architecture"]).endswith(".pt"):
-        for change in parent_changes(_parent_card(Path(cfg["architecture"])), summary):
+        for change in parent_changes(parent_card(Path(cfg["architecture"])), summary):
             log.warning("--from-model %s: %s", cfg["architecture"], change)
     batch, hyp = small_data_batch(_train_images(summary), cfg["batch"], cfg["hyp"])
     data_yaml = str(summary.data_yaml.resolve())
@@ -178,7 +177,7 @@ def train_model(
         weights = _best_weights(run_dir)
         metrics = _validate(YOLO, weights, data_yaml, imgsz, device, cfg, run_dir)
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
-    card = _card(cfg, summary, weights, metrics, device, run_dir, run)
+    card = model_card(cfg, summary, weights, metrics, device, run_dir, run)
     return write_bundle(out_dir, weights, card)
 
 
@@ -204,36 +203,6 @@ def small_data_batch(n_train: int, batch: int, hyp: Mapping[str, Any]) -> tuple[
 
 def _train_images(summary: DatasetSummary) -> int:
     return int(summary.splits.get("train", {}).get("images", 0))
-
-
-def parent_changes(parent: Mapping[str, Any] | None, summary: DatasetSummary) -> list[str]:
-    """What fine-tuning ``parent`` (a bundle's card) on ``summary``'s dataset changes: classes, grid."""
-    if not parent:
-        return []
-    changes = []
-    if list(parent.get("classes", [])) != list(summary.class_names):
-        changes.append(f"the parent {parent.get('model_id')} detects classes "
-                       f"{list(parent.get('classes', []))}; this dataset has "
-                       f"{list(summary.class_names)}; it learns them in their place")
-    for key, unit in (("gsd_m", " m"), ("tile_px", " px")):
-        if key in parent and not math.isclose(float(parent[key]), float(getattr(summary, key)),
-                                              rel_tol=1e-6):
-            changes.append(f"the parent {parent.get('model_id')} was trained at {key} "
-                           f"{parent[key]:g}{unit}; this dataset is at "
-                           f"{getattr(summary, key):g}{unit}")
-    return changes
-
-
-def _parent_card(weights: Path) -> dict[str, Any] | None:
-    """The card of the bundle ``weights`` belong to (its sha256 checked), if any."""
-    card_path = weights.parent / "card.yaml"
-    if not weights.is_file() or not card_path.is_file():
-        return None
-    card = yaml.safe_load(card_path.read_text()) or {}
-    listed = card.get("weights", {}) if isinstance(card, dict) else {}
-    if listed.get("file") != weights.name or listed.get("sha256") != sha256_file(weights):
-        return None
-    return card
 
 
 def _slug(text: str) -> str:
@@ -329,19 +298,6 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _torch_device(device: str) -> str:
-    """Ultralytics' device ("cpu", "0") as torch names it ("cpu", "cuda:0")."""
-    return device if device == "cpu" or device.startswith("cuda") else f"cuda:{device}"
-
-
-def _epochs_run(run_dir: Path) -> int:
-    """Epochs logged in ``results.csv`` (one row each)."""
-    results = run_dir / "results.csv"
-    if not results.is_file():
-        return 0
-    return max(0, len(results.read_text().strip().splitlines()) - 1)
-
-
 def _best_weights(run_dir: Path) -> Path:
     for name in ("best.pt", "last.pt"):
         path = run_dir / "weights" / name
@@ -379,76 +335,3 @@ def _validate(YOLO, weights: Path, data_yaml: str, imgsz: int, device: str, cfg:
             "mAP50": round(float(box.map50), 4), "mAP50-95": round(float(box.map), 4)}
 
 
-def _card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict, device: str,
-          run_dir: Path, run: str) -> dict:
-    import torch
-    import ultralytics
-
-    # What the run actually used (a reused or resumed run keeps its own settings).
-    args_file = run_dir / "args.yaml"
-    args = (yaml.safe_load(args_file.read_text()) if args_file.is_file() else None) or {}
-    architecture, start = _starting_point(str(args.get("model", "")), cfg, run_dir)
-
-    sha = sha256_file(weights)
-    card: dict[str, Any] = {
-        "name": cfg["name"],
-        "model_id": f"{cfg['name']}-{sha[:8]}",
-        "architecture": Path(architecture).stem,
-        "classes": list(summary.class_names),
-        "gsd_m": summary.gsd_m,
-        "tile_px": summary.tile_px,
-        "overlap_px": summary.overlap_px,
-        "thresholds": {"conf": float(cfg["conf"]), "iou_nms": float(cfg["iou_nms"]),
-                       "merge_rule": cfg["merge_rule"], "min_overlap": float(cfg["min_overlap"])},
-        "metrics": metrics,
-        "training": {
-            "trained_at": utc_now(),
-            "run": run, "epochs": int(args.get("epochs", cfg["epochs"])),
-            "epochs_run": _epochs_run(run_dir), "batch": int(args.get("batch", cfg["batch"])),
-            "imgsz": summary.tile_px, "seed": int(args.get("seed", cfg["seed"])),
-            "nbs": int(args.get("nbs", NOMINAL_BATCH)),
-            "device": _torch_device(str(args.get("device", device))),
-            "hyp": {k: args.get(k, v) for k, v in cfg["hyp"].items()},
-            "ultralytics": str(ultralytics.__version__),
-            "torch": str(torch.__version__),
-        },
-        "data": {
-            "sources": list(summary.sources), "crs": summary.crs,
-            "splits": {s: {k: v for k, v in c.items()} for s, c in summary.splits.items()},
-            "counts": summary.counts, "options": summary.options,
-        },
-    }
-    if start is not None:
-        parent = _parent_card(start)
-        card["training"]["fine_tuned_from"] = {
-            "file": start.name, "sha256": sha256_file(start) if start.is_file() else None,
-            **({"model_id": str(parent["model_id"])} if parent and "model_id" in parent else {}),
-            **({"changed": changes} if (changes := parent_changes(parent, summary)) else {}),
-        }
-    if cfg["notice"]:
-        card["notice"] = str(cfg["notice"])
-    return card
-
-
-def _starting_point(model: str, cfg: dict, run_dir: Path) -> tuple[str, Path | None]:
-    """(architecture YAML, weights fine-tuned from or None) of a run whose args name ``model``.
-
-    A fresh run names its YAML or start weights; a resumed one names its own
-    checkpoint, so the config says where it started.
-    """
-    if model.endswith((".yaml", ".yml")):
-        return model, None
-    own_checkpoint = model.endswith(".pt") and Path(model).resolve().is_relative_to(run_dir.resolve())
-    given = str(cfg["architecture"]) if own_checkpoint or not model else model
-    if not given.endswith(".pt"):
-        return given, None
-    return _yaml_of_weights(Path(given)) or given, Path(given)
-
-
-def _yaml_of_weights(path: Path) -> str | None:
-    """The architecture YAML a checkpoint was built from (``yolo11n.yaml``), if readable."""
-    if not path.is_file():
-        return None
-    ckpt = load_checkpoint(path)
-    model = ckpt.get("ema") or ckpt.get("model")
-    return getattr(model, "yaml", {}).get("yaml_file")

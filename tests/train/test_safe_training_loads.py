@@ -9,7 +9,8 @@ import pytest
 from poppyscan.detect.bundle import load_bundle
 from poppyscan.tiles import ModelError
 from poppyscan.train.dataset import build_dataset
-from poppyscan.train.training import _base_model, _run_state, _yaml_of_weights, train_model
+from poppyscan.train.model_card import _yaml_of_weights
+from poppyscan.train.training import _base_model, _run_state, train_model
 from tests.detect.test_safe_load import _Exec, write_payload_weights
 from tests.train.loop import GRID, block_network, tiny_config
 
