@@ -173,6 +173,7 @@ def build_dataset(
     model: ModelBundle | PathLike | None = None,
     class_names: Sequence[str] | None = None,
     class_map: Mapping[str, str] | None = None,
+    default_class: str | None = None,
     hard_negatives: Sequence[PathLike] = (),
     hard_negatives_layer: str | None = None,
     registry: PathLike | None = None,
@@ -218,7 +219,7 @@ def build_dataset(
         infos = [inspect_raster(path, bands=tiling["bands"]) for path in orthos]
         progress.start(sum(plan_raster(i, grid, prescreen=min_valid > 0).n_to_read for i in infos))
     return build(orthos, list(labels), out_dir, grid=grid, class_names=class_names,
-                 class_map=class_map,
+                 class_map=class_map, default_class=default_class,
                  hard_negatives=hard, min_valid_frac=min_valid, bands=tiling["bands"],
                  workers=int(tiling["workers"]), overwrite=overwrite,
                  on_chips=progress.advance if progress is not None else None, **options)
@@ -308,12 +309,13 @@ def evaluate(
         raise ConfigError(f"evaluate does not pick thresholds ({', '.join(picking)}): use calibrate")
     run, scoring = _evaluate_settings(config, settings, device=device, batch_size=batch_size,
                                       workers=workers)
-    return run_evaluation(load_model(model), list(orthos), list(labels), device=run["device"],
+    bundle = load_model(model)
+    return run_evaluation(bundle, list(orthos), list(labels), device=run["device"],
                           conf=conf, merge=merge, data_dir=data_dir,
                           batch_size=int(run["batch_size"]), workers=int(run["workers"]),
                           match_iou=float(scoring["match_iou"]),
                           sweep=tuple(float(c) for c in scoring["sweep"] or ()),
-                          min_area_m2=float(scoring["min_area_m2"]))
+                          min_area_m2=_min_area_m2(bundle, scoring))
 
 
 def calibrate(
@@ -340,10 +342,11 @@ def calibrate(
 
     run, scoring = _evaluate_settings(config, settings, device=device, batch_size=batch_size,
                                       workers=workers)
-    return run_calibration(load_model(model), list(orthos), list(labels), out_model,
+    bundle = load_model(model)
+    return run_calibration(bundle, list(orthos), list(labels), out_model,
                            rule=str(scoring["pick"]), recall_floor=float(scoring["recall_floor"]),
                            match_iou=float(scoring["match_iou"]),
-                           min_area_m2=float(scoring["min_area_m2"]), device=run["device"],
+                           min_area_m2=_min_area_m2(bundle, scoring), device=run["device"],
                            batch_size=int(run["batch_size"]), workers=int(run["workers"]),
                            overwrite=overwrite)
 
@@ -365,6 +368,13 @@ def compare(
     return compare_models([load_model(m) for m in models], list(orthos), list(labels),
                           device=run["device"], batch_size=int(run["batch_size"]),
                           workers=int(run["workers"]))
+
+
+def _min_area_m2(bundle: ModelBundle, scoring: dict) -> float:
+    """Plots this big get headline scores of their own: the setting, else the card's, else none."""
+    if scoring["min_area_m2"] is not None:
+        return float(scoring["min_area_m2"])
+    return float(bundle.card.get("headline_min_area_m2", 0.0))
 
 
 def _evaluate_settings(config: PathLike | None, settings: dict, **run: Any) -> tuple[dict, dict]:

@@ -149,7 +149,6 @@ def tune(work: Path, model: Path, device: str | None) -> dict:
     from poppyscan.detect.bundle import load_bundle
     from poppyscan.detect.merge import MERGE_RULES
     from poppyscan.train.report import sweep_table
-    from poppyscan.train.scoring import HEADLINE_MIN_AREA_M2
     from poppyscan.train.tuning import (
         TUNE_SWEEP,
         pick_thresholds,
@@ -158,13 +157,14 @@ def tune(work: Path, model: Path, device: str | None) -> dict:
     )
 
     bundle = load_bundle(model)
+    min_area_m2 = float(bundle.card.get("headline_min_area_m2", 0.0))
     result, truth = detect_surveys(bundle, surveys_of(work, "tune_surveys"), device)
     sweeps = sweep_merge_rules(result, truth, [bundle.merge_settings(r) for r in MERGE_RULES],
-                               TUNE_SWEEP)
+                               TUNE_SWEEP, min_area_m2=min_area_m2)
     for rule, rows in sweeps.items():
         print(f"merge={rule}")
-        print(sweep_table(rows, HEADLINE_MIN_AREA_M2))
-    picked = pick_thresholds(threshold_choices(sweeps)).to_dict()
+        print(sweep_table(rows, min_area_m2))
+    picked = pick_thresholds(threshold_choices(sweeps, min_area_m2=min_area_m2)).to_dict()
     print("picked:", json.dumps(picked))
     return picked
 

@@ -65,7 +65,7 @@ SIZE_BINS_M2: tuple[tuple[str, float, float], ...] = (
 )
 # Plots at least this big get their own headline scores: smaller ones are
 # reported, but a 10 m2 plot is a few plants and a different question.
-HEADLINE_MIN_AREA_M2 = float(defaults("evaluate")["min_area_m2"])
+HEADLINE_MIN_AREA_M2 = float(defaults("evaluate")["min_area_m2"] or 0.0)  # null: a card names its own
 DEFAULT_SWEEP = tuple(float(c) for c in defaults("evaluate")["sweep"])
 DEFAULT_MATCH_IOU = float(defaults("evaluate")["match_iou"])
 # A plot counts when at least this share of it lies on examined ground.

@@ -86,6 +86,8 @@ def dataset() -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of settings, keys as in configs/tiling.yaml and configs/dataset.yaml.")
 @class_map_option
+@click.option("--class", "default_class", default=None, metavar="NAME",
+              help="Class of labels whose file names none [none: such labels are an error].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --out.")
 def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negatives_layer, registry,
           verdict_labels, verdict_negatives, require_photo, visited_since, config_path, overwrite,

@@ -74,7 +74,7 @@ def _refuse_existing(path: str | None, overwrite: bool, what: str) -> None:
 @inference_options
 @click.option("--min-area", "min_area_m2", type=click.FloatRange(0), default=None,
               help="Plots of at least this many m2 also get their own recall and precision, and "
-                   f"--pick scores them alone (0: all plots) {default_of('evaluate', 'min_area_m2')}.")
+                   "--pick scores them alone (0: all plots) [the card's headline_min_area_m2, else 0].")
 @click.option("--pick", type=click.Choice(PICK_RULES), default=None,
               help="Pick conf and merge rule on these flights by this rule and write a new "
                    "bundle to --out-model: best-f1, or recall-floor (the most precise pair whose "

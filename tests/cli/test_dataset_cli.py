@@ -76,3 +76,20 @@ def test_class_map_renames_classes_at_import_and_build(real_dir, tmp_path):
     bad = runner.invoke(cli, ["labels", "import", str(real_dir / "OSBS_029.csv"), "--out",
                               str(tmp_path / "x.gpkg"), "--class-map", "Tree"])
     assert bad.exit_code == 2 and "expected SRC=DST" in bad.output
+
+
+def test_labels_without_a_class_need_one_named(real_dir, tmp_path):
+    runner = CliRunner()
+    runner.invoke(cli, ["labels", "import", str(real_dir / "OSBS_029.csv"), "--out",
+                        str(tmp_path / "crowns.gpkg")])
+    geoms, crs = read_geometries(tmp_path / "crowns.gpkg")
+    bare = tmp_path / "bare.gpkg"
+    ogr_write(str(bare), shapely.to_wkb(geoms), [], [], layer="plots", geometry_type="Polygon",
+              crs=crs, driver="GPKG")
+    common = ["dataset", "build", "--ortho", str(real_dir / "OSBS_029.tif"), "--labels", str(bare),
+              "--gsd", "0.1", "--tile-px", "128", "--overlap-px", "32"]
+    refused = runner.invoke(cli, [*common, "--out", str(tmp_path / "a")])
+    assert refused.exit_code == 2 and "class" in refused.output and "Traceback" not in refused.output
+    named = runner.invoke(cli, [*common, "--out", str(tmp_path / "b"), "--class", "crown"])
+    assert named.exit_code == 0, named.output
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["class_names"] == ["crown"]

@@ -72,13 +72,14 @@ def _cut_plot_run():
 def test_every_merge_rule_and_conf_is_scored_from_one_run():
     result, plots = _cut_plot_run()
     sweeps = sweep_merge_rules(result, plots, [MergeSettings("union", {"min_overlap": 0.3}),
-                                               MergeSettings("nms")], (0.5, 0.2, 0.7))
+                                               MergeSettings("nms")], (0.5, 0.2, 0.7),
+                               min_area_m2=20.0)
     assert list(sweeps) == ["union", "nms"]
     assert [row["conf"] for row in sweeps["union"]] == [0.2, 0.5, 0.7]
     # union joins the two fragments into one target; nms keeps both, one of them a false target.
     assert [row["n_targets"] for row in sweeps["union"]] == [2, 1, 1]
     assert [row["n_targets"] for row in sweeps["nms"]] == [3, 2, 1]
-    choices = threshold_choices(sweeps)
+    choices = threshold_choices(sweeps, min_area_m2=20.0)
     assert [(c.merge_rule, c.conf, c.recall, c.precision) for c in choices] == [
         ("union", 0.2, 1.0, 0.5), ("union", 0.5, 1.0, 1.0), ("union", 0.7, 1.0, 1.0),
         ("nms", 0.2, 1.0, 0.3333), ("nms", 0.5, 1.0, 0.5), ("nms", 0.7, 1.0, 1.0)]

@@ -81,6 +81,7 @@ def build_dataset(
     grid: GridSpec,
     class_names: Sequence[str] | None = None,
     class_map: Mapping[str, str] | None = None,
+    default_class: str | None = None,
     min_visible_frac: float = DEFAULTS["min_visible_frac"],
     negative_ratio: float = DEFAULTS["negative_ratio"],
     hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None = None,
@@ -104,7 +105,8 @@ def build_dataset(
     keeps the source resolution, which every ortho must share within 1 % (the
     summary records it as the dataset's GSD).
     ``class_names`` (default: the labels' classes, sorted) fixes the class indexes;
-    ``class_map`` renames label classes first (``{"Tree": "tree"}``).
+    ``class_map`` renames label classes first (``{"Tree": "tree"}``);
+    ``default_class`` names labels whose file gives no class (else they are an error).
     ``min_visible_frac`` (0-1): least visible part of a label for it to be kept
     in a chip (see :mod:`poppyscan.train.dataset.boxes`). ``negative_ratio``
     (>= 0): chips without any label kept per positive chip, per split, drawn at
@@ -144,7 +146,7 @@ def build_dataset(
         try:
             summary = _build(
                 stage, out_dir, orthos, labels, grid=grid, class_names=class_names,
-                class_map=class_map, min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
+                class_map=class_map, default_class=default_class, min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
                 hard_negatives=hard_negatives, split=split, block_m=block_m, val_frac=val_frac,
                 test_frac=test_frac, seed=seed, image_format=image_format, jpeg_quality=jpeg_quality,
                 min_valid_frac=min_valid_frac, bands=bands, label_format=label_format,
@@ -157,11 +159,11 @@ def build_dataset(
 
 
 def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names, class_map,
-           min_visible_frac, negative_ratio, hard_negatives, split, block_m, val_frac, test_frac,
+           default_class, min_visible_frac, negative_ratio, hard_negatives, split, block_m, val_frac, test_frac,
            seed, image_format, jpeg_quality, min_valid_frac, bands, label_format, workers,
            on_chips) -> DatasetSummary:
     """Write the dataset into the staging folder ``out_dir``; its summary names ``final_dir``."""
-    label_set = _as_label_set(labels, label_format).renamed(class_map)
+    label_set = _as_label_set(labels, label_format, default_class).renamed(class_map)
     names = _class_names(label_set, class_names)
     hard = _as_hard_negatives(hard_negatives, label_set)
     infos = [inspect_raster(path, bands=bands) for path in orthos]
@@ -280,13 +282,14 @@ def _relative_names(paths: Sequence[str | os.PathLike]) -> tuple[str, ...]:
     return tuple(p.relative_to(common).as_posix() for p in paths)
 
 
-def _as_label_set(labels, label_format: str) -> LabelSet:
+def _as_label_set(labels, label_format: str, default_class: str | None = None) -> LabelSet:
     if isinstance(labels, LabelSet):
         return labels
     paths = [labels] if isinstance(labels, (str, os.PathLike)) else list(labels)
     if not paths:
         raise ConfigError("no label files given; pass at least one")
-    sets = [p if isinstance(p, LabelSet) else read_labels(p, format=label_format) for p in paths]
+    sets = [p if isinstance(p, LabelSet)
+            else read_labels(p, format=label_format, default_class=default_class) for p in paths]
     return sets[0] if len(sets) == 1 else LabelSet.concat(sets)
 
 
