@@ -20,7 +20,7 @@ from poppyscan.tiles.errors import ModelError
 from poppyscan.tiles.grid import GridSpec
 
 if TYPE_CHECKING:
-    from poppyscan.detect.predictor import YoloPredictor
+    from poppyscan.detect.predictor import Predictor
 
 __all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "sha256_file",
            "write_untrained_bundle"]
@@ -71,15 +71,20 @@ class ModelBundle:
         options = {k: float(thresholds[k]) for k in MERGE_OPTIONS if k in thresholds}
         return MergeSettings(rule or str(thresholds.get("merge_rule", "union")), options)
 
-    def predictor(self, device: str | None = "auto", *, conf: float | None = None) -> YoloPredictor:
-        """A predictor of these weights at the card's NMS IoU and ``conf`` (the card's by default)."""
-        from poppyscan.detect.predictor import YoloPredictor
+    def predictor(self, device: str | None = "auto", *, conf: float | None = None,
+                  backend: str = "auto") -> Predictor:
+        """A predictor at the card's NMS IoU and ``conf`` (the card's by default).
+
+        ``backend``: ``auto`` (the fastest available, see :mod:`poppyscan.detect.backends`),
+        ``torch``, ``openvino`` or ``onnxruntime``; ``predictor.backend`` says which runs.
+        """
+        from poppyscan.detect.backends import make_predictor
 
         conf = self.conf if conf is None else float(conf)
         if not 0 < conf < 1:
             raise ModelError(f"conf={conf!r} must be in (0, 1)")
-        return YoloPredictor(str(self.weights_path), conf=conf,
-                             iou=float(self.thresholds.get("iou_nms", 0.5)), device=device)
+        return make_predictor(self, backend=backend, device=device, conf=conf,
+                              iou=float(self.thresholds.get("iou_nms", 0.5)))
 
 
 def default_bundle_path() -> Path:
