@@ -15,7 +15,7 @@ from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import RasterError
 from poppyscan.tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, grid_transform
 from poppyscan.tiles.raster import RasterInfo, open_dataset, to_uint8
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
@@ -58,6 +58,9 @@ class ChipReader:
         self.spec = spec
         self._stack = ExitStack()
         self._src = self._stack.enter_context(open_dataset(info))
+        # No nodata, alpha or internal mask: GDAL's mask would be all 255, so it is not read.
+        self._all_valid = not info.warped and all(
+            flags == [MaskFlags.all_valid] for flags in self._src.mask_flag_enums)
 
     def __enter__(self) -> ChipReader:
         return self
@@ -78,12 +81,13 @@ class ChipReader:
         valid = np.zeros((size, size), dtype=bool)
         if out is not None:
             (r0, r1, c0, c1), src_window = out
-            data, mask = self._read_window(src_window, (r1 - r0, c1 - c0), scale)
-            pixels[r0:r1, c0:c1] = data
+            inside = pixels[r0:r1, c0:c1]
+            mask = self._read_window(src_window, inside, scale)
             valid[r0:r1, c0:c1] = mask
-            # Masked pixels are black in every chip, whatever the file stores under
-            # its mask, so the collar looks the same in training and in the field.
-            pixels[~valid] = 0
+            if not np.all(mask):
+                # Masked pixels are black in every chip, whatever the file stores under
+                # its mask, so the collar looks the same in training and in the field.
+                inside[~mask] = 0
         gsd_m = abs(cell.transform.a)
         return Chip(pixels, valid, cell.transform, self.info.crs, cell.row, cell.col,
                     self.info.path, window, gsd_m)
@@ -116,12 +120,21 @@ class ChipReader:
             width, height = round(width), round(height)
         return (r0, r1, c0, c1), Window(col_off, row_off, width, height)
 
-    def _read_window(self, window: Window, shape: tuple[int, int], scale: float):
+    def _read_window(self, window: Window, pixels: np.ndarray, scale: float) -> np.ndarray | bool:
+        """Read ``window`` into ``pixels`` (rows, cols, 3); return its valid mask (or True)."""
+        shape = pixels.shape[:2]
         resampling = resampling_for(scale)
+        bands = list(self.info.bands)
         try:
-            data = self._src.read(
-                list(self.info.bands), window=window, out_shape=(3, *shape), resampling=resampling
-            )
+            if self.info.stretch is None:  # 8-bit: GDAL writes straight into the interleaved chip
+                self._src.read(bands, window=window, out=pixels.transpose(2, 0, 1),
+                               resampling=resampling)
+            else:
+                data = self._src.read(bands, window=window, out_shape=(3, *shape),
+                                      resampling=resampling)
+                pixels[:] = to_uint8(data, self.info.stretch).transpose(1, 2, 0)
+            if self._all_valid:
+                return True
             mask = self._src.dataset_mask(
                 window=window, out_shape=shape, resampling=Resampling.nearest
             )
@@ -129,4 +142,4 @@ class ChipReader:
             raise RasterError(
                 f"{self.info.path}: read failed at window {window!r}: {err}".splitlines()[0]
             ) from None
-        return to_uint8(data, self.info.stretch).transpose(1, 2, 0), mask > 0
+        return mask > 0
