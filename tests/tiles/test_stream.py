@@ -1,8 +1,9 @@
+import threading
 import tracemalloc
 
 import numpy as np
 import pytest
-from poppyscan.tiles import ChipStats, GridSpec, inspect_raster, iter_chips
+from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
 
 from tests.data.rasters import make_raster
 
@@ -46,6 +47,23 @@ def test_chips_come_in_grid_order_with_many_workers(tmp_path):
     chips = list(iter_chips([path], NATIVE_128, workers=4, prefetch=3))
     assert [(c.row, c.col) for c in chips] == sorted((c.row, c.col) for c in chips)
     assert len(chips) == 4 * 6
+
+
+def test_each_reader_thread_reads_one_band_of_columns(tmp_path, monkeypatch):
+    """Neighbours share GDAL blocks, which are cached per thread's handle."""
+    read_by: dict[tuple[int, int], str] = {}
+    original = ChipReader.read
+
+    def recording_read(self, cell):
+        read_by[cell.row, cell.col] = threading.current_thread().name
+        return original(self, cell)
+
+    monkeypatch.setattr(ChipReader, "read", recording_read)
+    path = make_raster(tmp_path / "r.tif", 600, 400)  # 6 columns x 4 rows of chips
+    assert len(list(iter_chips([path], NATIVE_128, workers=3, prefetch=5))) == 24
+    columns = {name: sorted({col for (_, col), n in read_by.items() if n == name})
+               for name in set(read_by.values())}
+    assert sorted(columns.values()) == [[0, 1], [2, 3], [4, 5]]
 
 
 def _peak_bytes(path) -> int:
