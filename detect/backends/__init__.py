@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from poppyscan.detect.backends.export import export_bundle
 from poppyscan.detect.bundle import sha256_file
-from poppyscan.detect.predictor import Predictor, resolve_device
+from poppyscan.detect.predictor import Predictor, YoloPredictor, resolve_device
 from poppyscan.tiles.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -75,8 +75,6 @@ def make_predictor(bundle: ModelBundle, *, backend: str = "auto", device: str | 
     """The predictor of :func:`choose_backend`; ``predictor.backend`` names it."""
     name = choose_backend(backend, device, bundle)
     if name == "torch":
-        from poppyscan.detect.predictor import YoloPredictor
-
         return YoloPredictor(str(bundle.weights_path), conf=conf, iou=iou, device=device,
                              max_det=max_det)
     path = export_file(bundle, name)

@@ -31,6 +31,7 @@ __all__ = ["EXPORT_FORMATS", "export_bundle", "export_onnx", "export_openvino"]
 
 EXPORT_FORMATS = ("onnx", "openvino")
 ONNX_FILE, OPENVINO_FILE = "weights.onnx", "weights.xml"
+FP16_MIN_VALUES = 16  # smaller initializers (shapes, scalars) stay float32
 
 
 def export_bundle(bundle_dir: str | os.PathLike,
@@ -84,7 +85,7 @@ def export_openvino(onnx_path: str | os.PathLike, xml_path: str | os.PathLike) -
     return [xml_path, xml_path.with_suffix(".bin")]
 
 
-def _store_weights_fp16(path: Path, min_size: int = 16) -> None:
+def _store_weights_fp16(path: Path) -> None:
     """Store float32 initializers as float16 + Cast (float32 compute, half the bytes)."""
     import numpy as np
     import onnx
@@ -94,7 +95,7 @@ def _store_weights_fp16(path: Path, min_size: int = 16) -> None:
     graph = model.graph
     casts = []
     for init in list(graph.initializer):
-        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < min_size:
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < FP16_MIN_VALUES:
             continue
         half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16),
                                        f"{init.name}_fp16")

@@ -97,7 +97,7 @@ def test_cpu_detection_with_a_fast_backend_never_imports_torch(survey):
         "from poppyscan.detect.bundle import load_bundle\n"
         "from poppyscan.detect.pipeline import run_detection\n"
         "bundle = load_bundle()\n"
-        "predictor = bundle.predictor('auto')\n"
+        "predictor = bundle.predictor('cpu')\n"
         f"result = run_detection([{str(survey)!r}], predictor, bundle.grid)\n"
         "print(predictor.backend, len(result.clusters) > 0,"
         " [m for m in ('torch', 'ultralytics') if m in sys.modules])\n"
