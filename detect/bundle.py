@@ -22,7 +22,7 @@ from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.provenance import sha256_file
 
 if TYPE_CHECKING:
-    from poppyscan.detect.predictor import YoloPredictor
+    from poppyscan.detect.predictor import Predictor
 
 __all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "write_untrained_bundle"]
 
@@ -80,15 +80,20 @@ class ModelBundle:
         except ConfigError as err:
             raise ModelError(f"{self.path / 'card.yaml'}: thresholds.merge_rule: {err}") from None
 
-    def predictor(self, device: str | None = "auto", *, conf: float | None = None) -> YoloPredictor:
-        """A predictor of these weights at the card's NMS IoU and ``conf`` (the card's by default)."""
-        from poppyscan.detect.predictor import YoloPredictor
+    def predictor(self, device: str | None = "auto", *, conf: float | None = None,
+                  backend: str = "auto") -> Predictor:
+        """A predictor at the card's NMS IoU and ``conf`` (the card's by default).
+
+        ``backend``: ``auto`` (the fastest available, see :mod:`poppyscan.detect.backends`),
+        ``torch``, ``openvino`` or ``onnxruntime``; ``predictor.backend`` says which runs.
+        """
+        from poppyscan.detect.backends import make_predictor
 
         conf = self.conf if conf is None else float(conf)
         if not 0 < conf < 1:
             raise ModelError(f"conf={conf!r} must be in (0, 1)")
-        return YoloPredictor(str(self.weights_path), conf=conf,
-                             iou=float(self.thresholds.get("iou_nms", 0.5)), device=device)
+        return make_predictor(self, backend=backend, device=device, conf=conf,
+                              iou=float(self.thresholds.get("iou_nms", 0.5)))
 
 
 def default_bundle_path() -> Path:

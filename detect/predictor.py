@@ -2,11 +2,15 @@
 
 :class:`YoloPredictor` runs an Ultralytics YOLO detector directly on a batch
 tensor (no per-image letterboxing: chips are already the model's size), on CPU
-in float32 or on CUDA in half precision.
+in float32 or on CUDA in half precision. The faster CPU runtimes live in
+:mod:`poppyscan.detect.backends`.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -20,27 +24,52 @@ class Predictor(Protocol):
     """Anything that maps a batch of RGB chips to boxes.
 
     Input: (B, H, W, 3) uint8. Output: one (N, 6) float array per chip with
-    ``xmin, ymin, xmax, ymax, conf, class`` in chip pixels.
+    ``xmin, ymin, xmax, ymax, conf, class`` in chip pixels, clamped to the chip.
+    ``backend`` names the runtime (``torch``, ``openvino``, ``onnxruntime``).
     """
+
+    backend: str
+    device: str
+    conf: float
 
     def __call__(self, images: np.ndarray) -> list[np.ndarray]: ...
 
 
 def resolve_device(device: str | None) -> str:
-    """``None``/``"auto"`` -> ``"cuda"`` when available else ``"cpu"``."""
-    import torch
+    """``None``/``"auto"`` -> ``"cuda"`` when available else ``"cpu"``.
 
+    torch is imported only where an NVIDIA GPU may be present or CUDA is asked for.
+    """
     if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        from poppyscan.tiles.errors import ConfigError
+        if not _nvidia_gpu_may_exist():
+            return "cpu"
+        import torch
 
-        raise ConfigError(f"--device {device}: no CUDA device is available; use --device cpu")
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            from poppyscan.tiles.errors import ConfigError
+
+            raise ConfigError(f"--device {device}: no CUDA device is available; use --device cpu")
     return device
+
+
+def _nvidia_gpu_may_exist() -> bool:
+    """False only where there is surely no usable NVIDIA GPU (checked without torch)."""
+    if sys.platform == "darwin" or os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return False
+    if sys.platform.startswith("linux"):
+        return any(Path("/dev").glob("nvidia[0-9]*")) or any(
+            Path("/proc/driver/nvidia/gpus").glob("*"))
+    return True
 
 
 class YoloPredictor:
     """Ultralytics YOLO weights as a :class:`Predictor`."""
+
+    backend = "torch"
 
     def __init__(
         self,
@@ -59,6 +88,7 @@ class YoloPredictor:
 
         self.device = resolve_device(device)
         self.half = self.device.startswith("cuda") if half is None else half
+        self.precision = "f16" if self.half else "f32"
         model = load_model(weights)  # never runs code from the pickle
         model = model.fuse() if hasattr(model, "fuse") else model
         self.model = model.to(self.device).eval()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import numpy as np
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
@@ -90,6 +90,9 @@ class ChipReader:
         self.spec = spec
         self._stack = ExitStack()
         self._src = self._stack.enter_context(open_dataset(info))
+        # No nodata, alpha or internal mask: GDAL's mask would be all 255, so it is not read.
+        self._all_valid = not info.warped and all(
+            flags == [MaskFlags.all_valid] for flags in self._src.mask_flag_enums)
 
     def __enter__(self) -> ChipReader:
         return self
@@ -110,12 +113,13 @@ class ChipReader:
         valid = np.zeros((size, size), dtype=bool)
         if out is not None:
             (r0, r1, c0, c1), src_window = out
-            data, mask = self._read_window(src_window, (r1 - r0, c1 - c0), scale)
-            pixels[r0:r1, c0:c1] = data
+            inside = pixels[r0:r1, c0:c1]
+            mask = self._read_window(src_window, inside, scale)
             valid[r0:r1, c0:c1] = mask
-            # Masked pixels are black in every chip, whatever the file stores under
-            # its mask, so the collar looks the same in training and in the field.
-            pixels[~valid] = 0
+            if not np.all(mask):
+                # Masked pixels are black in every chip, whatever the file stores under
+                # its mask, so the collar looks the same in training and in the field.
+                inside[~mask] = 0
         gsd_m = abs(cell.transform.a)
         return Chip(pixels, valid, cell.transform, self.info.crs, cell.row, cell.col,
                     self.info.path, window, gsd_m)
@@ -148,16 +152,27 @@ class ChipReader:
             width, height = round(width), round(height)
         return (r0, r1, c0, c1), Window(col_off, row_off, width, height)
 
-    def _read_window(self, window: Window, shape: tuple[int, int], scale: float):
-        """Pixels and mask of ``window``; RasterError when GDAL fails or warns (damaged data)."""
+    def _read_window(self, window: Window, pixels: np.ndarray, scale: float) -> np.ndarray | bool:
+        """Read ``window`` into ``pixels`` (rows, cols, 3); return its valid mask (True: all valid).
+
+        RasterError when GDAL fails or warns (damaged data).
+        """
+        shape = pixels.shape[:2]
         resampling = resampling_for(scale)
+        bands = list(self.info.bands)
+        mask: np.ndarray | bool = True
         try:
             with _GDAL_WARNINGS.collect() as warned:
-                data = self._src.read(list(self.info.bands), window=window,
-                                      out_shape=(3, *shape), resampling=resampling)
-                mask = self._src.dataset_mask(
-                    window=window, out_shape=shape, resampling=Resampling.nearest
-                )
+                if self.info.stretch is None:  # 8-bit: GDAL writes straight into the chip
+                    self._src.read(bands, window=window, out=pixels.transpose(2, 0, 1),
+                                   resampling=resampling)
+                else:
+                    data = self._src.read(bands, window=window, out_shape=(3, *shape),
+                                          resampling=resampling)
+                    pixels[:] = to_uint8(data, self.info.stretch).transpose(1, 2, 0)
+                if not self._all_valid:
+                    mask = self._src.dataset_mask(
+                        window=window, out_shape=shape, resampling=Resampling.nearest) > 0
         except RasterioError as err:
             raise RasterError(
                 f"{self.info.path}: read failed at window {window!r}: {err}".splitlines()[0]
@@ -167,4 +182,4 @@ class ChipReader:
                 f"{self.info.path}: damaged data at window {window!r} (GDAL: {warned[0]}); "
                 "the file is corrupt: copy or export it again".splitlines()[0]
             )
-        return to_uint8(data, self.info.stretch).transpose(1, 2, 0), mask > 0
+        return mask
