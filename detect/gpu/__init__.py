@@ -2,11 +2,21 @@
 
 :class:`JpegTileFeed` makes device batches, :class:`DevicePredictor` runs a
 YOLO predictor's network on them, :func:`detect_on_device` chains both with
-the pipeline's plan, box rule and merge.
+the pipeline's plan, box rule and merge. Names are imported on first use, so
+the feed's worker processes (which only need :mod:`.plan`) never load torch.
 """
 
-from poppyscan.detect.gpu.feed import FeedBatch, JpegTileFeed
-from poppyscan.detect.gpu.predict import DevicePredictor
-from poppyscan.detect.gpu.run import DeviceRun, detect_on_device
+from __future__ import annotations
+
+import importlib
 
 __all__ = ["DevicePredictor", "DeviceRun", "FeedBatch", "JpegTileFeed", "detect_on_device"]
+
+_HOMES = {"DevicePredictor": "predict", "DeviceRun": "run", "FeedBatch": "feed",
+          "JpegTileFeed": "feed", "detect_on_device": "run"}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
