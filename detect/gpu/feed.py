@@ -47,9 +47,10 @@ from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.jpeg_tiles import read_streams
 from poppyscan.tiles.raster import RasterInfo
 
-__all__ = ["FeedBatch", "JpegTileFeed", "POOLS"]
+__all__ = ["DECODERS", "FeedBatch", "JpegTileFeed", "POOLS"]
 
 POOLS = ("thread", "process")
+DECODERS = ("device", "gdal")
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,18 +79,25 @@ class JpegTileFeed:
     ``device`` is a torch device ("cuda", "cuda:1", "cpu"); ``workers`` host
     workers of kind ``pool`` ("thread" or "process") read tile bytes, masks
     and fallback chips; :meth:`stream` keeps ``prefetch`` batches in flight.
+    ``decode="gdal"`` has ChipReader read every chip on the pool (GDAL decodes
+    on the host, chips are sent to the device): the CPU-decode baseline.
+    Worker processes are spawned (CUDA does not survive a fork), so a script
+    using ``pool="process"`` needs the ``if __name__ == "__main__":`` guard.
     Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, spec: GridSpec, *, device: str = "cpu", workers: int = 4,
-                 pool: str = "thread", prefetch: int = 2) -> None:
+                 pool: str = "thread", prefetch: int = 2, decode: str = "device") -> None:
         if pool not in POOLS:
             raise ConfigError(f"pool={pool!r}: expected one of {', '.join(POOLS)}")
+        if decode not in DECODERS:
+            raise ConfigError(f"decode={decode!r}: expected one of {', '.join(DECODERS)}")
         if workers < 1 or prefetch < 1:
             raise ConfigError(f"workers={workers!r} and prefetch={prefetch!r} must be >= 1")
         self.spec, self.device, self.workers, self.prefetch = spec, torch.device(device), workers, prefetch
         self._pool: Executor = (ThreadPoolExecutor(workers, thread_name_prefix="feed") if pool == "thread"
                                 else ProcessPoolExecutor(workers, multiprocessing.get_context("spawn")))
+        self.decode = decode
         self._sources: dict[str, FeedSource | None] = {}
         self._taps_on_device: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -128,7 +136,8 @@ class JpegTileFeed:
 
     def _source(self, info: RasterInfo) -> FeedSource | None:
         if info.path not in self._sources:
-            self._sources[info.path] = feed_source(info, self.spec)
+            self._sources[info.path] = (feed_source(info, self.spec) if self.decode == "device"
+                                        else None)
         return self._sources[info.path]
 
     def _submit(self, items: list[tuple]):
@@ -223,11 +232,12 @@ class JpegTileFeed:
         """Resample chips sharing crop shape and taps in one go; write them into the batch."""
         index = [member[0] for member in members]
         plan = plans[index[0]]
-        x = torch.stack([member[1] for member in members]).float()
+        x = torch.stack([member[1] for member in members])
         mask = None if members[0][2] is None else torch.stack([member[2] for member in members])
-        pixels = x if plan.ys.identity and plan.xs.identity else self._apply(x, mask, plan)
         ok = self._valid(mask, [member[3] for member in members], plan)
-        pixels = pixels.round_().clamp_(0, 255).to(torch.uint8) * ok[:, None]
+        if not (plan.ys.identity and plan.xs.identity):  # 1:1 chips are their crops
+            x = self._apply(x.float(), mask, plan).round_().clamp_(0, 255).to(torch.uint8)
+        pixels = x * ok[:, None]
         r0, r1, c0, c1 = plan.region
         if all(plans[i].region == plan.region for i in index):
             where = torch.tensor(index, device=self.device)

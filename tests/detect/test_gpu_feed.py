@@ -132,14 +132,17 @@ def test_process_pool_gives_the_same_chips_as_threads(rasters):
     assert all(np.array_equal(a.valid, b.valid) for a, b in zip(found.chips, expected.chips, strict=True))
 
 
-@pytest.mark.parametrize("name", ["deflate_alpha", "striped", "rgba_jpeg"])
-def test_rasters_it_cannot_decode_fall_back_to_chipreader(rasters, name):
+@pytest.mark.parametrize(("name", "decode"), [
+    ("deflate_alpha", "device"), ("striped", "device"), ("rgba_jpeg", "device"),
+    ("internal_mask", "gdal"),  # the CPU-decode baseline: GDAL decodes every chip
+])
+def test_rasters_it_cannot_decode_fall_back_to_chipreader(rasters, name, decode):
     path = rasters[name]
-    assert jpeg_tiles(path) is None
+    assert (jpeg_tiles(path) is None) == (decode == "device")
     spec = GridSpec(None, 128, 32)
     info = inspect_raster(path)
     cells = cells_for(info, spec)[:5]
-    with JpegTileFeed(spec, workers=2) as feed:
+    with JpegTileFeed(spec, workers=2, decode=decode) as feed:
         assert not feed.decodes(info)
         batch = feed.read([(info, cell) for cell in cells])
     assert batch.decoded == 0
