@@ -220,6 +220,8 @@ def main() -> None:
                 rows[name]["chips_per_s"] = rows[name]["chips"] / rows[name]["seconds"]
             except ImportError as err:
                 rows[name] = {"error": f"not installed ({err.name})"}
+            except Exception as err:  # one failing method must not cost the others' figures
+                rows[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"}
             print(f"{name}: {rows[name]}", flush=True)
     print_tables(env, forward, rows)
 

@@ -215,9 +215,10 @@ class JpegTileFeed:
         for path, (level, keys) in tiles.items():
             data = [stream for part in streams[path] for stream in part.result()]
             present = [i for i, s in enumerate(data) if s is not None]
+            streams_in = [torch.frombuffer(bytearray(data[i]), dtype=torch.uint8) for i in present]
             try:
-                images = decode_jpeg([torch.frombuffer(bytearray(data[i]), dtype=torch.uint8)
-                                      for i in present], mode=ImageReadMode.RGB, device=self.device)
+                images = (decode_jpeg(streams_in, mode=ImageReadMode.RGB, device=self.device)
+                          if streams_in else [])
             except RuntimeError as err:
                 raise RasterError(f"{path}: a JPEG tile does not decode ({err}); the file is "
                                   "corrupt: copy or export it again".splitlines()[0]) from None

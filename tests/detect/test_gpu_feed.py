@@ -188,9 +188,12 @@ def test_sparse_tiles_are_empty(tmp_path):
     assert tiles.sizes[0, 1] == 0 and read_streams(str(path), tiles.tables, tiles.spans([(0, 1)])) == [None]
     spec = GridSpec(None, 256, 0)
     info = inspect_raster(path)
+    cells = cells_for(info, spec)
     with JpegTileFeed(spec) as feed:
-        batch = feed.read([(info, cell) for cell in cells_for(info, spec)])
+        batch = feed.read([(info, cell) for cell in cells])
+        only_missing = feed.read([(info, cells[1])])  # no tile to decode at all
     assert batch.chips[0].valid.all() and not batch.chips[1].valid.any()
+    assert not only_missing.chips[0].valid.any() and not only_missing.images.any()
 
 
 def _dense(taps) -> np.ndarray:
