@@ -2,8 +2,8 @@
 
 :class:`JpegTileFeed` makes device batches, :class:`DevicePredictor` runs a
 YOLO predictor's network on them, :func:`detect_on_device` chains both with
-the pipeline's plan, box rule and merge. Names are imported on first use, so
-the feed's worker processes (which only need :mod:`.plan`) never load torch.
+the pipeline's plan, box rule and merge. Torch is imported only when they run,
+and names here on first use, so the feed's worker processes import only :mod:`.plan`.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from poppyscan.detect.gpu.plan import (
     ChipPlan,
@@ -46,6 +46,9 @@ from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.jpeg_tiles import read_streams
 from poppyscan.tiles.raster import RasterInfo
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DECODERS", "FeedBatch", "JpegTileFeed", "POOLS"]
 
@@ -88,6 +91,8 @@ class JpegTileFeed:
 
     def __init__(self, spec: GridSpec, *, device: str = "cpu", workers: int = 4,
                  pool: str = "thread", prefetch: int = 2, decode: str = "device") -> None:
+        import torch
+
         if pool not in POOLS:
             raise ConfigError(f"pool={pool!r}: expected one of {', '.join(POOLS)}")
         if decode not in DECODERS:
@@ -182,6 +187,8 @@ class JpegTileFeed:
     # -- device side -------------------------------------------------------------------------
 
     def _finish(self, items, plans, tiles, streams, masks, chips) -> FeedBatch:
+        import torch
+
         size = self.spec.tile_px
         decoded = self._decode(tiles, streams)
         images = torch.zeros((len(items), 3, size, size), dtype=torch.uint8, device=self.device)
@@ -209,6 +216,7 @@ class JpegTileFeed:
         return FeedBatch(items, out_chips, images, sum(p is not None for p in plans))
 
     def _decode(self, tiles, streams) -> dict[str, dict[tuple[int, int], torch.Tensor]]:
+        import torch
         from torchvision.io import ImageReadMode, decode_jpeg
 
         out: dict[str, dict[tuple[int, int], torch.Tensor]] = {}
@@ -231,6 +239,8 @@ class JpegTileFeed:
 
     def _resample_into(self, images, valid, plans, members) -> None:
         """Resample chips sharing crop shape and taps in one go; write them into the batch."""
+        import torch
+
         index = [member[0] for member in members]
         plan = plans[index[0]]
         x = torch.stack([member[1] for member in members])
@@ -252,6 +262,8 @@ class JpegTileFeed:
 
     def _valid(self, mask: torch.Tensor | None, read: list, plan: ChipPlan) -> torch.Tensor:
         """Chip valid masks (N, h, w): read by GDAL, or GDAL's nearest of the source mask."""
+        import torch
+
         if read[0] is not None:
             return torch.from_numpy(np.stack(read)).to(self.device)
         rows = torch.from_numpy(plan.mask_rows).to(self.device)
@@ -262,6 +274,8 @@ class JpegTileFeed:
 
     def _apply(self, x: torch.Tensor, mask: torch.Tensor | None, plan: ChipPlan) -> torch.Tensor:
         """GDAL's resampling of (N, 3, h, w): masked pixels left out, as GDAL does."""
+        import torch
+
         if mask is None:
             return self._along(self._along(x, plan.xs, -1), plan.ys, -2)
         total = self._along(self._along(x * mask, plan.xs, -1), plan.ys, -2)
@@ -279,6 +293,8 @@ class JpegTileFeed:
         return out
 
     def _device_taps(self, taps: AxisTaps) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         if taps.key not in self._taps_on_device:
             self._taps_on_device[taps.key] = (torch.tensor(taps.index, device=self.device),
                                               torch.tensor(taps.weights, device=self.device))
@@ -287,6 +303,8 @@ class JpegTileFeed:
 
 def _crop(decoded: dict[tuple[int, int], torch.Tensor], plan: ChipPlan) -> torch.Tensor:
     """The chip's source span (3, h, w), cut from its decoded tiles."""
+    import torch
+
     level, xs, ys = plan.source.level, plan.xs, plan.ys
     rows, cols = level.tiles_over(*plan.span)
     tw, th = level.tile_width, level.tile_height
@@ -302,6 +320,8 @@ def _masks(plan: ChipPlan, crop: torch.Tensor, read: tuple[Future, int] | None, 
     Weights are (3, h, w) for nodata (GDAL leaves each band's nodata out of
     that band), (1, h, w) for a dataset mask, None when all is valid.
     """
+    import torch
+
     source = plan.source
     if source.mask == "all_valid":
         return None, None

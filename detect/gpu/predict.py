@@ -8,10 +8,14 @@ until the boxes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from poppyscan.detect.predictor import YoloPredictor
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DevicePredictor"]
 
@@ -20,12 +24,15 @@ class DevicePredictor:
     """A :class:`YoloPredictor`'s network and thresholds, called on device tensors."""
 
     def __init__(self, predictor: YoloPredictor) -> None:
+        import torch
+
         self.predictor = predictor
         self.device = torch.device(predictor.device)
         self.dtype = torch.float16 if predictor.half else torch.float32
 
     def __call__(self, images: torch.Tensor) -> list[np.ndarray]:
         """Boxes (N, 6: xyxy, conf, class) in chip pixels, one array per image."""
+        import torch
         from ultralytics.utils.nms import non_max_suppression
 
         p = self.predictor

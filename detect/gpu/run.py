@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import torch
 from pyproj import CRS
 
 from poppyscan.detect.detections import (
@@ -63,6 +62,8 @@ def detect_on_device(
     Batches hold up to ``batch_size`` chips of one block of ``block_chips``
     x ``block_chips`` cells (as in the pipeline, a batch never spans blocks).
     """
+    import torch
+
     start = time.perf_counter()
     infos = [o if isinstance(o, RasterInfo) else inspect_raster(o) for o in orthos]
     crs = CRS.from_user_input(infos[0].crs.to_wkt())
