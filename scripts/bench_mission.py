@@ -124,9 +124,11 @@ def resume(args) -> None:
         proc.wait()
         killed_s, done = time.perf_counter() - start, _journalled_chips(killed)
         start = time.perf_counter()
-        subprocess.run(_detect(survey.ortho_path, killed, args.model), check=True, env=env,
-                       capture_output=True)
+        rerun = subprocess.run(_detect(survey.ortho_path, killed, args.model), env=env,
+                               capture_output=True, text=True)
         rerun_s = time.perf_counter() - start
+        if rerun.returncode:
+            sys.exit(f"the rerun failed: {rerun.stderr[-2000:]}")
         same = _targets(killed) == _targets(tmp / "straight")
         leftovers = sorted(p.name for p in (killed / ".poppyscan").iterdir())
     print(f"survey {args.size_px} px at 5 cm: {total} chips")
