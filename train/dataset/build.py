@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -40,7 +40,7 @@ from poppyscan.tiles.write import ChipIndex, write_chip_index
 from poppyscan.train.dataset.boxes import chip_labels
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.dataset.images import image_suffix, write_chip_image
-from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
+from poppyscan.train.dataset.plan import ChipPlan, chip_tags, plan_dataset
 from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
 from poppyscan.train.labels import LabelSet, read_labels
 from poppyscan.train.labels.yolo import yolo_label_text
@@ -118,6 +118,7 @@ def build_dataset(
     min_visible_frac: float = DEFAULTS["min_visible_frac"],
     negative_ratio: float = DEFAULTS["negative_ratio"],
     hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None = None,
+    negatives_from: Sequence[str | os.PathLike] = (),
     split: str = DEFAULTS["split"],
     block_m: float | None = DEFAULTS["block_m"],
     val_frac: float = DEFAULTS["val_frac"],
@@ -143,6 +144,11 @@ def build_dataset(
     :class:`~poppyscan.train.dataset.hard_negatives.HardNegatives`) of places
     known to hold no plot; every label-free chip meeting one is kept, on top of
     the random draw, and hard negatives touching a label are ignored.
+    ``negatives_from``: orthomosaics known to hold no plot (real poppy-free
+    ground): every non-collar chip of theirs, on the same grid, is written as a
+    background chip (empty label file) into the train split. They hold nothing
+    for val and test to score; measure false targets on held-out poppy-free
+    images instead (``scripts/false_targets.py``).
     ``split``: ``"block"`` (ground blocks of ``block_m`` metres, default
     :func:`~poppyscan.train.dataset.split.default_block_m`) or ``"ortho"``
     (whole orthomosaics, overlapping ones kept together). ``val_frac`` and
@@ -158,7 +164,8 @@ def build_dataset(
     ``hard_negatives_in`` (hard-negative features given), ``hard_negatives_on_labels``
     (those ignored for touching a label), ``hard_negative_chips`` (chips kept for them) and
     ``labels_unused`` (labels in no chip at all, e.g. off the imagery or only in
-    dropped chips).
+    dropped chips), ``negatives_from_chips`` (background chips from
+    ``negatives_from``) and ``negatives_from_collar_chips`` (their collar chips, skipped).
     """
     _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
                    image_format, jpeg_quality, orthos)
@@ -170,6 +177,7 @@ def build_dataset(
     names = _class_names(label_set, class_names)
     hard = _as_hard_negatives(hard_negatives, label_set)
     infos = [inspect_raster(path, bands=bands) for path in orthos]
+    negative_infos = _negative_sources(negatives_from, infos, bands)
     _clear_out_dir(out_dir, existing)  # only once the inputs are known to be good
     crs = CRS.from_user_input(infos[0].crs.to_wkt())
     rng = np.random.default_rng(seed)
@@ -185,7 +193,7 @@ def build_dataset(
     tally.counts["hard_negatives_in"] = hard.n_in
     tally.counts["hard_negatives_on_labels"] = hard.n_on_labels
 
-    def write(chip: Chip, plan: ChipPlan, boxes: np.ndarray, n_slivers: int) -> None:
+    def write(chip: Chip, plan: ChipPlan | _Background, boxes: np.ndarray, n_slivers: int) -> None:
         name = f"{plan.chip_id}{suffix}"
         write_chip_image(chip, out_dir / "images" / plan.split / name, image_format=image_format,
                          jpeg_quality=jpeg_quality)
@@ -208,6 +216,8 @@ def build_dataset(
                                 min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac,
                                 workers=workers, on_chips=on_chips)
     _add_negatives(negatives, plans, grid, tally, write, negative_ratio=negative_ratio, rng=rng)
+    _read_negative_sources(negative_infos, grid, tally, write, min_valid_frac=min_valid_frac,
+                           workers=workers, on_chips=on_chips)
     _check_splits(out_dir, tally)
     summary = DatasetSummary(
         out_dir, names, float(grid.gsd_m), grid.tile_px, grid.overlap_px,
@@ -218,6 +228,8 @@ def build_dataset(
              min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
              min_valid_frac=min_valid_frac, image_format=image_format,
              **({"hard_negatives": list(_relative_names(hard.sources))} if hard.sources else {}),
+             **({"negatives_from": list(_relative_names([i.path for i in negative_infos]))}
+                if negative_infos else {}),
              **({"jpeg_quality": int(jpeg_quality)} if image_format == "jpg" else {})),
     )
     index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
@@ -374,6 +386,43 @@ def _add_negatives(negatives, plans, grid, tally, write, *, negative_ratio, rng)
                 write(reader.read(plan.cell), plan, np.zeros((0, 5)), 0)
 
 
+class _Background(NamedTuple):
+    """Where a chip of a negative-only source goes: its id and split."""
+
+    chip_id: str
+    split: str
+
+
+def _negative_sources(paths, infos, bands) -> list:
+    """The negative-only orthomosaics, checked: none may also be a labelled source."""
+    labelled = {Path(info.path).resolve() for info in infos}
+    both = [str(p) for p in paths if Path(p).resolve() in labelled]
+    if both:
+        raise ConfigError(f"{both[0]}: given both as a labelled orthomosaic and as a negative-only "
+                          "source (negatives_from); pass it once")
+    return [inspect_raster(path, bands=bands) for path in paths]
+
+
+def _read_negative_sources(infos, grid, tally, write, *, min_valid_frac, workers,
+                           on_chips) -> None:
+    """Write every non-collar chip of the poppy-free ``infos`` as a background chip (train)."""
+    if not infos:
+        return
+    tag_of = {info.path: f"neg-{tag}" for info, tag in zip(infos, chip_tags(infos), strict=True)}
+    stats, seen = ChipStats(), 0
+    for chip in iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers,
+                           stats=stats):
+        if on_chips:
+            on_chips(stats.read - seen)
+            seen = stats.read
+        chip_id = f"{tag_of[chip.source]}_r{chip.row:04d}_c{chip.col:04d}"
+        write(chip, _Background(chip_id, "train"), np.zeros((0, 5)), 0)
+        tally.counts["negatives_from_chips"] += 1
+    if on_chips and stats.read > seen:
+        on_chips(stats.read - seen)
+    tally.counts["negatives_from_collar_chips"] = stats.skipped_collar
+
+
 def _check_splits(out_dir: Path, tally: _Tally) -> None:
     empty = [s for s in ("train", "val") if not tally.splits[s]["images"]]
     if empty:
@@ -387,7 +436,7 @@ def _final_counts(tally: _Tally, n_labels: int) -> dict[str, int]:
     counts = {key: int(tally.counts.get(key, 0)) for key in (
         "labels_in", "slivers_dropped", "sliver_only_chips", "chips_dropped_split",
         "collar_chips", "negatives_available", "hard_negatives_in", "hard_negatives_on_labels",
-        "hard_negative_chips")}
+        "hard_negative_chips", "negatives_from_chips", "negatives_from_collar_chips")}
     counts["labels_unused"] = n_labels - len(tally.kept_labels)
     return counts
 
