@@ -49,6 +49,8 @@ def paint_poppy(blk: Block, f: Field, rgb, mask, height) -> None:
     du, dv, jit = _poppy_grid(f)
     vig = a["vigour"]
     ground = soil(blk, seed + 1, moist=0.4)
+    if a.get("soil_rgb") is not None:  # sown into real ground: its colour, the generator's texture
+        ground = ground * (np.asarray(a["soil_rgb"], F) / C["soil_tilled"])
     if a["stage"] == "rosette":
         # Young rosettes, 10-20 cm across, glaucous, on tilled soil.
         cells, _ = nearest_cells(blk, du, dv, seed, angle_rad=angle, jitter=jit)

@@ -20,7 +20,7 @@ from poppyscan.synth.shapes import blob, irregular_field, split_line, wander_lin
 
 __all__ = [
     "Occupancy", "make_footprint", "make_clearings", "pick_terraces", "make_lines",
-    "place_plots", "place_distractors", "place_background", "place_roofs",
+    "place_plots", "place_distractors", "poppy_field", "place_background", "place_roofs",
 ]
 
 GAP_M = 0.5
@@ -203,6 +203,31 @@ def _log_uniform(rng, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+def poppy_field(rng: np.random.Generator, x: float, y: float, stages: Sequence[str]) -> Field:
+    """One poppy plot centred near ``x, y`` (local metres): 5-600 m2, its stage and planting drawn."""
+    area = _log_uniform(rng, 5.0, 600.0)
+    angle = rng.uniform(0, np.pi)
+    shape = "blob" if rng.random() < 0.3 else "quad"
+    geom = irregular_field(x, y, area, rng, aspect=rng.uniform(1.0, 2.8), angle_rad=angle,
+                           shape=shape)
+    stage = str(rng.choice(list(stages)))
+    rows = rng.random() < 0.55
+    attrs = dict(
+        stage=stage,
+        petal_color=str(rng.choice(PETAL_COLORS, p=[0.3, 0.2, 0.2, 0.15, 0.15]))
+        if stage == "flowering" else None,
+        planting="rows" if rows else "broadcast",
+        row_m=float(rng.uniform(0.3, 0.6)) if rows else float(rng.uniform(0.15, 0.3)),
+        plant_m=float(rng.uniform(0.15, 0.3)),
+        interplanted=bool(rng.random() < 0.2),
+        intercrop=str(rng.choice(["maize", "mustard", "cabbage"])),
+        vigour=float(rng.uniform(0.0, 1.0)),
+    )
+    if not attrs["interplanted"]:
+        attrs["intercrop"] = None
+    return Field("poppy", geom, int(rng.integers(2**31)), float(angle), attrs)
+
+
 def place_plots(rng, footprint, clearings, occupied: Occupancy, *, count: int,
                 stages: Sequence[str]) -> list[Field]:
     """Poppy plots, 5-600 m2; about a third hug a clearing edge, under the canopy's rim."""
@@ -214,27 +239,7 @@ def place_plots(rng, footprint, clearings, occupied: Occupancy, *, count: int,
     shapely.prepare(reach)
 
     def make(x: float, y: float) -> Field:
-        area = _log_uniform(rng, 5.0, 600.0)
-        angle = rng.uniform(0, np.pi)
-        shape = "blob" if rng.random() < 0.3 else "quad"
-        geom = irregular_field(x, y, area, rng, aspect=rng.uniform(1.0, 2.8), angle_rad=angle,
-                               shape=shape)
-        stage = str(rng.choice(list(stages)))
-        rows = rng.random() < 0.55
-        attrs = dict(
-            stage=stage,
-            petal_color=str(rng.choice(PETAL_COLORS, p=[0.3, 0.2, 0.2, 0.15, 0.15]))
-            if stage == "flowering" else None,
-            planting="rows" if rows else "broadcast",
-            row_m=float(rng.uniform(0.3, 0.6)) if rows else float(rng.uniform(0.15, 0.3)),
-            plant_m=float(rng.uniform(0.15, 0.3)),
-            interplanted=bool(rng.random() < 0.2),
-            intercrop=str(rng.choice(["maize", "mustard", "cabbage"])),
-            vigour=float(rng.uniform(0.0, 1.0)),
-        )
-        if not attrs["interplanted"]:
-            attrs["intercrop"] = None
-        return Field("poppy", geom, int(rng.integers(2**31)), float(angle), attrs)
+        return poppy_field(rng, x, y, stages)
 
     n_rim = int(round(count / 3))
     placed = _place(rng, rim, reach, occupied, make, n_rim)
