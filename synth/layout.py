@@ -21,6 +21,7 @@ from poppyscan.synth.shapes import blob, irregular_field, split_line, wander_lin
 __all__ = [
     "Occupancy", "make_footprint", "make_clearings", "pick_terraces", "make_lines",
     "place_plots", "place_distractors", "poppy_field", "place_background", "place_roofs",
+    "place_wild_ground",
 ]
 
 GAP_M = 0.5
@@ -313,6 +314,52 @@ def place_background(rng, footprint, clearings, occupied: Occupancy, *, count: i
                      dict(row_m=float(rng.uniform(0.25, 0.5))))
 
     return _place(rng, region, within, occupied, make, count)
+
+
+_WILD = {  # kind: (weight, min area m2, max area m2, aspect range, in clearings only)
+    "shrub_meadow": (0.3, 100, 1500, (1.0, 2.0), True),
+    "dead_wood": (0.22, 15, 150, (1.0, 2.5), True),
+    "rock": (0.16, 15, 300, (1.0, 2.0), False),
+    "landslide": (0.12, 80, 900, (2.0, 4.0), False),
+    "burn_scar": (0.2, 60, 900, (1.0, 2.0), False),
+}
+
+
+def place_wild_ground(rng, footprint, clearings, occupied: Occupancy, *, count: int) -> list[Field]:
+    """Uncultivated ground: shrub meadow, dead wood, rock, landslide and burn scars.
+
+    Meadows and dead wood lie in clearings; rock, landslides and burns anywhere
+    in the footprint (no tree stands on them, so they open the forest).
+    """
+    kinds = list(_WILD)
+    weights = np.array([_WILD[k][0] for k in kinds])
+    inner = footprint.buffer(-2.0)
+    open_ground = clearings.intersection(inner)
+    shapely.prepare(inner)
+    placed: list[Field] = []
+    for _ in range(count):
+        kind = str(rng.choice(kinds, p=weights / weights.sum()))
+        _, lo, hi, aspect, in_clearings = _WILD[kind]
+        region = open_ground if in_clearings else inner
+
+        def make(x: float, y: float, kind=kind, lo=lo, hi=hi, aspect=aspect) -> Field:
+            angle = rng.uniform(0, 2 * np.pi)
+            geom = irregular_field(x, y, _log_uniform(rng, lo, hi), rng, angle_rad=angle,
+                                   shape="blob", aspect=rng.uniform(*aspect))
+            return Field(kind, geom, int(rng.integers(2**31)), float(angle), _wild_attrs(rng, kind))
+
+        placed += _place(rng, region, inner, occupied, make, 1, tries=20)
+    return placed
+
+
+def _wild_attrs(rng, kind: str) -> dict:
+    if kind == "shrub_meadow":
+        return dict(variant="sagebrush", spacing_m=float(rng.uniform(0.9, 2.0)),
+                    clump_m=float(rng.uniform(0.25, 0.55)), gaps=float(rng.uniform(0.05, 0.4)))
+    if kind == "dead_wood":
+        return dict(variant="logs", spacing_m=float(rng.uniform(1.8, 3.5)),
+                    log_r_m=float(rng.uniform(0.08, 0.22)))
+    return dict(variant=kind)
 
 
 def place_roofs(rng, footprint, clearings, lines: Lines, occupied: Occupancy, *,
