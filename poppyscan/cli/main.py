@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "labels": ("poppyscan.cli.labels", "labels", "Round-trip labels with Label Studio and CVAT."),
     "registry": ("poppyscan.cli.registry", "registry", "Record runs; see what is open."),
     "field": ("poppyscan.cli.field", "field", "Packages for crews' phones; verdicts back."),
+    "review": ("poppyscan.cli.review", "review", "Triage a run's targets on a local page."),
 }
 
 
