@@ -167,6 +167,7 @@ def build_dataset(
     default_class: str | None = None,
     hard_negatives: Sequence[PathLike] = (),
     hard_negatives_layer: str | None = None,
+    negatives_from: Sequence[PathLike] = (),
     registry: PathLike | None = None,
     evidence: Any = None,
     config: PathLike | None = None,
@@ -180,6 +181,10 @@ def build_dataset(
     labels (confirmed plots) and hard negatives (false positives) when they
     meet ``evidence`` (a :class:`poppyscan.detect.registry.EvidenceRule` or its
     fields as a mapping; default: status plus a visit date).
+
+    ``negatives_from``: orthomosaics known to hold no plot (real poppy-free
+    ground); every non-collar chip of theirs becomes a background chip of the
+    train split, on the same grid.
 
     ``settings``: keys of ``configs/tiling.yaml`` (the grid and chip policy; with
     ``model`` the card fixes the grid) and of ``configs/dataset.yaml``; the
@@ -207,11 +212,12 @@ def build_dataset(
 
         labels, hard = add_verdicts(labels, hard, registry, orthos, evidence)
     if progress is not None:
-        infos = [inspect_raster(path, bands=tiling["bands"]) for path in orthos]
+        infos = [inspect_raster(path, bands=tiling["bands"]) for path in [*orthos, *negatives_from]]
         progress.start(sum(plan_raster(i, grid, prescreen=min_valid > 0).n_to_read for i in infos))
     return build(orthos, list(labels), out_dir, grid=grid, class_names=class_names,
                  class_map=class_map, default_class=default_class,
-                 hard_negatives=hard, min_valid_frac=min_valid, bands=tiling["bands"],
+                 hard_negatives=hard, negatives_from=list(negatives_from), min_valid_frac=min_valid,
+                 bands=tiling["bands"],
                  workers=int(tiling["workers"]), overwrite=overwrite,
                  on_chips=progress.advance if progress is not None else None, **options)
 

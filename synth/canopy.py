@@ -165,6 +165,13 @@ def paint_shadows(blk: Block, crowns: Crowns, idx: np.ndarray, roof_shadows: lis
     sigma = min(2.0, 0.06 / blk.gsd_m + 0.5)
     k = 2 * int(np.ceil(3 * sigma)) + 1
     soft = cv2.GaussianBlur(shadowed, (k, k), sigma).astype(F) / F(255)
+    # Penumbra: the sun is 0.53 degrees wide, so a shadow cast from high up has a soft edge,
+    # the wider the lower the sun (here for a 15 m caster, at most 3 px so the render halo holds).
+    wide = min(3.0, 0.0093 * 15.0 / max(float(sun[2]), 0.1) / 2 / blk.gsd_m)
+    if wide > sigma:
+        k = 2 * int(np.ceil(3 * wide)) + 1
+        far = cv2.GaussianBlur(shadowed, (k, k), wide).astype(F) / F(255)
+        soft = F(0.5) * (soft + far)
     dapple = F(0.85) + F(0.3) * blk.noise(0.5, 911)
     s = soft * F(strength) * dapple
     lit = s > F(0.002)

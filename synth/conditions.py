@@ -23,6 +23,7 @@ __all__ = ["Conditions", "sample_conditions", "check_overrides", "with_overrides
 
 F = np.float32
 _PHOTO_PX = (3000, 4000)  # a typical drone photo, along x across track
+LOW_SUN_SHARE = 0.3  # flights early or late in the day: long tree shadows over the open ground
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ class Conditions:
 def sample_conditions(seed: int, gsd_m: float, flight_angle_rad: float) -> Conditions:
     """Draw plausible survey conditions from ``seed`` (independent of the scene's draws)."""
     rng = np.random.default_rng([seed & 0xFFFFFFFF, 100])
+    azimuth, elevation = float(rng.uniform(95, 265)), float(rng.uniform(40, 72))
+    if np.random.default_rng([seed & 0xFFFFFFFF, 103]).random() < LOW_SUN_SHARE:
+        elevation = 18.0 + (elevation - 40.0) * 22.0 / 32.0  # early or late flights: 18-40 degrees
     return Conditions(
-        sun_azimuth_deg=float(rng.uniform(95, 265)),
-        sun_elevation_deg=float(rng.uniform(40, 72)),
+        sun_azimuth_deg=azimuth,
+        sun_elevation_deg=elevation,
         exposure=float(rng.uniform(0.88, 1.14)),
         white_balance=tuple(float(v) for v in 1.0 + rng.normal(0, 0.035, 3)),
         haze=float(rng.uniform(0.0, 0.18) * (rng.random() < 0.7)),

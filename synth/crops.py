@@ -17,6 +17,7 @@ from poppyscan.synth.elements import Field
 from poppyscan.synth.ground import grass, soil
 from poppyscan.synth.palette import FLOWERS, PETAL_BLOTCH, PETALS, C, mix
 from poppyscan.synth.plants import disc_plants, nearest_cells, plant_cells, rotated, star_plants
+from poppyscan.synth.wildground import WILD_PAINTERS
 
 __all__ = ["PAINTERS", "paint_field"]
 
@@ -49,6 +50,8 @@ def paint_poppy(blk: Block, f: Field, rgb, mask, height) -> None:
     du, dv, jit = _poppy_grid(f)
     vig = a["vigour"]
     ground = soil(blk, seed + 1, moist=0.4)
+    if a.get("soil_rgb") is not None:  # sown into real ground: its colour, the generator's texture
+        ground = ground * (np.asarray(a["soil_rgb"], F) / C["soil_tilled"])
     if a["stage"] == "rosette":
         # Young rosettes, 10-20 cm across, glaucous, on tilled soil.
         cells, _ = nearest_cells(blk, du, dv, seed, angle_rad=angle, jitter=jit)
@@ -291,7 +294,7 @@ PAINTERS: dict[str, Callable] = {
     "poppy": paint_poppy, "vegetable": paint_vegetable, "maize": paint_maize, "tea": paint_tea,
     "banana": paint_banana, "flowering_shrub": paint_flowering_shrub,
     "wildflower": paint_wildflower, "fallow": paint_fallow, "pasture": paint_pasture,
-    "burnt": paint_burnt, "stubble": paint_stubble,
+    "burnt": paint_burnt, "stubble": paint_stubble, **WILD_PAINTERS,
 }
 
 

@@ -15,13 +15,15 @@ from shapely.geometry import Polygon
 from poppyscan.synth.shapes import outline_xy
 
 __all__ = [
-    "STAGES", "PETAL_COLORS", "DISTRACTOR_KINDS", "LINE_KINDS", "Field", "Roof", "Lines",
+    "STAGES", "PETAL_COLORS", "DISTRACTOR_KINDS", "WILD_KINDS", "LINE_KINDS", "Field", "Roof", "Lines",
     "Crowns", "Terrain", "Scene", "component_rng",
 ]
 
 STAGES = ("rosette", "flowering", "capsule")
 PETAL_COLORS = ("white", "pink", "red", "purple", "mixed")
-DISTRACTOR_KINDS = ("vegetable", "maize", "tea", "banana", "flowering_shrub", "wildflower", "roof")
+WILD_KINDS = ("shrub_meadow", "dead_wood", "rock", "landslide", "burn_scar")  # uncultivated ground
+DISTRACTOR_KINDS = ("vegetable", "maize", "tea", "banana", "flowering_shrub", "wildflower", "roof",
+                    *WILD_KINDS)
 LINE_KINDS = ("stream", "road", "path")  # drawn in this order
 
 

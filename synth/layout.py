@@ -20,7 +20,8 @@ from poppyscan.synth.shapes import blob, irregular_field, split_line, wander_lin
 
 __all__ = [
     "Occupancy", "make_footprint", "make_clearings", "pick_terraces", "make_lines",
-    "place_plots", "place_distractors", "place_background", "place_roofs",
+    "place_plots", "place_distractors", "poppy_field", "place_background", "place_roofs",
+    "place_wild_ground",
 ]
 
 GAP_M = 0.5
@@ -203,6 +204,31 @@ def _log_uniform(rng, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+def poppy_field(rng: np.random.Generator, x: float, y: float, stages: Sequence[str]) -> Field:
+    """One poppy plot centred near ``x, y`` (local metres): 5-600 m2, its stage and planting drawn."""
+    area = _log_uniform(rng, 5.0, 600.0)
+    angle = rng.uniform(0, np.pi)
+    shape = "blob" if rng.random() < 0.3 else "quad"
+    geom = irregular_field(x, y, area, rng, aspect=rng.uniform(1.0, 2.8), angle_rad=angle,
+                           shape=shape)
+    stage = str(rng.choice(list(stages)))
+    rows = rng.random() < 0.55
+    attrs = dict(
+        stage=stage,
+        petal_color=str(rng.choice(PETAL_COLORS, p=[0.3, 0.2, 0.2, 0.15, 0.15]))
+        if stage == "flowering" else None,
+        planting="rows" if rows else "broadcast",
+        row_m=float(rng.uniform(0.3, 0.6)) if rows else float(rng.uniform(0.15, 0.3)),
+        plant_m=float(rng.uniform(0.15, 0.3)),
+        interplanted=bool(rng.random() < 0.2),
+        intercrop=str(rng.choice(["maize", "mustard", "cabbage"])),
+        vigour=float(rng.uniform(0.0, 1.0)),
+    )
+    if not attrs["interplanted"]:
+        attrs["intercrop"] = None
+    return Field("poppy", geom, int(rng.integers(2**31)), float(angle), attrs)
+
+
 def place_plots(rng, footprint, clearings, occupied: Occupancy, *, count: int,
                 stages: Sequence[str]) -> list[Field]:
     """Poppy plots, 5-600 m2; about a third hug a clearing edge, under the canopy's rim."""
@@ -214,27 +240,7 @@ def place_plots(rng, footprint, clearings, occupied: Occupancy, *, count: int,
     shapely.prepare(reach)
 
     def make(x: float, y: float) -> Field:
-        area = _log_uniform(rng, 5.0, 600.0)
-        angle = rng.uniform(0, np.pi)
-        shape = "blob" if rng.random() < 0.3 else "quad"
-        geom = irregular_field(x, y, area, rng, aspect=rng.uniform(1.0, 2.8), angle_rad=angle,
-                               shape=shape)
-        stage = str(rng.choice(list(stages)))
-        rows = rng.random() < 0.55
-        attrs = dict(
-            stage=stage,
-            petal_color=str(rng.choice(PETAL_COLORS, p=[0.3, 0.2, 0.2, 0.15, 0.15]))
-            if stage == "flowering" else None,
-            planting="rows" if rows else "broadcast",
-            row_m=float(rng.uniform(0.3, 0.6)) if rows else float(rng.uniform(0.15, 0.3)),
-            plant_m=float(rng.uniform(0.15, 0.3)),
-            interplanted=bool(rng.random() < 0.2),
-            intercrop=str(rng.choice(["maize", "mustard", "cabbage"])),
-            vigour=float(rng.uniform(0.0, 1.0)),
-        )
-        if not attrs["interplanted"]:
-            attrs["intercrop"] = None
-        return Field("poppy", geom, int(rng.integers(2**31)), float(angle), attrs)
+        return poppy_field(rng, x, y, stages)
 
     n_rim = int(round(count / 3))
     placed = _place(rng, rim, reach, occupied, make, n_rim)
@@ -308,6 +314,52 @@ def place_background(rng, footprint, clearings, occupied: Occupancy, *, count: i
                      dict(row_m=float(rng.uniform(0.25, 0.5))))
 
     return _place(rng, region, within, occupied, make, count)
+
+
+_WILD = {  # kind: (weight, min area m2, max area m2, aspect range, in clearings only)
+    "shrub_meadow": (0.3, 100, 1500, (1.0, 2.0), True),
+    "dead_wood": (0.22, 15, 150, (1.0, 2.5), True),
+    "rock": (0.16, 15, 300, (1.0, 2.0), False),
+    "landslide": (0.12, 80, 900, (2.0, 4.0), False),
+    "burn_scar": (0.2, 60, 900, (1.0, 2.0), False),
+}
+
+
+def place_wild_ground(rng, footprint, clearings, occupied: Occupancy, *, count: int) -> list[Field]:
+    """Uncultivated ground: shrub meadow, dead wood, rock, landslide and burn scars.
+
+    Meadows and dead wood lie in clearings; rock, landslides and burns anywhere
+    in the footprint (no tree stands on them, so they open the forest).
+    """
+    kinds = list(_WILD)
+    weights = np.array([_WILD[k][0] for k in kinds])
+    inner = footprint.buffer(-2.0)
+    open_ground = clearings.intersection(inner)
+    shapely.prepare(inner)
+    placed: list[Field] = []
+    for _ in range(count):
+        kind = str(rng.choice(kinds, p=weights / weights.sum()))
+        _, lo, hi, aspect, in_clearings = _WILD[kind]
+        region = open_ground if in_clearings else inner
+
+        def make(x: float, y: float, kind=kind, lo=lo, hi=hi, aspect=aspect) -> Field:
+            angle = rng.uniform(0, 2 * np.pi)
+            geom = irregular_field(x, y, _log_uniform(rng, lo, hi), rng, angle_rad=angle,
+                                   shape="blob", aspect=rng.uniform(*aspect))
+            return Field(kind, geom, int(rng.integers(2**31)), float(angle), _wild_attrs(rng, kind))
+
+        placed += _place(rng, region, inner, occupied, make, 1, tries=20)
+    return placed
+
+
+def _wild_attrs(rng, kind: str) -> dict:
+    if kind == "shrub_meadow":
+        return dict(variant="sagebrush", spacing_m=float(rng.uniform(0.9, 2.0)),
+                    clump_m=float(rng.uniform(0.25, 0.55)), gaps=float(rng.uniform(0.05, 0.4)))
+    if kind == "dead_wood":
+        return dict(variant="logs", spacing_m=float(rng.uniform(1.8, 3.5)),
+                    log_r_m=float(rng.uniform(0.08, 0.22)))
+    return dict(variant=kind)
 
 
 def place_roofs(rng, footprint, clearings, lines: Lines, occupied: Occupancy, *,

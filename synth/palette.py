@@ -51,6 +51,11 @@ C = {
     "rock": rgb(142, 138, 128), "road": rgb(168, 144, 112), "rut": rgb(118, 98, 78),
     "metal": rgb(176, 178, 174), "rust": rgb(150, 96, 66), "thatch": rgb(156, 132, 88),
     "tarp": rgb(46, 92, 168),
+    # uncultivated ground: sagebrush, dead wood, rock, landslide and burn scars
+    "sage": rgb(124, 136, 114), "sage_light": rgb(166, 172, 150), "deadwood": rgb(168, 160, 146),
+    "deadwood_dark": rgb(104, 94, 80), "rock_light": rgb(190, 186, 176), "crack": rgb(56, 52, 48),
+    "lichen": rgb(156, 152, 112), "scar": rgb(178, 148, 112), "scorched": rgb(92, 78, 60),
+    "ash_white": rgb(196, 194, 188),
     # shadows: skylight is bluish
     "shade": rgb(92, 104, 128), "haze": rgb(196, 204, 214),
 }

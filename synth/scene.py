@@ -17,6 +17,8 @@ from poppyscan.synth.elements import STAGES, Scene, Terrain, component_rng
 
 __all__ = ["build_scene"]
 
+WILD_DENSITY_PER_HA = 4.0  # shrub meadow, dead wood, rock, landslide and burn scars
+
 
 def build_scene(
     seed: int,
@@ -55,6 +57,9 @@ def build_scene(
                                        count=_count(rng, distractor_density_per_ha * area_ha))
     fields += layout.place_background(component_rng(seed, 7), footprint, clearings, occupied,
                                       count=_count(rng, 5.0 * area_ha))
+    wild = component_rng(seed, 10)
+    fields += layout.place_wild_ground(wild, footprint, clearings, occupied,
+                                       count=_count(wild, WILD_DENSITY_PER_HA * area_ha))
     crowns = trees.make_crowns(component_rng(seed, 9), width_m, height_m, clearings, fields,
                                lines, roofs)
     return Scene(seed, width_m, height_m, flight_angle, footprint, clearings, terraces, terrain,

@@ -53,6 +53,11 @@ def dataset() -> None:
 @click.option("--hard-negatives-layer", default=None, metavar="NAME",
               help="Layer of the --hard-negatives files, when they have several (waypoints in "
                    "GPX, targets or plots in targets.gpkg) [the only layer].")
+@click.option("--negatives-from", "negatives_from", multiple=True,
+              type=click.Path(exists=True, dir_okay=False), metavar="ORTHO",
+              help="Orthomosaic known to hold no plot (real poppy-free ground): every chip of it "
+                   "that is not collar becomes a background chip of the train split, at the "
+                   "model's GSD. Repeat for several [none].")
 @click.option("--registry", "registry", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Mission registry (GeoPackage): crews' verdicts over the --ortho files that "
                    "meet the evidence rule add confirmed plots as labels and false positives as "
@@ -89,7 +94,8 @@ def dataset() -> None:
 @click.option("--class", "default_class", default=None, metavar="NAME",
               help="Class of labels whose file names none [none: such labels are an error].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset in --out.")
-def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negatives_layer, registry,
+def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negatives_layer,
+          negatives_from, registry,
           verdict_labels, verdict_negatives, require_photo, visited_since, config_path, overwrite,
           **settings) -> None:
     """Cut --ortho files into labelled chips on the model's grid, split by ground blocks."""
@@ -108,7 +114,7 @@ def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negative
         summary = ps.build_dataset(
             orthos, labels, out_dir, model=model, class_names=names,
             hard_negatives=hard_negatives, hard_negatives_layer=hard_negatives_layer,
-            registry=registry, evidence=evidence,
+            negatives_from=negatives_from, registry=registry, evidence=evidence,
             config=config_path, overwrite=overwrite, progress=progress, **settings)
     _echo_summary(summary, Path(out_dir))
 
@@ -132,4 +138,8 @@ def _echo_summary(summary, out: Path) -> None:
     if c.get("hard_negatives_in"):
         click.echo(f"  hard negatives: {c['hard_negative_chips']} empty chips kept for them; "
                    f"{c['hard_negatives_on_labels']} of {c['hard_negatives_in']} ignored (on a label)")
+    if summary.options.get("negatives_from"):
+        click.echo(f"  real negatives: {c['negatives_from_chips']} background chips (train split) "
+                   f"from {len(summary.options['negatives_from'])} poppy-free orthomosaics; "
+                   f"{c['negatives_from_collar_chips']} collar chips skipped")
     click.echo(f"  train with: poppyscan train --data {out}")

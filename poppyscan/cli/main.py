@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("poppyscan.cli.serve", "serve", "Run the survey service (web app and workers)."),
     "users": ("poppyscan.cli.serve", "users", "Accounts of the survey service."),
     "upload": ("poppyscan.cli.upload", "upload", "Upload orthomosaics to a service; get targets."),
+    "review": ("poppyscan.cli.review", "review", "Triage a run's targets on a local page."),
 }
 
 

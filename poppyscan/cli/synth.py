@@ -47,11 +47,20 @@ CONFIG_KEYS = ("seed", "size_px", "gsd_m", "crs", "mask", "compress", "jpeg_qual
               help="Also write plots_wgs84.geojson (RFC 7946 lon/lat) [no].")
 @click.option("--overviews/--no-overviews", default=None,
               help="Build internal overviews, 2x, 4x, ... down to 256 px [no].")
+@click.option("--onto", "host", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, metavar="ORTHO",
+              help="Sow the plots into this real orthomosaic (8-bit RGB(A), projected, 1.5-10 cm "
+                   "ground pixels) instead of drawing a whole survey: writes ortho.tif (the host, "
+                   "lossless), plots.geojson and composite.json. Takes --seed, --stages, "
+                   "--plot-density (per ha of the host's open ground, default 8) and --shadows "
+                   "[none: a whole synthetic survey].")
+@click.option("--shadows/--no-shadows", default=True,
+              help="With --onto: tall plants cast a soft shadow beside the plot [shadows].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of defaults, keys as in configs/synth.yaml [configs/synth.yaml].")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
 def synth(out_dir: Path, config_path: str | None, overwrite: bool, stages: str | None,
-          block_px: str | None, **flags) -> None:
+          block_px: str | None, host: Path | None, shadows: bool, **flags) -> None:
     """Generate a synthetic drone survey of poppy-growing uplands, with ground truth.
 
     Writes OUT/ortho.tif (tiled, compressed GeoTIFF, nodata outside the flight
@@ -64,6 +73,10 @@ def synth(out_dir: Path, config_path: str | None, overwrite: bool, stages: str |
 
     if stages is not None:
         flags["stages"] = [s.strip() for s in stages.split(",") if s.strip()]
+    if host is not None:
+        _composite(host, out_dir, flags, shadows=shadows, overwrite=overwrite,
+                   other=config_path is not None or block_px is not None)
+        return
     if block_px is not None:
         flags["block_px"] = int(block_px)
     config = load_config("synth", config_path, **flags)
@@ -78,3 +91,22 @@ def synth(out_dir: Path, config_path: str | None, overwrite: bool, stages: str |
     click.echo(f"{res.ortho_path}: {w} x {h} px at {res.gsd_m:.3f} m, {len(res.plots)} plots, "
                f"{len(res.distractors)} distractors; {w * h / 1e6:.1f} Mpx in "
                f"{res.elapsed_s:.1f} s ({res.mpx_per_s:.1f} Mpx/s)")
+
+
+def _composite(host: Path, out_dir: Path, flags: dict, *, shadows: bool, overwrite: bool,
+               other: bool) -> None:
+    """``--onto``: plots sown into a real orthomosaic; the host fixes grid, CRS and mask."""
+    from poppyscan.synth.composite import composite_survey
+
+    taken = ("seed", "stages", "plot_density_per_ha")
+    given = sorted(k for k, v in flags.items() if v is not None and k not in taken)
+    if given or other:
+        names = ", ".join("--" + k.replace("_per_ha", "").replace("_m", "").replace("_", "-")
+                          for k in given) or "--config/--block-px"
+        raise click.UsageError(f"{names}: not with --onto (the host fixes the grid, CRS and mask)")
+    options = {k: flags[k] for k in taken if flags.get(k) is not None}
+    res = composite_survey(host, out_dir, seed=options.pop("seed", 0), shadows=shadows,
+                           overwrite=overwrite, **options)
+    click.echo(f"{res.ortho_path}: {len(res.plots)} plots sown into {host.name} "
+               f"({res.ground_px_m[0]:.4f} x {res.ground_px_m[1]:.4f} m ground pixels, "
+               f"{res.crs.to_string()}); truth in {res.plots_path.name}")

@@ -93,3 +93,44 @@ def test_labels_without_a_class_need_one_named(real_dir, tmp_path):
     named = runner.invoke(cli, [*common, "--out", str(tmp_path / "b"), "--class", "crown"])
     assert named.exit_code == 0, named.output
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["class_names"] == ["crown"]
+
+
+def test_negative_only_sources_add_only_background_chips(tmp_path, real_dir):
+    from poppyscan.tiles import iter_chips
+    from tests.train.loop import GRID
+
+    survey = synthetic_survey(tmp_path / "survey")
+    common = ["dataset", "build", "--ortho", str(survey.ortho_path), "--labels",
+              str(survey.plots_path), "--gsd", "0.1", "--tile-px", "128", "--overlap-px", "32",
+              "--negative-ratio", "0.5", "--workers", "2"]
+    real = [real_dir / "SJER_477.tif", real_dir / "OSBS_029.tif"]  # 0.1 m, UTM 11N and 17N
+    runner = CliRunner()
+    plain = runner.invoke(cli, [*common, "--out", str(tmp_path / "plain")])
+    assert plain.exit_code == 0, plain.output
+    args = [a for path in real for a in ("--negatives-from", str(path))]
+    result = runner.invoke(cli, [*common, "--out", str(tmp_path / "neg"), *args])
+    assert result.exit_code == 0, result.output
+
+    before = json.loads((tmp_path / "plain" / "summary.json").read_text())
+    after = json.loads((tmp_path / "neg" / "summary.json").read_text())
+    n_real = sum(1 for _ in iter_chips(real, GRID, workers=1))  # every non-collar chip
+    assert after["counts"]["negatives_from_chips"] == n_real == 32  # 4 x 4 chips each
+    label_files = sorted((tmp_path / "neg" / "labels" / "train").glob("neg-*.txt"))
+    assert len(label_files) == n_real and all(f.read_text() == "" for f in label_files)
+    assert {f.name.split("_r")[0] for f in label_files} == {"neg-SJER_477", "neg-OSBS_029"}
+    assert not list((tmp_path / "neg" / "labels").glob("[vt][ae]*/neg-*"))  # train split only
+    # The labelled sources' chips are untouched: same positives, same drawn negatives.
+    for split in ("train", "val", "test"):
+        extra = n_real if split == "train" else 0
+        assert after["splits"][split]["positive"] == before["splits"][split]["positive"]
+        assert after["splits"][split]["negative"] == before["splits"][split]["negative"] + extra
+        assert after["splits"][split]["labels"] == before["splits"][split]["labels"]
+    assert after["options"]["negatives_from"] == ["SJER_477.tif", "OSBS_029.tif"]
+    assert after["sources"] == before["sources"]
+    assert (f"real negatives: {n_real} background chips (train split) from 2 poppy-free "
+            "orthomosaics; 0 collar chips skipped") in result.output
+
+    both = runner.invoke(cli, [*common, "--out", str(tmp_path / "both"), "--negatives-from",
+                               str(survey.ortho_path)])
+    assert both.exit_code != 0
+    assert "given both as a labelled orthomosaic and as a negative-only source" in both.output

@@ -30,7 +30,7 @@ import shapely
 from pyproj import CRS
 
 from poppyscan.config import defaults
-from poppyscan.tiles import ChipReader, ChipStats, GridSpec, RasterInfo, inspect_raster, iter_chips
+from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import ConfigError, LabelError
@@ -41,6 +41,7 @@ from poppyscan.train.dataset.boxes import chip_labels
 from poppyscan.train.dataset.crop import crop_chip, ground_in_chip_crs
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.dataset.images import image_suffix, write_chip_image
+from poppyscan.train.dataset.negatives import Background, negative_sources, read_negative_sources
 from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
 from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
 from poppyscan.train.dataset.summary import (
@@ -51,16 +52,17 @@ from poppyscan.train.dataset.summary import (
     DatasetSummary,
     data_yaml_text,
     load_summary,
+    native_gsd_m,
+    relative_names,
 )
 from poppyscan.train.labels import LabelSet, read_labels
 from poppyscan.train.labels.yolo import yolo_label_text
 
-__all__ = ["DatasetSummary", "build_dataset", "load_summary", "native_gsd_m", "OUTPUTS"]
+__all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
 
 DEFAULTS = defaults("dataset")
 YOLO_STRIDE_PX = 32
 MIN_POSITIVES_FOR_VAL = 3  # with this many labelled chips, val must get one
-NATIVE_GSD_TOLERANCE = 0.01  # native GSD: every orthomosaic's pixel within 1 % of the first's
 
 
 @dataclass
@@ -85,6 +87,7 @@ def build_dataset(
     min_visible_frac: float = DEFAULTS["min_visible_frac"],
     negative_ratio: float = DEFAULTS["negative_ratio"],
     hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None = None,
+    negatives_from: Sequence[str | os.PathLike] = (),
     split: str = DEFAULTS["split"],
     block_m: float | None = DEFAULTS["block_m"],
     val_frac: float = DEFAULTS["val_frac"],
@@ -114,6 +117,11 @@ def build_dataset(
     :class:`~poppyscan.train.dataset.hard_negatives.HardNegatives`) of places
     known to hold no plot; every label-free chip meeting one is kept, on top of
     the random draw, and hard negatives touching a label are ignored.
+    ``negatives_from``: orthomosaics known to hold no plot (real poppy-free
+    ground): every non-collar chip of theirs, on the same grid, is written as a
+    background chip (empty label file) into the train split. They hold nothing
+    for val and test to score; measure false targets on held-out poppy-free
+    images instead (``scripts/false_targets.py``).
     ``split``: ``"block"`` (ground blocks of ``block_m`` metres, default
     :func:`~poppyscan.train.dataset.split.default_block_m`) or ``"ortho"``
     (whole orthomosaics, overlapping ones kept together). ``val_frac`` and
@@ -131,7 +139,8 @@ def build_dataset(
     ``hard_negatives_in`` (hard-negative features given), ``hard_negatives_on_labels``
     (those ignored for touching a label), ``hard_negative_chips`` (chips kept for them) and
     ``labels_unused`` (labels in no chip at all, e.g. off the imagery or only in
-    dropped chips).
+    dropped chips), ``negatives_from_chips`` (background chips from
+    ``negatives_from``) and ``negatives_from_collar_chips`` (their collar chips, skipped).
     """
     _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
                    image_format, jpeg_quality, orthos)
@@ -146,7 +155,8 @@ def build_dataset(
         try:
             summary = _build(
                 stage, out_dir, orthos, labels, grid=grid, class_names=class_names,
-                class_map=class_map, default_class=default_class, min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
+                class_map=class_map, default_class=default_class, negatives_from=negatives_from,
+                min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
                 hard_negatives=hard_negatives, split=split, block_m=block_m, val_frac=val_frac,
                 test_frac=test_frac, seed=seed, image_format=image_format, jpeg_quality=jpeg_quality,
                 min_valid_frac=min_valid_frac, bands=bands, label_format=label_format,
@@ -159,7 +169,7 @@ def build_dataset(
 
 
 def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names, class_map,
-           default_class, min_visible_frac, negative_ratio, hard_negatives, split, block_m, val_frac, test_frac,
+           default_class, negatives_from, min_visible_frac, negative_ratio, hard_negatives, split, block_m, val_frac, test_frac,
            seed, image_format, jpeg_quality, min_valid_frac, bands, label_format, workers,
            on_chips) -> DatasetSummary:
     """Write the dataset into the staging folder ``out_dir``; its summary names ``final_dir``."""
@@ -169,6 +179,7 @@ def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names,
     infos = [inspect_raster(path, bands=bands) for path in orthos]
     gsd_m = grid.gsd_m if grid.gsd_m is not None else native_gsd_m(infos)
     _check_block(grid, gsd_m, split, block_m)
+    negative_infos = negative_sources(negatives_from, infos, bands)
     crs = CRS.from_user_input(infos[0].crs.to_wkt())
     rng = np.random.default_rng(seed)
     if split == "block" and block_m is None:
@@ -183,7 +194,7 @@ def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names,
     tally.counts["hard_negatives_in"] = hard.n_in
     tally.counts["hard_negatives_on_labels"] = hard.n_on_labels
 
-    def write(chip: Chip, plan: ChipPlan, boxes: np.ndarray, n_slivers: int) -> None:
+    def write(chip: Chip, plan: ChipPlan | Background, boxes: np.ndarray, n_slivers: int) -> None:
         name = f"{plan.chip_id}{suffix}"
         write_chip_image(chip, out_dir / "images" / plan.split / name, image_format=image_format,
                          jpeg_quality=jpeg_quality)
@@ -208,17 +219,21 @@ def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names,
                                 min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac,
                                 workers=workers, on_chips=on_chips)
     _add_negatives(negatives, plans, grid, crs, tally, write, negative_ratio=negative_ratio, rng=rng)
+    read_negative_sources(negative_infos, grid, tally.counts, write, min_valid_frac=min_valid_frac,
+                          workers=workers, on_chips=on_chips)
     _check_splits(final_dir, tally)
     summary = DatasetSummary(
         final_dir, names, float(gsd_m), grid.tile_px, grid.overlap_px,
-        crs.to_string(), _relative_names([i.path for i in infos]),
+        crs.to_string(), relative_names([i.path for i in infos]),
         {s: {**c, "labels": dict(sorted(c["labels"].items()))} for s, c in tally.splits.items()},
         _final_counts(tally, len(label_set)),
         dict(split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
              min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
              min_valid_frac=min_valid_frac, image_format=image_format,
              **({"gsd": "native"} if grid.gsd_m is None else {}),
-             **({"hard_negatives": list(_relative_names(hard.sources))} if hard.sources else {}),
+             **({"hard_negatives": list(relative_names(hard.sources))} if hard.sources else {}),
+             **({"negatives_from": list(relative_names([i.path for i in negative_infos]))}
+                if negative_infos else {}),
              **({"jpeg_quality": int(jpeg_quality)} if image_format == "jpg" else {})),
     )
     index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
@@ -255,31 +270,6 @@ def _check_block(grid: GridSpec, gsd_m: float, split: str, block_m: float | None
     least = (grid.tile_px + grid.overlap_px) * gsd_m
     if split == "block" and block_m is not None and not block_m >= least:
         raise ConfigError(f"block_m={block_m!r} must be at least a chip plus its overlap ({least:g} m)")
-
-
-def native_gsd_m(infos: Sequence[RasterInfo]) -> float:
-    """The GSD all ``infos`` share (the first one's), for chips at the source resolution.
-
-    Every pixel side must lie within NATIVE_GSD_TOLERANCE (1 %) of it: a model
-    learns one ground scale, and detection later resamples to it.
-    """
-    gsd_m = infos[0].res_m[0]
-    for info in infos:
-        for side in info.res_m:
-            if abs(side - gsd_m) > NATIVE_GSD_TOLERANCE * gsd_m:
-                raise ConfigError(
-                    f"{info.path}: pixels of {info.res_m[0]:g} x {info.res_m[1]:g} m, but "
-                    f"{infos[0].name} has {gsd_m:g} m; native GSD needs every orthomosaic within "
-                    f"{NATIVE_GSD_TOLERANCE:.0%} of one GSD: pass --gsd METRES to resample them"
-                )
-    return round(float(gsd_m), 9)
-
-
-def _relative_names(paths: Sequence[str | os.PathLike]) -> tuple[str, ...]:
-    """Each path relative to the paths' common folder (``s100/ortho.tif``)."""
-    paths = [Path(p).resolve() for p in paths]
-    common = Path(os.path.commonpath([p.parent for p in paths]))
-    return tuple(p.relative_to(common).as_posix() for p in paths)
 
 
 def _as_label_set(labels, label_format: str, default_class: str | None = None) -> LabelSet:
@@ -410,7 +400,8 @@ def _check_splits(out_dir: Path, tally: _Tally) -> None:
 def _final_counts(tally: _Tally, n_labels: int) -> dict[str, int]:
     counts = {key: int(tally.counts.get(key, 0)) for key in (
         "labels_in", "slivers_dropped", "sliver_only_chips", "chips_cropped_split",
-        "chips_dropped_split", "collar_chips", "negatives_available", "hard_negatives_in", "hard_negatives_on_labels",
-        "hard_negative_chips")}
+        "chips_dropped_split", "collar_chips", "negatives_available", "hard_negatives_in",
+        "hard_negatives_on_labels", "hard_negative_chips", "negatives_from_chips",
+        "negatives_from_collar_chips")}
     counts["labels_unused"] = n_labels - len(tally.kept_labels)
     return counts

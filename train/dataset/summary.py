@@ -12,12 +12,14 @@ from typing import Any
 import yaml
 
 from poppyscan.tiles.errors import ConfigError
+from poppyscan.tiles.raster import RasterInfo
 
 __all__ = ["DATA_YAML", "INDEX_NAME", "OUTPUTS", "SUMMARY_NAME", "DatasetSummary", "data_yaml_text",
-           "load_summary"]
+           "load_summary", "native_gsd_m", "relative_names"]
 
 DATA_YAML, INDEX_NAME, SUMMARY_NAME = "data.yaml", "chips.gpkg", "summary.json"
 OUTPUTS = (DATA_YAML, INDEX_NAME, SUMMARY_NAME, "images", "labels")
+NATIVE_GSD_TOLERANCE = 0.01  # native GSD: every orthomosaic's pixel within 1 % of the first's
 
 
 @dataclass(frozen=True)
@@ -75,3 +77,28 @@ def data_yaml_text(names: Sequence[str], splits: Sequence[str]) -> str:
         "# this file's folder, so the dataset works from anywhere and after being moved.\n"
     )
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def native_gsd_m(infos: Sequence[RasterInfo]) -> float:
+    """The GSD all ``infos`` share (the first one's), for chips at the source resolution.
+
+    Every pixel side must lie within NATIVE_GSD_TOLERANCE (1 %) of it: a model
+    learns one ground scale, and detection later resamples to it.
+    """
+    gsd_m = infos[0].res_m[0]
+    for info in infos:
+        for side in info.res_m:
+            if abs(side - gsd_m) > NATIVE_GSD_TOLERANCE * gsd_m:
+                raise ConfigError(
+                    f"{info.path}: pixels of {info.res_m[0]:g} x {info.res_m[1]:g} m, but "
+                    f"{infos[0].name} has {gsd_m:g} m; native GSD needs every orthomosaic within "
+                    f"{NATIVE_GSD_TOLERANCE:.0%} of one GSD: pass --gsd METRES to resample them"
+                )
+    return round(float(gsd_m), 9)
+
+
+def relative_names(paths: Sequence[str | os.PathLike]) -> tuple[str, ...]:
+    """Each path relative to the paths' common folder (``s100/ortho.tif``)."""
+    paths = [Path(p).resolve() for p in paths]
+    common = Path(os.path.commonpath([p.parent for p in paths]))
+    return tuple(p.relative_to(common).as_posix() for p in paths)
