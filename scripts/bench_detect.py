@@ -1,16 +1,28 @@
-"""Benchmark detection side by side: raw model rate, poppyscan end to end, SAHI.
+"""Benchmark detection side by side: raw forward rates, poppyscan end to end, SAHI, GeoDeep.
 
 Same orthomosaic, same weights, same chip grid (the bundle's, at the ortho's
-own GSD so no method resamples). Each method runs in its own process so its
-peak RSS is its own.
+own GSD so no method resamples), same thresholds. Each method runs in its own
+process, so its peak RSS is its own (imports included).
 
-- ``raw``: forward passes (+ NMS) alone on chips already in memory;
-- ``poppyscan``: :func:`detect.pipeline.run_detection` + targets: read, infer,
-  merge in map space (file exports are timed separately in ``run.json``);
+- ``raw-<backend>``: forward passes + NMS alone on chips already in memory
+  (``torch``, ``openvino``, ``onnxruntime``; ``openvino-bf16`` is OpenVINO at
+  the CPU's bfloat16, which poppyscan does not use: see detect/backends);
+- ``read``: the chip stream alone (:func:`tiles.iter_chips`, same threads and
+  prefetch as detection): the most chips/s reading can feed;
+- ``poppyscan``: :func:`detect.pipeline.run_detection` + targets with the
+  default backend (``auto``); ``poppyscan-torch`` is the PyTorch path;
 - ``sahi``: SAHI's ``get_sliced_prediction`` on the whole image loaded with
-  rasterio, standard (full-image) prediction off.
+  rasterio (PyTorch), standard (full-image) prediction off;
+- ``geodeep``: GeoDeep (ONNX Runtime) on the same weights exported to ONNX with
+  its metadata (5 cm, 640 px, 20 % overlap, same conf and NMS IoU).
 
-    python scripts/bench_detect.py --size-px 4096 --device cpu
+Ratios: ``vs raw`` is against the raw rate of the backend the row ran;
+``vs sahi``, ``vs geodeep`` and ``vs torch`` (poppyscan-torch) are chips/s
+ratios. ``CPU ms/chip`` is the process's CPU time (all threads) per chip,
+which other load on the machine disturbs far less than wall time. ``stages``
+prints where one chip's time goes, one thread, in ms.
+
+    python scripts/bench_detect.py --size-px 8192 --model detect/models/poppy-demo
 """
 
 from __future__ import annotations
@@ -23,20 +35,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Children get the environment as it was before anything ran here: importing Ultralytics
+# (to export) sets OMP_NUM_THREADS=1, which would change every child's thread count.
+CHILD_ENV = dict(os.environ)
 
-from scripts.bench_tiles import make_mosaic_vrt, make_source_tile  # noqa: E402
+METHODS = ("raw-torch", "raw-openvino", "raw-onnxruntime", "raw-openvino-bf16", "read", "stages",
+           "poppyscan", "poppyscan-torch", "sahi", "geodeep")
 
 
 def make_ortho(path: Path, size_px: int, gsd_m: float) -> Path:
     """A real JPEG-tiled GeoTIFF of ``size_px`` (drone texture), as photogrammetry writes."""
     import rasterio
     from rasterio.shutil import copy as rio_copy
+
+    from scripts.bench_tiles import make_mosaic_vrt, make_source_tile
 
     tile = make_source_tile(path.with_suffix(".tile.tif"), gsd_m)
     vrt = make_mosaic_vrt(tile, size_px, path.with_suffix(".vrt"))
@@ -46,42 +65,166 @@ def make_ortho(path: Path, size_px: int, gsd_m: float) -> Path:
     return path
 
 
+def make_geodeep_model(bundle, path: Path) -> Path:
+    """The bundle's weights as GeoDeep reads them: static 1 x 3 x tile x tile ONNX + metadata."""
+    import onnx
+
+    from poppyscan.detect.backends.export import export_onnx
+
+    export_onnx(bundle.weights_path, path, tile_px=bundle.grid.tile_px, batch=1)
+    model = onnx.load(str(path))
+    meta = {"model_type": '"Detector"', "det_type": '"YOLO_v8"', "det_conf": str(bundle.conf),
+            "det_iou_thresh": str(bundle.thresholds.get("iou_nms", 0.5)),
+            "resolution": str(round(bundle.grid.gsd_m * 100, 6)),
+            "tiles_overlap": str(100 * bundle.grid.overlap_px / bundle.grid.tile_px),
+            "class_names": json.dumps({str(i): c for i, c in enumerate(bundle.classes)})}
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
 def peak_rss_mib() -> float:
+    """This process's peak RSS. Linux: VmHWM, since ru_maxrss keeps the high-water mark of
+    the parent that spawned it (a parent that exported with torch inflated every child)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+        return round(int(line.split()[1]) / 1024, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def bench_raw(ortho, bundle, device, batch_size) -> dict:
-    from poppyscan.detect.predictor import YoloPredictor, batched
-    from poppyscan.tiles import GridSpec, iter_chips
+class Clock:
+    """Wall seconds and CPU seconds (all threads: robust to other load) of a block."""
 
-    grid = GridSpec(None, bundle.grid.tile_px, bundle.grid.overlap_px)
-    chips = [chip.pixels for chip in iter_chips([ortho], grid)]
-    predictor = YoloPredictor(str(bundle.weights_path), conf=bundle.conf, device=device)
-    predictor(np.stack(chips[:batch_size]))  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    for batch in batched(chips, batch_size):
-        predictor(np.stack(batch))
-    _sync(device)
-    seconds = time.perf_counter() - start
-    return dict(chips=len(chips), seconds=seconds)
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), _cpu_s()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, _cpu_s() - self.cpu
+
+    def result(self, chips: int, **more) -> dict:
+        return dict(chips=chips, seconds=self.wall, cpu_s=self.cpu, **more)
 
 
-def bench_poppyscan(ortho, bundle, device, batch_size, workers) -> dict:
-    from poppyscan.detect.build import make_targets
-    from poppyscan.detect.pipeline import run_detection
-    from poppyscan.detect.predictor import YoloPredictor
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _grid(bundle):
     from poppyscan.tiles import GridSpec
 
-    grid = GridSpec(None, bundle.grid.tile_px, bundle.grid.overlap_px)
-    predictor = YoloPredictor(str(bundle.weights_path), conf=bundle.conf, device=device)
+    return GridSpec(None, bundle.grid.tile_px, bundle.grid.overlap_px)
+
+
+def _predictor(bundle, backend: str, device: str):
+    if backend == "openvino-bf16":
+        from poppyscan.detect.backends import export_file
+        from poppyscan.detect.backends.openvino_predictor import OpenVinoPredictor
+
+        return OpenVinoPredictor(export_file(bundle, "openvino"), conf=bundle.conf,
+                                 iou=float(bundle.thresholds.get("iou_nms", 0.5)), precision="bf16")
+    return bundle.predictor(device, backend=backend)
+
+
+def bench_raw(ortho, bundle, device, batch_size, backend, max_chips) -> dict:
+    from poppyscan.detect.predictor import batched
+    from poppyscan.tiles import iter_chips
+
+    chips = []
+    for chip in iter_chips([ortho], _grid(bundle)):
+        chips.append(chip.pixels)
+        if len(chips) >= max_chips:
+            break
+    predictor = _predictor(bundle, backend, device)
+    predictor(np.stack(chips[:batch_size]))  # warm-up (and compile)
+    _sync(device)
+    with Clock() as clock:
+        for batch in batched(chips, batch_size):
+            predictor(np.stack(batch))
+        _sync(device)
+    return clock.result(len(chips), backend=backend, precision=getattr(predictor, "precision", ""))
+
+
+def bench_read(ortho, bundle, batch_size, workers) -> dict:
+    from poppyscan.tiles import iter_chips
+
+    with Clock() as clock:
+        n = sum(1 for _ in iter_chips([ortho], _grid(bundle), workers=workers,
+                                      prefetch=max(16, 3 * batch_size)))
+    return clock.result(n)
+
+
+def bench_stages(ortho, bundle, max_chips=64) -> dict:
+    """Per-chip ms of each reading step and of the per-chip detection bookkeeping, one thread."""
+    from poppyscan.detect.coverage import chip_coverage
+    from poppyscan.detect.detections import detections_from_chip
+    from poppyscan.tiles import ChipReader, inspect_raster, plan_raster
+
+    info = inspect_raster(ortho)
+    cells = list(plan_raster(info, _grid(bundle)).cells())[:max_chips]
+    clock: dict[str, float] = defaultdict(float)
+    boxes = np.array([[100, 100, 180, 170, 0.9, 0]], dtype="float32")
+    with ChipReader(info, _grid(bundle)) as reader:
+        reader._src = _TimedDataset(reader._src, clock)  # time GDAL's calls inside the reader
+        for cell in cells:
+            t0 = time.perf_counter()
+            chip = reader.read(cell)
+            t1 = time.perf_counter()
+            _ = chip.valid_frac, chip.valid.any()  # what the stream checks per chip
+            t2 = time.perf_counter()
+            detections_from_chip(chip, boxes)
+            chip_coverage(chip)
+            t3 = time.perf_counter()
+            clock["chip"] += t1 - t0
+            clock["check"] += t2 - t1
+            clock["detections"] += t3 - t2
+    n = len(cells)
+    clock["assemble"] = clock.pop("chip") - clock["decode+resample"] - clock["mask"]
+    return dict(chips=n, seconds=1.0, cpu_s=1.0,
+                stages_ms={k: round(1000 * v / n, 2) for k, v in clock.items()})
+
+
+class _TimedDataset:
+    """A rasterio dataset whose read/dataset_mask calls add their time to ``clock``."""
+
+    def __init__(self, src, clock) -> None:
+        self._src, self._clock = src, clock
+
+    def read(self, *args, **kwargs):
+        start = time.perf_counter()
+        out = self._src.read(*args, **kwargs)
+        self._clock["decode+resample"] += time.perf_counter() - start
+        return out
+
+    def dataset_mask(self, *args, **kwargs):
+        start = time.perf_counter()
+        out = self._src.dataset_mask(*args, **kwargs)
+        self._clock["mask"] += time.perf_counter() - start
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._src, name)
+
+
+def bench_poppyscan(ortho, bundle, device, batch_size, workers, backend) -> dict:
+    from poppyscan.detect.build import make_targets
+    from poppyscan.detect.pipeline import run_detection
+
+    grid = _grid(bundle)
+    predictor = bundle.predictor(device, backend=backend)
     predictor(np.zeros((batch_size, grid.tile_px, grid.tile_px, 3), "uint8"))  # warm-up
-    start = time.perf_counter()
-    result = run_detection([ortho], predictor, grid, batch_size=batch_size, workers=workers)
-    targets = make_targets(result.clusters, result.crs, mission="bench", model_id=bundle.model_id,
-                           gsd_m=0.05, class_names=bundle.classes)
-    seconds = time.perf_counter() - start
-    return dict(chips=result.stats.read, seconds=seconds, targets=len(targets))
+    with Clock() as clock:
+        result = run_detection([ortho], predictor, grid, batch_size=batch_size, workers=workers)
+        targets = make_targets(result.clusters, result.crs, mission="bench",
+                               model_id=bundle.model_id, gsd_m=bundle.grid.gsd_m,
+                               class_names=bundle.classes)
+    return clock.result(result.stats.read, targets=len(targets), backend=predictor.backend,
+                        precision=getattr(predictor, "precision", ""),
+                        timings_s=result.timings_s, torch_loaded="torch" in sys.modules)
 
 
 def bench_sahi(ortho, bundle, device, batch_size) -> dict:
@@ -96,17 +239,32 @@ def bench_sahi(ortho, bundle, device, batch_size) -> dict:
         model_type="ultralytics", model_path=str(bundle.weights_path), confidence_threshold=bundle.conf,
         device="cuda:0" if device.startswith("cuda") else "cpu")
     tile, overlap = bundle.grid.tile_px, bundle.grid.overlap_px / bundle.grid.tile_px
-    start = time.perf_counter()
+    with Clock() as clock:
+        with rasterio.open(ortho) as src:
+            image = np.moveaxis(src.read([1, 2, 3]), 0, -1)
+        result = get_sliced_prediction(
+            image, model, slice_height=tile, slice_width=tile, overlap_height_ratio=overlap,
+            overlap_width_ratio=overlap, perform_standard_pred=False, verbose=0,
+            batch_size=batch_size)
+    return clock.result(_n_chips(image.shape[:2], bundle), backend="torch",
+                        detections=len(result.object_prediction_list))
+
+
+def bench_geodeep(ortho, model_path) -> dict:
+    import geodeep
+    import rasterio
+    from geodeep.slidingwindow import generate_for_size
+
+    with Clock() as clock:
+        boxes, _, _ = geodeep.detect(str(ortho), str(model_path), output_type="bsc")
     with rasterio.open(ortho) as src:
-        image = np.moveaxis(src.read([1, 2, 3]), 0, -1)
-    result = get_sliced_prediction(
-        image, model, slice_height=tile, slice_width=tile, overlap_height_ratio=overlap,
-        overlap_width_ratio=overlap, perform_standard_pred=False, verbose=0, batch_size=batch_size)
-    seconds = time.perf_counter() - start
-    n = result.durations_in_seconds.get("slice", None)
-    stride = tile - bundle.grid.overlap_px
-    chips = (1 + max(0, -(-(image.shape[1] - tile) // stride))) * (1 + max(0, -(-(image.shape[0] - tile) // stride)))
-    return dict(chips=chips, seconds=seconds, detections=len(result.object_prediction_list), slice_s=n)
+        chips = len(generate_for_size(src.width, src.height, 640, 0.2, clip=False))
+    return clock.result(chips, backend="onnxruntime", detections=len(boxes))
+
+
+def _n_chips(shape, bundle) -> int:
+    tile, stride = bundle.grid.tile_px, bundle.grid.tile_px - bundle.grid.overlap_px
+    return int(np.prod([1 + max(0, -(-(side - tile) // stride)) for side in shape]))
 
 
 def _sync(device: str) -> None:
@@ -116,17 +274,26 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def child(method, ortho, bundle_dir, device, batch_size, workers) -> None:
-    from poppyscan.detect.bundle import load_bundle
-
-    bundle = load_bundle(bundle_dir)
-    if method == "raw":
-        out = bench_raw(ortho, bundle, device, batch_size)
-    elif method == "poppyscan":
-        out = bench_poppyscan(ortho, bundle, device, batch_size, workers)
+def child(method, ortho, bundle_dir, device, batch_size, workers, extra) -> None:
+    if method == "geodeep":  # the peer imports nothing of poppyscan
+        out = bench_geodeep(ortho, extra)
     else:
-        out = bench_sahi(ortho, bundle, device, batch_size)
-    out.update(method=method, chips_per_s=out["chips"] / out["seconds"], peak_rss_mib=peak_rss_mib())
+        from poppyscan.detect.bundle import load_bundle
+
+        bundle = load_bundle(bundle_dir)
+        if method.startswith("raw-"):
+            out = bench_raw(ortho, bundle, device, batch_size, method[4:], int(extra))
+        elif method == "read":
+            out = bench_read(ortho, bundle, batch_size, workers)
+        elif method == "stages":
+            out = bench_stages(ortho, bundle)
+        elif method.startswith("poppyscan"):
+            backend = "torch" if method == "poppyscan-torch" else "auto"
+            out = bench_poppyscan(ortho, bundle, device, batch_size, workers, backend)
+        else:
+            out = bench_sahi(ortho, bundle, device, batch_size)
+    out.update(method=method, chips_per_s=out["chips"] / out["seconds"],
+               cpu_ms_per_chip=1000 * out["cpu_s"] / out["chips"], peak_rss_mib=peak_rss_mib())
     print(json.dumps(out))
 
 
@@ -142,46 +309,107 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda [cpu]")
     parser.add_argument("--batch-size", type=int, default=8, help="chips per forward pass [8]")
     parser.add_argument("--workers", type=int, default=4, help="poppyscan reader threads [4]")
-    parser.add_argument("--methods", nargs="+", default=["raw", "poppyscan", "sahi"])
-    parser.add_argument("--_child", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-chips", type=int, default=128,
+                        help="chips per raw forward-rate run (the first of the grid) [128]")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                        help=f"[{' '.join(METHODS)}]")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each method, interleaved; the table shows the median [1]")
+    parser.add_argument("--gdal-cache-mb", type=int, default=None,
+                        help="GDAL_CACHEMAX of every method [unset: poppyscan's 256, GDAL's 5 %% "
+                             "of RAM for the peers]")
+    parser.add_argument("--_child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
-        method, ortho, bundle_dir, device, batch, workers = args._child
-        child(method, ortho, bundle_dir, device, int(batch), int(workers))
+        method, ortho, bundle_dir, device, batch, workers, extra = args._child
+        child(method, ortho, bundle_dir, device, int(batch), int(workers), extra)
         return
+    if args.gdal_cache_mb is not None:
+        CHILD_ENV["GDAL_CACHEMAX"] = str(args.gdal_cache_mb)
     with tempfile.TemporaryDirectory() as tmp:
-        if args.model is not None:
-            bundles = {Path(args.model).name: args.model}
-        else:
-            from poppyscan.detect.bundle import write_untrained_bundle
-
-            bundles = {arch: str(write_untrained_bundle(Path(tmp) / arch, architecture=arch,
-                                                        conf=args.untrained_conf).path)
-                       for arch in args.architecture}
-        print(f"device={args.device} batch={args.batch_size} models={', '.join(bundles)}")
-        print(f"{'size_px':>8} {'model':>12} {'method':>10} {'chips':>6} {'chips/s':>8} {'vs raw':>7} "
-              f"{'vs sahi':>8} {'peak RSS MiB':>13}")
+        bundles = _bundles(args, Path(tmp))
+        print(f"device={args.device} batch={args.batch_size} workers={args.workers} "
+              f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
+              f"GDAL_CACHEMAX={CHILD_ENV.get('GDAL_CACHEMAX', 'unset')} models={', '.join(bundles)}")
         for size in args.size_px:
             ortho = make_ortho(Path(tmp) / f"ortho_{size}.tif", size, 0.05)
             for name, bundle_dir in bundles.items():
-                _bench_rows(args, size, ortho, name, bundle_dir)
+                _bench_rows(args, size, ortho, name, bundle_dir, Path(tmp))
 
 
-def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str) -> None:
-    rows = {}
-    for method in args.methods:
-        cmd = [sys.executable, __file__, "--_child", method, str(ortho), bundle_dir,
-               args.device, str(args.batch_size), str(args.workers)]
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ)
-        if out.returncode:
-            print(f"{size:>8} {name:>12} {method:>10} failed: {out.stderr.strip().splitlines()[-1]}")
-            continue
-        rows[method] = json.loads(out.stdout.strip().splitlines()[-1])
+def _bundles(args, tmp: Path) -> dict[str, str]:
+    """The bundle under test, or untrained ones, exported for the fast runtimes when possible."""
+    from poppyscan.detect.backends import export_bundle
+    from poppyscan.detect.bundle import load_bundle, write_untrained_bundle
+
+    if args.model is not None:
+        bundles = {Path(args.model).name: args.model}
+    else:
+        bundles = {arch: str(write_untrained_bundle(tmp / arch, architecture=arch,
+                                                    conf=args.untrained_conf).path)
+                   for arch in args.architecture}
+    for bundle_dir in bundles.values():
+        if not load_bundle(bundle_dir).card.get("exports"):
+            try:
+                export_bundle(bundle_dir)
+            except ImportError as err:  # no exporter: the fast backends' rows fail and say so
+                print(f"no exports for {bundle_dir}: {err}")
+    return bundles
+
+
+def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str, tmp: Path) -> None:
+    """Run every method ``--repeat`` times, interleaved; keep each method's median run."""
+    extra = {method: str(args.raw_chips) for method in args.methods}
+    if "geodeep" in args.methods:
+        from poppyscan.detect.bundle import load_bundle
+
+        try:
+            extra["geodeep"] = str(make_geodeep_model(load_bundle(bundle_dir),
+                                                      tmp / f"geodeep_{name}.onnx"))
+        except ImportError as err:
+            print(f"geodeep: skipped ({err})")
+            extra.pop("geodeep")
+    runs: dict[str, list[dict]] = defaultdict(list)
+    for _ in range(args.repeat):
+        for method in extra:
+            cmd = [sys.executable, __file__, "--_child", method, str(ortho), bundle_dir,
+                   args.device, str(args.batch_size), str(args.workers), extra[method]]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=CHILD_ENV)
+            if out.returncode:
+                print(f"{method}: failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}",
+                      flush=True)
+                continue
+            runs[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows = {m: sorted(r, key=lambda x: x["chips_per_s"])[len(r) // 2] for m, r in runs.items()}
+    _print_table(size, name, rows, {m: [round(x["chips_per_s"], 1) for x in r]
+                                    for m, r in runs.items()})
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+def _print_table(size: int, name: str, rows: dict, every: dict) -> None:
+    def ratio(r, other):
+        return r["chips_per_s"] / rows[other]["chips_per_s"] if other in rows else float("nan")
+
+    print(f"\n{size} px, {name}")
+    print(f"{'method':>18} {'backend':>17} {'chips':>6} {'chips/s':>8} {'vs raw':>7} {'vs sahi':>8} "
+          f"{'vs geodeep':>10} {'vs torch':>9} {'CPU ms/chip':>12} {'peak RSS MiB':>13}")
     for method, r in rows.items():
-        vs_raw = r["chips_per_s"] / rows["raw"]["chips_per_s"] if "raw" in rows else float("nan")
-        vs_sahi = r["chips_per_s"] / rows["sahi"]["chips_per_s"] if "sahi" in rows else float("nan")
-        print(f"{size:>8} {name:>12} {method:>10} {r['chips']:>6} {r['chips_per_s']:>8.1f} "
-              f"{vs_raw:>7.2f} {vs_sahi:>8.2f} {r['peak_rss_mib']:>13}", flush=True)
+        if method == "stages":
+            continue
+        backend = f"{r.get('backend', '')} {r.get('precision', '')}".strip()
+        raw = f"raw-{r['backend']}" if "backend" in r else None
+        print(f"{method:>18} {backend:>17} {r['chips']:>6} {r['chips_per_s']:>8.1f} "
+              f"{ratio(r, raw):>7.2f} {ratio(r, 'sahi'):>8.2f} {ratio(r, 'geodeep'):>10.2f} "
+              f"{ratio(r, 'poppyscan-torch'):>9.2f} {r['cpu_ms_per_chip']:>12.0f} "
+              f"{r['peak_rss_mib']:>13}  {every[method] if len(every[method]) > 1 else ''}",
+              flush=True)
+    if "poppyscan" in rows:
+        r = rows["poppyscan"]
+        print(f"poppyscan ({r['backend']}): {r['timings_s']} s; torch imported: {r['torch_loaded']}")
+    if "stages" in rows:
+        stages = rows["stages"]["stages_ms"]
+        print("one chip, one thread, ms: " + ", ".join(f"{k} {v}" for k, v in stages.items())
+              + f" (total {sum(stages.values()):.1f})")
 
 
 if __name__ == "__main__":
