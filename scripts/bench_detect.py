@@ -160,8 +160,8 @@ def bench_read(ortho, bundle, batch_size, workers) -> dict:
 
 def bench_stages(ortho, bundle, max_chips=64) -> dict:
     """Per-chip ms of each reading step and of the per-chip detection bookkeeping, one thread."""
-    from poppyscan.detect.coverage import chip_coverage
     from poppyscan.detect.detections import detections_from_chip
+    from poppyscan.detect.pipeline import COVERAGE_CELL_PX
     from poppyscan.tiles import ChipReader, inspect_raster, plan_raster
 
     info = inspect_raster(ortho)
@@ -177,7 +177,7 @@ def bench_stages(ortho, bundle, max_chips=64) -> dict:
             _ = chip.valid_frac, chip.valid.any()  # what the stream checks per chip
             t2 = time.perf_counter()
             detections_from_chip(chip, boxes)
-            chip_coverage(chip)
+            chip.valid_area(COVERAGE_CELL_PX)
             t3 = time.perf_counter()
             clock["chip"] += t1 - t0
             clock["check"] += t2 - t1
