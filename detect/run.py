@@ -10,6 +10,8 @@ and a folder is either complete or holds the previous run untouched.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +29,7 @@ from poppyscan.detect.pipeline import BLOCK_CHIPS, DetectionResult, plan_detecti
 from poppyscan.detect.predictor import Predictor
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.errors import ConfigError, RunInterrupted
-from poppyscan.tiles.output_folder import OutputFolder, output_error
+from poppyscan.tiles.output_folder import MIN_FREE_BYTES, OutputFolder, output_error
 from poppyscan.tiles.provenance import utc_now
 from poppyscan.tiles.raster import RasterInfo
 from poppyscan.tiles.sources import flight_date, source_labels
@@ -119,7 +121,7 @@ def run_to_folder(
     folder = OutputFolder(out_dir, OUTPUTS, manifest=MANIFEST)
     plans = plan_detection(infos, bundle.grid)
     n_chips = sum(plan.n_to_read for plan in plans)
-    with folder.open(min_free_bytes=(64 << 20) + 64 * n_chips):
+    with folder.open(min_free_bytes=MIN_FREE_BYTES + 64 * n_chips):  # + the journal, ~64 B a chip
         journal = _open_journal(folder, fingerprint(infos, bundle, predictor, batch_size), overwrite)
         try:
             if on_plan:
@@ -182,9 +184,6 @@ def _open_journal(folder: OutputFolder, fingerprint: dict, overwrite: bool) -> J
 
 
 def _short_hash(fingerprint: dict) -> str:
-    import hashlib
-    import json
-
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
 
 
