@@ -51,13 +51,14 @@ class BundlePredictor:
     bundle_path: str
     device: str
     conf: float | None = None
+    backend: str = "auto"
 
     def __call__(self) -> Predictor:
         from poppyscan.detect.bundle import load_bundle
 
         # A GPU actor sees only its own GPU, as cuda:0, whichever the driver named.
         device = "cuda" if self.device.startswith("cuda") else self.device
-        return load_bundle(self.bundle_path).predictor(device, conf=self.conf)
+        return load_bundle(self.bundle_path).predictor(device, conf=self.conf, backend=self.backend)
 
 
 def detect_blocks_on_ray(

@@ -61,6 +61,7 @@ def detect(
     *,
     model: ModelBundle | PathLike | None = None,
     device: str | None = None,
+    backend: str | None = None,
     conf: float | None = None,
     merge: str | Mapping[str, str] | None = None,
     mission: str | None = None,
@@ -80,6 +81,10 @@ def detect(
     it nothing is written and only the targets come back. ``registry``: a mission
     registry (GeoPackage) the published run is recorded into (``found.recorded``).
 
+    ``backend``: the network's runtime, ``auto`` (the fastest the bundle and
+    this machine have), ``torch``, ``openvino`` or ``onnxruntime``; ``run.json``
+    records the one that ran and its precision.
+
     ``engine``: ``"local"`` (this process) or ``"ray"``: Ray actors on the
     cluster in ``RAY_ADDRESS`` (or a local one), each loading the model once;
     it needs ``pip install 'poppyscan[ray]'`` and gives the same targets.
@@ -89,16 +94,17 @@ def detect(
     from poppyscan.tiles.scale import check_scale
     from poppyscan.tiles.sources import find_orthomosaics
 
-    settings = load_config("detect", config, device=device, batch_size=batch_size, workers=workers)
+    settings = load_config("detect", config, device=device, backend=backend, batch_size=batch_size,
+                           workers=workers)
     bundle = load_model(model)
     infos = [inspect_raster(path) for path in find_orthomosaics(orthos)]
     for info in infos:  # bad input fails here, in seconds, before any work
         check_scale(info, bundle.grid, max_gsd_ratio=float(settings["max_gsd_ratio"]))
-    predictor = bundle.predictor(settings["device"], conf=conf)
+    predictor = bundle.predictor(settings["device"], conf=conf, backend=settings["backend"])
     options = dict(bundle=bundle, predictor=predictor, merge=bundle.merge_settings(merge),
                    mission=mission, batch_size=int(settings["batch_size"]),
                    workers=int(settings["workers"]), engine=engine,
-                   predictor_factory=_predictor_factory(engine, bundle, predictor.device, conf),
+                   predictor_factory=_predictor_factory(engine, bundle, predictor, conf),
                    on_chips=progress.advance if progress is not None else None,
                    on_source=getattr(progress, "source", None))
     if out_dir is None:
@@ -116,7 +122,8 @@ def detect(
 
         with connect(registry, write=False):  # a broken registry fails now, not after the run
             pass
-    found = run_to_folder(infos, out_dir, overwrite=overwrite, settings={"device": predictor.device},
+    ran = {"device": predictor.device, "backend": predictor.backend, "precision": predictor.precision}
+    found = run_to_folder(infos, out_dir, overwrite=overwrite, settings=ran,
                           on_plan=progress.start if progress is not None else None, **options)
     if registry is not None:
         from poppyscan.detect.registry import record_run
@@ -125,14 +132,14 @@ def detect(
     return found
 
 
-def _predictor_factory(engine: str, bundle: ModelBundle, device: str, conf: float | None):
+def _predictor_factory(engine: str, bundle: ModelBundle, predictor, conf: float | None):
     """For the Ray engine, the recipe each actor makes its predictor from (joining Ray now)."""
     if engine != "ray":
         return None
     from poppyscan.detect.ray_engine import BundlePredictor, join_ray
 
     join_ray()  # a missing extra or an unreachable cluster fails here, before any work
-    return BundlePredictor(str(bundle.path.resolve()), device, conf)
+    return BundlePredictor(str(bundle.path.resolve()), predictor.device, conf, predictor.backend)
 
 
 def tile(

@@ -35,6 +35,7 @@ def evaluate(
     *,
     model: ModelBundle | PathLike | None = None,
     device: str | None = None,
+    backend: str | None = None,
     conf: float | None = None,
     merge: str | dict[str, str] | None = None,
     data_dir: PathLike | None = None,
@@ -56,10 +57,10 @@ def evaluate(
     picking = sorted({"pick", "recall_floor"} & set(settings))
     if picking:
         raise ConfigError(f"evaluate does not pick thresholds ({', '.join(picking)}): use calibrate")
-    run, scoring = _evaluate_settings(config, settings, device=device, batch_size=batch_size,
+    run, scoring = _evaluate_settings(config, settings, device=device, backend=backend, batch_size=batch_size,
                                       workers=workers)
     bundle = load_model(model)
-    return run_evaluation(bundle, list(orthos), list(labels), device=run["device"],
+    return run_evaluation(bundle, list(orthos), list(labels), device=run["device"], backend=run["backend"],
                           conf=conf, merge=merge, data_dir=data_dir,
                           batch_size=int(run["batch_size"]), workers=int(run["workers"]),
                           match_iou=float(scoring["match_iou"]),
@@ -74,6 +75,7 @@ def calibrate(
     *,
     model: ModelBundle | PathLike | None = None,
     device: str | None = None,
+    backend: str | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
     config: PathLike | None = None,
@@ -89,13 +91,13 @@ def calibrate(
     """
     from poppyscan.train.calibrate import calibrate as run_calibration
 
-    run, scoring = _evaluate_settings(config, settings, device=device, batch_size=batch_size,
+    run, scoring = _evaluate_settings(config, settings, device=device, backend=backend, batch_size=batch_size,
                                       workers=workers)
     bundle = load_model(model)
     return run_calibration(bundle, list(orthos), list(labels), out_model,
                            rule=str(scoring["pick"]), recall_floor=float(scoring["recall_floor"]),
                            match_iou=float(scoring["match_iou"]),
-                           min_area_m2=_min_area_m2(bundle, scoring), device=run["device"],
+                           min_area_m2=_min_area_m2(bundle, scoring), device=run["device"], backend=run["backend"],
                            batch_size=int(run["batch_size"]), workers=int(run["workers"]),
                            overwrite=overwrite)
 
@@ -106,6 +108,7 @@ def compare(
     models: Sequence[ModelBundle | PathLike],
     *,
     device: str | None = None,
+    backend: str | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
     config: PathLike | None = None,
@@ -113,9 +116,10 @@ def compare(
     """Each of ``models`` once on the same ``orthos``, scored against ``labels`` at IoU 0.4 and 0.5."""
     from poppyscan.train.compare import compare_models
 
-    run, _ = _evaluate_settings(config, {}, device=device, batch_size=batch_size, workers=workers)
+    run, _ = _evaluate_settings(config, {}, device=device, backend=backend, batch_size=batch_size,
+                               workers=workers)
     return compare_models([load_model(m) for m in models], list(orthos), list(labels),
-                          device=run["device"], batch_size=int(run["batch_size"]),
+                          device=run["device"], backend=run["backend"], batch_size=int(run["batch_size"]),
                           workers=int(run["workers"]))
 
 

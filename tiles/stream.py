@@ -4,6 +4,13 @@ Reads run on a thread pool (GDAL releases the GIL during decoding); every
 thread keeps its own dataset handle per raster, because GDAL handles are not
 thread-safe. At most ``prefetch`` chips wait in memory at any time, whatever
 the size of the rasters.
+
+GDAL caches decoded blocks per dataset handle, so chips go to threads by
+column, in runs of ``COLUMNS_PER_THREAD``: horizontal neighbours (which share
+blocks through the overlap) and the chips below them are read by one thread,
+and most blocks are decoded once. Handing chips to whichever thread was free
+decoded each block up to ``workers`` times (8192 px JPEG GeoTIFF, 4 threads:
+22.5 CPU ms a chip, against 12 by columns).
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from poppyscan.tiles.reader import ChipReader
 __all__ = ["ChipStats", "iter_chips", "read_cells", "DEFAULT_MIN_VALID_FRAC"]
 
 DEFAULT_MIN_VALID_FRAC = float(defaults("tiling")["min_valid_frac"])
+# Neighbouring columns read by one thread. Two keeps every thread busy on a row of a
+# detection block (8 columns, 4 threads) while halving the blocks decoded twice.
+COLUMNS_PER_THREAD = 2
 
 T = TypeVar("T")
 
@@ -111,7 +121,9 @@ def read_cells(
     with _ReaderThreads(spec, workers) as readers:
         pending: deque[tuple[tuple, Future[Chip]]] = deque()
         for item in items:
-            pending.append((item, readers.submit(item[0], item[1])))
+            info, cell = item[0], item[1]
+            thread = (cell.col // COLUMNS_PER_THREAD) % workers
+            pending.append((item, readers.submit(info, cell, thread)))
             if len(pending) >= prefetch:
                 item_done, future = pending.popleft()
                 yield item_done, future.result()
@@ -131,37 +143,38 @@ class _ReaderThreads:
     """Worker threads that each own one :class:`ChipReader` per raster.
 
     rasterio ties a dataset to the thread that opened it, so each worker opens
-    and closes its own handles; results come back as futures.
+    and closes its own handles; results come back as futures. Worker ``i``
+    reads the cells submitted to it.
     """
 
     def __init__(self, spec: GridSpec, workers: int) -> None:
         self.spec = spec
-        self._tasks: queue.Queue = queue.Queue()
+        self._tasks: list[queue.Queue] = [queue.Queue() for _ in range(workers)]
         self._threads = [
-            threading.Thread(target=self._work, name=f"chip-read-{i}", daemon=True)
-            for i in range(workers)
+            threading.Thread(target=self._work, args=(tasks,), name=f"chip-read-{i}", daemon=True)
+            for i, tasks in enumerate(self._tasks)
         ]
         for thread in self._threads:
             thread.start()
 
-    def submit(self, info: RasterInfo, cell: GridCell) -> Future[Chip]:
+    def submit(self, info: RasterInfo, cell: GridCell, worker: int) -> Future[Chip]:
         future: Future[Chip] = Future()
-        self._tasks.put((future, info, cell))
+        self._tasks[worker].put((future, info, cell))
         return future
 
     def __enter__(self) -> _ReaderThreads:
         return self
 
     def __exit__(self, *exc) -> None:
-        for _ in self._threads:
-            self._tasks.put(None)
+        for tasks in self._tasks:
+            tasks.put(None)
         for thread in self._threads:
             thread.join()
 
-    def _work(self) -> None:
+    def _work(self, tasks: queue.Queue) -> None:
         readers: dict[str, ChipReader] = {}
         try:
-            while (task := self._tasks.get()) is not None:
+            while (task := tasks.get()) is not None:
                 future, info, cell = task
                 if not future.set_running_or_notify_cancel():
                     continue

@@ -121,6 +121,7 @@ def detect_with_truth(
     truth: LabelSet | str | os.PathLike | Sequence[str | os.PathLike],
     *,
     device: str | None = None,
+    backend: str = "auto",
     conf: float | None = None,
     merge: MergeSettings | None = None,
     batch_size: int = 8,
@@ -136,7 +137,7 @@ def detect_with_truth(
     """
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
-    predictor = bundle.predictor(device, conf=conf)
+    predictor = bundle.predictor(device, conf=conf, backend=backend)
     result = run_detection([str(o) for o in orthos], predictor, bundle.grid, batch_size=batch_size,
                            workers=workers, merge=merge or bundle.merge_settings(), bands=bands)
     return result, read_truth(truth, crs=result.crs)
@@ -148,6 +149,7 @@ def evaluate(
     truth: LabelSet | str | os.PathLike | Sequence[str | os.PathLike],
     *,
     device: str | None = None,
+    backend: str = "auto",
     conf: float | None = None,
     merge: str | Mapping[str, str] | None = None,
     match_iou: float = DEFAULT_MATCH_IOU,
@@ -179,7 +181,7 @@ def evaluate(
     if not 0 < match_iou <= 1:
         raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
     merge_settings = bundle.merge_settings(merge)
-    result, plots = detect_with_truth(bundle, orthos, truth, device=device,
+    result, plots = detect_with_truth(bundle, orthos, truth, device=device, backend=backend,
                                       conf=min([conf, *sweep]), merge=merge_settings,
                                       batch_size=batch_size, workers=workers, bands=bands)
     report = evaluate_detections(result, plots, conf=conf, model_id=bundle.model_id,

@@ -20,6 +20,7 @@ classes or another GSD says so, and the card names the parent's model id.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import math
 import os
@@ -33,6 +34,7 @@ import yaml
 
 from poppyscan.config import defaults
 from poppyscan.detect._ultralytics import configure_offline
+from poppyscan.detect.backends.export import EXPORT_FORMATS, export_bundle
 from poppyscan.detect.bundle import ModelBundle, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
 from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint
@@ -81,6 +83,9 @@ def check_train_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
             f"training config: architecture={cfg['architecture']!r}: give a model YAML such as "
             "yolo11n.yaml (or a local .pt to fine-tune)"
         )
+    if not isinstance(cfg["export"], list) or not set(cfg["export"]) <= set(EXPORT_FORMATS):
+        raise ConfigError(f"training config: export={cfg['export']!r} must be a list of "
+                          f"{', '.join(EXPORT_FORMATS)}")
     if not isinstance(cfg["hyp"], Mapping):
         raise ConfigError("training config: hyp must be a mapping of Ultralytics train arguments")
     clash = sorted(set(cfg["hyp"]) & _RESERVED)
@@ -178,7 +183,20 @@ def train_model(
         metrics = _validate(YOLO, weights, data_yaml, imgsz, device, cfg, run_dir)
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
     card = model_card(cfg, summary, weights, metrics, device, run_dir, run)
-    return write_bundle(out_dir, weights, card)
+    return _exported(write_bundle(out_dir, weights, card), cfg["export"])
+
+
+def _exported(bundle: ModelBundle, formats: list[str]) -> ModelBundle:
+    """The bundle with ``formats`` exported into it, when the exporter is installed."""
+    if not formats:
+        return bundle
+    missing = [m for m in ("onnx", *(["openvino"] if "openvino" in formats else []))
+               if importlib.util.find_spec(m) is None]
+    if missing:  # Ultralytics would try to pip install it: offline, that fails
+        log.warning("%s: not exported for the fast CPU runtimes (%s not installed; pip install "
+                    "'poppyscan[export]'); detect runs it with PyTorch", bundle.path, ", ".join(missing))
+        return bundle
+    return export_bundle(bundle.path, formats)
 
 
 def small_data_batch(n_train: int, batch: int, hyp: Mapping[str, Any]) -> tuple[int, dict]:

@@ -23,7 +23,7 @@ from poppyscan.cli.options import inference_options
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of settings, keys as in configs/detect.yaml.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def compare(models, orthos, labels, device, batch_size, workers, out_path, config_path,
+def compare(models, orthos, labels, device, backend, batch_size, workers, out_path, config_path,
             overwrite) -> None:
     """Run each --model once on the --ortho files; one table: precision, recall, F1 at IoU 0.4
     and 0.5 and false targets per km2, each model at its card's conf and merge rule."""
@@ -32,7 +32,7 @@ def compare(models, orthos, labels, device, batch_size, workers, out_path, confi
 
     if out_path is not None and Path(out_path).exists() and not overwrite:
         raise ConfigError(f"{out_path}: already exists; pass --overwrite to replace it")
-    table = ps.compare(orthos, labels, models, device=device, batch_size=batch_size,
+    table = ps.compare(orthos, labels, models, device=device, backend=backend, batch_size=batch_size,
                        workers=workers, config=config_path)
     table.to_json(out_path)
     click.echo(table.table_text(), nl=False)

@@ -52,7 +52,7 @@ def echo_run(run) -> None:
               help="Where chip blocks run: this process, or Ray actors on the cluster in "
                    "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') "
                    "[local].")
-def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission, config_path,
+def detect(orthos, out, model, device, backend, batch_size, workers, conf, merge, mission, config_path,
            registry_path, overwrite, engine) -> None:
     """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.
 
@@ -63,7 +63,7 @@ def detect(orthos, out, model, device, batch_size, workers, conf, merge, mission
     import poppyscan.api as ps
 
     with Progress("detect") as progress:
-        run = ps.detect(orthos, out, model=model, device=device, conf=conf, merge=merge,
+        run = ps.detect(orthos, out, model=model, device=device, backend=backend, conf=conf, merge=merge,
                         mission=mission, batch_size=batch_size, workers=workers,
                         config=config_path, overwrite=overwrite, registry=registry_path,
                         progress=progress, engine=engine)

@@ -89,7 +89,7 @@ def _refuse_existing(path: str | None, overwrite: bool, what: str) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of settings, keys as in configs/evaluate.yaml and configs/detect.yaml.")
 @click.option("--overwrite", is_flag=True, help="Replace --out and --out-model if they exist.")
-def evaluate(model, orthos, labels, data_dir, conf, merge, match_iou, sweep, device, batch_size,
+def evaluate(model, orthos, labels, data_dir, conf, merge, match_iou, sweep, device, backend, batch_size,
              workers, min_area_m2, pick, recall_floor, out_model, out_path, as_json, config_path,
              overwrite) -> None:
     """Run detection on whole --ortho files and score targets against --labels plots.
@@ -107,7 +107,7 @@ def evaluate(model, orthos, labels, data_dir, conf, merge, match_iou, sweep, dev
     if pick is None:
         if out_model is not None or recall_floor is not None:
             raise ConfigError("--out-model and --recall-floor go with --pick")
-        report = ps.evaluate(orthos, labels, model=model, device=device, conf=conf, merge=merge,
+        report = ps.evaluate(orthos, labels, model=model, device=device, backend=backend, conf=conf, merge=merge,
                              data_dir=data_dir, batch_size=batch_size, workers=workers,
                              config=config_path, sweep=_parse_sweep(sweep), **scoring)
     else:
@@ -115,7 +115,7 @@ def evaluate(model, orthos, labels, data_dir, conf, merge, match_iou, sweep, dev
             raise ConfigError("--pick writes a new bundle: give its folder with --out-model")
         if conf is not None or merge is not None or data_dir is not None:
             raise ConfigError("--pick chooses conf and merge itself; drop --conf, --merge and --data")
-        report = _calibrate(orthos, labels, out_model, model=model, device=device,
+        report = _calibrate(orthos, labels, out_model, model=model, device=device, backend=backend,
                             batch_size=batch_size, workers=workers, config=config_path,
                             overwrite=overwrite, pick=pick, recall_floor=recall_floor, **scoring)
     text = report.to_json(out_path)

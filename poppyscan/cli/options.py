@@ -91,11 +91,15 @@ def _gsd(ctx, param, value):
 
 
 def inference_options(func):
-    """``--device``, ``--batch-size``, ``--workers``: how detection runs (never what it finds)."""
+    """``--device``, ``--backend``, ``--batch-size``, ``--workers``: how detection runs (never what it finds)."""
     options = [
         click.option("--device", default=None,
                      help="cpu, cuda, cuda:N, or auto (CUDA when present, in half precision) "
                           f"{default_of('detect', 'device')}."),
+        click.option("--backend", default=None,
+                     type=click.Choice(["auto", "torch", "openvino", "onnxruntime"]),
+                     help="Runtime of the network: auto picks the fastest the bundle and this "
+                          f"machine have {default_of('detect', 'backend')}."),
         click.option("--batch-size", type=click.IntRange(1, 1024), default=None,
                      help=f"Chips per forward pass, 1-1024 {default_of('detect', 'batch_size')}."),
         click.option("--workers", type=click.IntRange(1, 64), default=None,

@@ -1,5 +1,6 @@
 """Inference backends: parity with PyTorch, NMS semantics, backend choice, export."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from click.testing import CliRunner
 from ultralytics.utils.nms import non_max_suppression as ultralytics_nms
 
+from poppyscan.cli.main import cli
 from poppyscan.detect import backends
 from poppyscan.detect.backends import choose_backend, export_bundle, make_predictor
 from poppyscan.detect.backends.postprocess import non_max_suppression
@@ -217,3 +220,14 @@ def test_corrupt_export_is_a_clear_error(exported, tmp_path):
     (bundle.path / "weights.bin").write_bytes(b"not the network")
     with pytest.raises(ModelError, match=r"weights.bin: sha256 does not match the card"):
         bundle.predictor("cpu", backend="openvino")
+
+
+@pytest.mark.parametrize("flag, expected", [([], ["openvino", "f32"]), (["--backend", "torch"], ["torch", "f32"])])
+def test_detect_records_the_backend_that_ran(survey, tmp_path, flag, expected):
+    if not flag:
+        _needs("openvino")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["detect", str(survey), "--out", str(out), "--device", "cpu", *flag])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert [settings["backend"], settings["precision"]] == expected

@@ -1,9 +1,10 @@
+import threading
 import tracemalloc
 
 import numpy as np
 import pytest
 
-from poppyscan.tiles import ChipStats, GridSpec, inspect_raster, iter_chips
+from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
 from tests.data.rasters import make_raster
 
 NATIVE_128 = GridSpec(gsd_m=None, tile_px=128, overlap_px=16)
@@ -55,6 +56,23 @@ def _peak_bytes(path) -> int:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak
+
+
+def test_each_reader_thread_reads_runs_of_two_columns(tmp_path, monkeypatch):
+    """Neighbours share GDAL blocks, which are cached per thread's handle."""
+    read_by: dict[tuple[int, int], str] = {}
+    original = ChipReader.read
+
+    def recording_read(self, cell):
+        read_by[cell.row, cell.col] = threading.current_thread().name
+        return original(self, cell)
+
+    monkeypatch.setattr(ChipReader, "read", recording_read)
+    path = make_raster(tmp_path / "r.tif", 1000, 400)  # 9 columns x 4 rows of chips
+    assert len(list(iter_chips([path], NATIVE_128, workers=3, prefetch=5))) == 36
+    columns = {name: sorted({col for (_, col), n in read_by.items() if n == name})
+               for name in set(read_by.values())}
+    assert sorted(columns.values()) == [[0, 1, 6, 7], [2, 3, 8], [4, 5]]
 
 
 def test_memory_does_not_grow_with_raster_size(tmp_path):

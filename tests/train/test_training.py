@@ -70,6 +70,19 @@ def test_tiny_training_writes_a_bundle_on_the_dataset_grid(osbs_ds, tmp_path, mo
     assert _epochs_run(tmp_path / "model" / "run") == 1
 
 
+def test_trained_bundle_is_exported_for_the_fast_cpu_runtimes(osbs_ds, tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    pytest.importorskip("openvino")
+    block_network(monkeypatch)
+    bundle = train_model(osbs_ds, tmp_path / "model", config=tiny_config(export=["onnx", "openvino"]))
+    assert set(bundle.card["exports"]) == {"onnx", "openvino"}
+    assert all(e["source_sha256"] == bundle.card["weights"]["sha256"]
+               for e in bundle.card["exports"].values())
+    assert bundle.predictor("cpu").backend == "openvino"
+    with pytest.raises(ConfigError, match="export="):
+        train_model(osbs_ds, tmp_path / "m2", config=tiny_config(export=["tensorrt"]))
+
+
 def test_small_datasets_get_several_optimizer_steps_per_epoch(caplog):
     assert small_data_batch(64, 16, {}) == (8, {"nbs": 8})  # 8 steps, not 1
     assert small_data_batch(12, 4, {"mosaic": 0.0}) == (2, {"mosaic": 0.0, "nbs": 2})
