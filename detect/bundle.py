@@ -81,18 +81,19 @@ class ModelBundle:
             raise ModelError(f"{self.path / 'card.yaml'}: thresholds.merge_rule: {err}") from None
 
     def predictor(self, device: str | None = "auto", *, conf: float | None = None,
-                  backend: str = "auto") -> Predictor:
+                  backend: str = "auto", precision: str = "auto") -> Predictor:
         """A predictor at the card's NMS IoU and ``conf`` (the card's by default).
 
         ``backend``: ``auto`` (the fastest available, see :mod:`poppyscan.detect.backends`),
         ``torch``, ``openvino`` or ``onnxruntime``; ``predictor.backend`` says which runs.
+        ``precision``: ``auto`` (the card's checked one, else f32), ``f32``, ``bf16`` (OpenVINO).
         """
         from poppyscan.detect.backends import make_predictor
 
         conf = self.conf if conf is None else float(conf)
         if not 0 < conf < 1:
             raise ModelError(f"conf={conf!r} must be in (0, 1)")
-        return make_predictor(self, backend=backend, device=device, conf=conf,
+        return make_predictor(self, backend=backend, device=device, conf=conf, precision=precision,
                               iou=float(self.thresholds.get("iou_nms", 0.5)))
 
 

@@ -52,13 +52,15 @@ class BundlePredictor:
     device: str
     conf: float | None = None
     backend: str = "auto"
+    precision: str = "auto"
 
     def __call__(self) -> Predictor:
         from poppyscan.detect.bundle import load_bundle
 
         # A GPU actor sees only its own GPU, as cuda:0, whichever the driver named.
         device = "cuda" if self.device.startswith("cuda") else self.device
-        return load_bundle(self.bundle_path).predictor(device, conf=self.conf, backend=self.backend)
+        return load_bundle(self.bundle_path).predictor(device, conf=self.conf, backend=self.backend,
+                                                       precision=self.precision)
 
 
 def detect_blocks_on_ray(

@@ -157,7 +157,8 @@ def fingerprint(infos: Sequence[RasterInfo], bundle: ModelBundle, predictor: Pre
         "grid": dataclasses.asdict(bundle.grid),
         "thresholds": {"conf": float(predictor.conf), "iou": float(getattr(predictor, "iou", 0))},
         "runtime": {"device": str(getattr(predictor, "device", "")),
-                    "backend": str(getattr(predictor, "backend", "torch"))},
+                    "backend": str(getattr(predictor, "backend", "torch")),
+                    "precision": str(getattr(predictor, "precision", "f32"))},
         "batching": {"batch_size": batch_size, "block_chips": BLOCK_CHIPS},
     }
 

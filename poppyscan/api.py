@@ -62,6 +62,7 @@ def detect(
     model: ModelBundle | PathLike | None = None,
     device: str | None = None,
     backend: str | None = None,
+    precision: str | None = None,
     conf: float | None = None,
     merge: str | Mapping[str, str] | None = None,
     mission: str | None = None,
@@ -82,8 +83,9 @@ def detect(
     registry (GeoPackage) the published run is recorded into (``found.recorded``).
 
     ``backend``: the network's runtime, ``auto`` (the fastest the bundle and
-    this machine have), ``torch``, ``openvino`` or ``onnxruntime``; ``run.json``
-    records the one that ran and its precision.
+    this machine have), ``torch``, ``openvino`` or ``onnxruntime``; ``precision``:
+    ``auto`` (the card's checked one), ``f32`` or ``bf16`` (OpenVINO); ``run.json``
+    records the backend that ran and its precision.
 
     ``engine``: ``"local"`` (this process) or ``"ray"``: Ray actors on the
     cluster in ``RAY_ADDRESS`` (or a local one), each loading the model once;
@@ -94,13 +96,14 @@ def detect(
     from poppyscan.tiles.scale import check_scale
     from poppyscan.tiles.sources import find_orthomosaics
 
-    settings = load_config("detect", config, device=device, backend=backend, batch_size=batch_size,
-                           workers=workers)
+    settings = load_config("detect", config, device=device, backend=backend, precision=precision,
+                           batch_size=batch_size, workers=workers)
     bundle = load_model(model)
     infos = [inspect_raster(path) for path in find_orthomosaics(orthos)]
     for info in infos:  # bad input fails here, in seconds, before any work
         check_scale(info, bundle.grid, max_gsd_ratio=float(settings["max_gsd_ratio"]))
-    predictor = bundle.predictor(settings["device"], conf=conf, backend=settings["backend"])
+    predictor = bundle.predictor(settings["device"], conf=conf, backend=settings["backend"],
+                                 precision=settings["precision"])
     options = dict(bundle=bundle, predictor=predictor, merge=bundle.merge_settings(merge),
                    mission=mission, batch_size=int(settings["batch_size"]),
                    workers=int(settings["workers"]), engine=engine,
@@ -139,7 +142,9 @@ def _predictor_factory(engine: str, bundle: ModelBundle, predictor, conf: float 
     from poppyscan.detect.ray_engine import BundlePredictor, join_ray
 
     join_ray()  # a missing extra or an unreachable cluster fails here, before any work
-    return BundlePredictor(str(bundle.path.resolve()), predictor.device, conf, predictor.backend)
+    precision = predictor.precision if predictor.backend == "openvino" else "auto"
+    return BundlePredictor(str(bundle.path.resolve()), predictor.device, conf, predictor.backend,
+                           precision)
 
 
 def tile(

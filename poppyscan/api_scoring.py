@@ -60,7 +60,8 @@ def evaluate(
     run, scoring = _evaluate_settings(config, settings, device=device, backend=backend, batch_size=batch_size,
                                       workers=workers)
     bundle = load_model(model)
-    return run_evaluation(bundle, list(orthos), list(labels), device=run["device"], backend=run["backend"],
+    return run_evaluation(bundle, list(orthos), list(labels), device=run["device"],
+                          backend=run["backend"], precision=run["precision"],
                           conf=conf, merge=merge, data_dir=data_dir,
                           batch_size=int(run["batch_size"]), workers=int(run["workers"]),
                           match_iou=float(scoring["match_iou"]),
@@ -97,7 +98,8 @@ def calibrate(
     return run_calibration(bundle, list(orthos), list(labels), out_model,
                            rule=str(scoring["pick"]), recall_floor=float(scoring["recall_floor"]),
                            match_iou=float(scoring["match_iou"]),
-                           min_area_m2=_min_area_m2(bundle, scoring), device=run["device"], backend=run["backend"],
+                           min_area_m2=_min_area_m2(bundle, scoring), device=run["device"],
+                           backend=run["backend"], precision=run["precision"],
                            batch_size=int(run["batch_size"]), workers=int(run["workers"]),
                            overwrite=overwrite)
 
@@ -119,7 +121,8 @@ def compare(
     run, _ = _evaluate_settings(config, {}, device=device, backend=backend, batch_size=batch_size,
                                workers=workers)
     return compare_models([load_model(m) for m in models], list(orthos), list(labels),
-                          device=run["device"], backend=run["backend"], batch_size=int(run["batch_size"]),
+                          device=run["device"], backend=run["backend"],
+                          precision=run["precision"], batch_size=int(run["batch_size"]),
                           workers=int(run["workers"]))
 
 

@@ -70,6 +70,7 @@ def calibrate(
     confs: Sequence[float] = TUNE_SWEEP,
     device: str | None = None,
     backend: str = "auto",
+    precision: str = "auto",
     batch_size: int = 8,
     workers: int = 2,
     bands: Sequence[int] | None = None,
@@ -90,7 +91,7 @@ def calibrate(
     if (out_dir / "card.yaml").exists() and not overwrite:
         raise ConfigError(f"{out_dir}: already holds a model bundle; pass overwrite=True / --overwrite")
     files = _file_records(orthos, labels)  # missing files fail before any work
-    result, truth = detect_with_truth(bundle, orthos, labels, device=device, backend=backend, conf=min(confs),
+    result, truth = detect_with_truth(bundle, orthos, labels, device=device, backend=backend, precision=precision, conf=min(confs),
                                       batch_size=batch_size, workers=workers, bands=bands)
     sweeps = sweep_merge_rules(result, truth, [bundle.merge_settings(r) for r in merge_rules],
                                confs, match_iou=match_iou, min_area_m2=min_area_m2)

@@ -85,6 +85,7 @@ def compare_models(
     match_ious: Sequence[float] = COMPARE_IOUS,
     device: str | None = None,
     backend: str = "auto",
+    precision: str = "auto",
     batch_size: int = 8,
     workers: int = 2,
     bands: Sequence[int] | None = None,
@@ -100,7 +101,7 @@ def compare_models(
     out = ModelComparison([Path(o).name for o in orthos], tuple(float(i) for i in match_ious))
     for bundle in bundles:
         merge = bundle.merge_settings()
-        result, truth = detect_with_truth(bundle, orthos, labels, device=device, backend=backend, merge=merge,
+        result, truth = detect_with_truth(bundle, orthos, labels, device=device, backend=backend, precision=precision, merge=merge,
                                           batch_size=batch_size, workers=workers, bands=bands)
         clusters = targets_at(result.detections, bundle.conf, merge)
         out.models.append({"model_id": bundle.model_id, "path": str(bundle.path),

@@ -122,6 +122,7 @@ def detect_with_truth(
     *,
     device: str | None = None,
     backend: str = "auto",
+    precision: str = "auto",
     conf: float | None = None,
     merge: MergeSettings | None = None,
     batch_size: int = 8,
@@ -137,7 +138,7 @@ def detect_with_truth(
     """
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
-    predictor = bundle.predictor(device, conf=conf, backend=backend)
+    predictor = bundle.predictor(device, conf=conf, backend=backend, precision=precision)
     result = run_detection([str(o) for o in orthos], predictor, bundle.grid, batch_size=batch_size,
                            workers=workers, merge=merge or bundle.merge_settings(), bands=bands)
     return result, read_truth(truth, crs=result.crs)
@@ -150,6 +151,7 @@ def evaluate(
     *,
     device: str | None = None,
     backend: str = "auto",
+    precision: str = "auto",
     conf: float | None = None,
     merge: str | Mapping[str, str] | None = None,
     match_iou: float = DEFAULT_MATCH_IOU,
@@ -181,7 +183,7 @@ def evaluate(
     if not 0 < match_iou <= 1:
         raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
     merge_settings = bundle.merge_settings(merge)
-    result, plots = detect_with_truth(bundle, orthos, truth, device=device, backend=backend,
+    result, plots = detect_with_truth(bundle, orthos, truth, device=device, backend=backend, precision=precision,
                                       conf=min([conf, *sweep]), merge=merge_settings,
                                       batch_size=batch_size, workers=workers, bands=bands)
     report = evaluate_detections(result, plots, conf=conf, model_id=bundle.model_id,

@@ -4,7 +4,7 @@
 backend        device     needs                                       precision
 =============  =========  ==========================================  ======================
 torch          cpu, cuda  ``weights.pt`` (always there)               f32 on CPU, f16 on CUDA
-openvino       cpu        ``poppyscan[cpu]``; the IR or ONNX export   f32 (bf16 on request)
+openvino       cpu        ``poppyscan[cpu]``; the IR or ONNX export   f32, or bf16 (see below)
 onnxruntime    cpu        ``poppyscan[cpu]``; the ONNX export         f32
 =============  =========  ==========================================  ======================
 
@@ -13,6 +13,13 @@ whose runtime is installed and whose export is in the bundle (see
 :func:`export_bundle`), else torch: on a 2-core Xeon, OpenVINO ran YOLO11n
 about 3x and ONNX Runtime about 1.6x as fast as PyTorch. The fast runtimes
 never import torch, which saves about 750 MB of memory.
+
+``precision="auto"`` runs OpenVINO in the precision the card's ``openvino``
+export names (``precision: bf16``), written there only after a held-out
+evaluation showed no loss (``scripts/train_demo_model.py precision``), else f32.
+bfloat16 ran about twice as fast as float32 on this project's Xeon (AMX); int8
+post-training quantization (NNCF) ran slower than bfloat16 there
+(``scripts/bench_precision.py``).
 """
 
 from __future__ import annotations
@@ -71,9 +78,15 @@ def export_file(bundle: ModelBundle, backend: str) -> Path | None:
 
 
 def make_predictor(bundle: ModelBundle, *, backend: str = "auto", device: str | None = "auto",
-                   conf: float, iou: float, max_det: int = 300) -> Predictor:
-    """The predictor of :func:`choose_backend`; ``predictor.backend`` names it."""
+                   conf: float, iou: float, max_det: int = 300, precision: str = "auto") -> Predictor:
+    """The predictor of :func:`choose_backend`; ``predictor.backend`` names it.
+
+    ``precision``: ``auto`` (see the module docstring), ``f32`` or, for
+    OpenVINO, ``bf16``; ``predictor.precision`` says what runs.
+    """
     name = choose_backend(backend, device, bundle)
+    if precision not in ("auto", "f32") and name != "openvino":
+        raise ConfigError(f"precision={precision!r} runs on the openvino backend only, not {name}")
     if name == "torch":
         return YoloPredictor(str(bundle.weights_path), conf=conf, iou=iou, device=device,
                              max_det=max_det)
@@ -82,7 +95,10 @@ def make_predictor(bundle: ModelBundle, *, backend: str = "auto", device: str | 
     if name == "openvino":
         from poppyscan.detect.backends.openvino_predictor import OpenVinoPredictor
 
-        return OpenVinoPredictor(path, conf=conf, iou=iou, max_det=max_det)
+        if precision == "auto":
+            precision = bundle.card["exports"]["openvino" if path.suffix == ".xml" else "onnx"].get(
+                "precision", "f32")
+        return OpenVinoPredictor(path, conf=conf, iou=iou, max_det=max_det, precision=precision)
     from poppyscan.detect.backends.onnx_predictor import OnnxRuntimePredictor
 
     return OnnxRuntimePredictor(path, conf=conf, iou=iou, max_det=max_det)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from poppyscan.cli.options import Progress, inference_options
+from poppyscan.cli.options import Progress, default_of, inference_options
 from poppyscan.detect.merge import MERGE_RULES, parse_merge_rule
 
 
@@ -36,6 +36,9 @@ def echo_run(run) -> None:
 @click.option("--model", default=None, type=click.Path(),
               help="Model bundle folder (card.yaml + weights) [the bundled demo model].")
 @inference_options
+@click.option("--precision", default=None, type=click.Choice(["auto", "f32", "bf16"]),
+              help="Arithmetic of the OpenVINO backend: auto runs the precision the model card "
+                   f"says was checked on held-out data, else f32 {default_of('detect', 'precision')}.")
 @click.option("--conf", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Detection threshold, (0, 1) [the model card's].")
 @click.option("--merge", default=None, metavar="RULE|CLASS=RULE,...", callback=_merge_rule,
@@ -52,7 +55,7 @@ def echo_run(run) -> None:
               help="Where chip blocks run: this process, or Ray actors on the cluster in "
                    "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') "
                    "[local].")
-def detect(orthos, out, model, device, backend, batch_size, workers, conf, merge, mission, config_path,
+def detect(orthos, out, model, device, backend, precision, batch_size, workers, conf, merge, mission, config_path,
            registry_path, overwrite, engine) -> None:
     """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.
 
@@ -63,7 +66,7 @@ def detect(orthos, out, model, device, backend, batch_size, workers, conf, merge
     import poppyscan.api as ps
 
     with Progress("detect") as progress:
-        run = ps.detect(orthos, out, model=model, device=device, backend=backend, conf=conf, merge=merge,
+        run = ps.detect(orthos, out, model=model, device=device, backend=backend, precision=precision, conf=conf, merge=merge,
                         mission=mission, batch_size=batch_size, workers=workers,
                         config=config_path, overwrite=overwrite, registry=registry_path,
                         progress=progress, engine=engine)

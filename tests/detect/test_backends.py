@@ -158,6 +158,20 @@ def test_unknown_backend_lists_the_choices(demo):
         choose_backend("tflite", "cpu", demo)
 
 
+def test_precision_auto_is_the_cards_checked_one(exported, tmp_path):
+    assert exported.predictor("cpu", backend="openvino").precision == "f32"
+    folder = tmp_path / "bundle"
+    shutil.copytree(exported.path, folder)
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    card["exports"]["openvino"]["precision"] = "bf16"  # what a held-out check writes
+    (folder / "card.yaml").write_text(yaml.safe_dump(card))
+    checked = load_bundle(folder)
+    assert checked.predictor("cpu", backend="openvino").precision == "bf16"
+    assert checked.predictor("cpu", backend="openvino", precision="f32").precision == "f32"
+    with pytest.raises(ConfigError, match="openvino backend only"):
+        checked.predictor("cpu", backend="torch", precision="bf16")
+
+
 @pytest.fixture(scope="module")
 def exported(untrained_bundle, tmp_path_factory):
     """A copy of the 128 px untrained bundle, exported to ONNX and OpenVINO."""
