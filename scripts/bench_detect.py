@@ -6,7 +6,8 @@ process, so its peak RSS is its own (imports included).
 
 - ``raw-<backend>``: forward passes + NMS alone on chips already in memory
   (``torch``, ``openvino``, ``onnxruntime``; ``openvino-bf16`` is OpenVINO at
-  the CPU's bfloat16, which poppyscan does not use: see detect/backends);
+  the CPU's bfloat16, which poppyscan runs when the model card says it passed
+  the held-out check: see detect/backends);
 - ``read``: the chip stream alone (:func:`tiles.iter_chips`, same threads and
   prefetch as detection): the most chips/s reading can feed;
 - ``poppyscan``: :func:`detect.pipeline.run_detection` + targets with the
@@ -121,13 +122,10 @@ def _grid(bundle):
 
 
 def _predictor(bundle, backend: str, device: str):
+    """The raw rows' predictor: ``openvino`` at float32, ``openvino-bf16`` at bfloat16."""
     if backend == "openvino-bf16":
-        from poppyscan.detect.backends import export_file
-        from poppyscan.detect.backends.openvino_predictor import OpenVinoPredictor
-
-        return OpenVinoPredictor(export_file(bundle, "openvino"), conf=bundle.conf,
-                                 iou=float(bundle.thresholds.get("iou_nms", 0.5)), precision="bf16")
-    return bundle.predictor(device, backend=backend)
+        return bundle.predictor(device, backend="openvino", precision="bf16")
+    return bundle.predictor(device, backend=backend, precision="f32" if device == "cpu" else "auto")
 
 
 def bench_raw(ortho, bundle, device, batch_size, backend, max_chips) -> dict:
@@ -397,7 +395,8 @@ def _print_table(size: int, name: str, rows: dict, every: dict) -> None:
         if method == "stages":
             continue
         backend = f"{r.get('backend', '')} {r.get('precision', '')}".strip()
-        raw = f"raw-{r['backend']}" if "backend" in r else None
+        bf16 = "-bf16" if r.get("backend") == "openvino" and r.get("precision") == "bf16" else ""
+        raw = f"raw-{r['backend']}{bf16}" if "backend" in r else None
         print(f"{method:>18} {backend:>17} {r['chips']:>6} {r['chips_per_s']:>8.1f} "
               f"{ratio(r, raw):>7.2f} {ratio(r, 'sahi'):>8.2f} {ratio(r, 'geodeep'):>10.2f} "
               f"{ratio(r, 'poppyscan-torch'):>9.2f} {r['cpu_ms_per_chip']:>12.0f} "

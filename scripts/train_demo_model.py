@@ -43,7 +43,29 @@ The shipped model was made in five steps; no GPU was lent for the last four:
     cp runs/demo/models/n-5cm-hn2/{card.yaml,weights.pt} detect/models/poppy-demo/
 
 The 10 cm / 320 px candidate: ``train --data dataset-10cm --name poppy-10cm`` from
-the step-1 weights. Training is deterministic for a given machine and torch;
+the step-1 weights.
+
+Real ground (the step that made the bundled poppy-demo-5934a04c; docs/real-ground/):
+fine-tune from the previous bundle on the current generator's training surveys, plots
+sown into the real tiles that are not held out, every chip of those tiles as a real
+negative, and the previous model's false targets (``tests/data/real``; SJER_477 and
+oamtcd_brazil_10cm are held out, scored with ``scripts/false_targets.py``):
+
+    W="--work runs/real"
+    python scripts/train_demo_model.py surveys $W --sets train_surveys tune_surveys heldout_surveys
+    python scripts/train_demo_model.py composites $W
+    python scripts/train_demo_model.py mine $W --out detect/models/poppy-demo
+    python scripts/train_demo_model.py dataset $W --data dataset-real2
+    python scripts/train_demo_model.py train $W --data dataset-real2 --config docs/real-ground/finetune.yaml \
+        --architecture detect/models/poppy-demo/weights.pt --out runs/real/models/n-real2
+    python scripts/train_demo_model.py tune $W --apply --data dataset-real2 \
+        --config docs/real-ground/finetune.yaml --out runs/real/models/n-real2
+    python scripts/train_demo_model.py evaluate $W --real --out runs/real/models/n-real2 \
+        --compare detect/models/poppy-demo --lineage ...
+    python scripts/train_demo_model.py precision $W --out runs/real/models/n-real2
+    cp runs/real/models/n-real2/{card.yaml,weights.*} detect/models/poppy-demo/
+
+Training is deterministic for a given machine and torch;
 across machines expect the same figures within noise, not the same bytes.
 """
 
@@ -64,19 +86,34 @@ TRAIN_SURVEYS = [(0.05, 3072)] * 20 + [(0.08, 1920)] * 6 + [(0.02, 4096)] * 6
 # Seeds 806-811 were added later: appended, so seeds 800-805 keep their GSD.
 TUNE_SURVEYS = ([(0.05, 3072)] * 2 + [(0.08, 1920)] * 2 + [(0.02, 6144)] * 2) * 2
 HELDOUT_SURVEYS = [(0.05, 3072)] * 4 + [(0.08, 1920)] * 4 + [(0.02, 6144)] * 4
-SEED0 = {"train_surveys": 100, "tune_surveys": 800, "heldout_surveys": 900}
+# A quarter of the training ground (77 m surveys), for fine-tuning on real ground.
+SMALL_SURVEYS = [(0.05, 1536)] * 10 + [(0.08, 960)] * 3 + [(0.02, 3840)] * 3
+SEED0 = {"train_surveys": 100, "tune_surveys": 800, "heldout_surveys": 900, "small_surveys": 100}
 PLANS = {"train_surveys": TRAIN_SURVEYS, "tune_surveys": TUNE_SURVEYS,
-         "heldout_surveys": HELDOUT_SURVEYS}
+         "heldout_surveys": HELDOUT_SURVEYS, "small_surveys": SMALL_SURVEYS}
+REAL = ROOT / "tests" / "data" / "real"
+# Real poppy-free tiles trained on: host -> (composite seeds, plots per ha of open ground). Held
+# out: SJER_477 and oamtcd_brazil_10cm (scripts/false_targets.py HELD_OUT). tiled_epsg28992 is
+# left out: at 0.25 m it is 5x coarser than the model's 5 cm, which detection refuses.
+REAL_TRAIN = {"oamtcd_philippines_10cm.tif": (4, 6.0), "OSBS_029.tif": (8, 60.0),
+              "australia_drone_1p8cm.tif": (6, 200.0)}
+COMPOSITE_SEED0 = 700
+COPY_SHIFT_M = 10_000.0
 # Dataset folder -> chip grid (gsd_m, tile_px, overlap_px): the same ground per chip.
 DATASETS = {"dataset": (0.05, 640, 128), "dataset-10cm": (0.10, 320, 64),
-            "dataset-hn": (0.05, 640, 128), "dataset-hn2": (0.05, 640, 128)}
+            "dataset-hn": (0.05, 640, 128), "dataset-hn2": (0.05, 640, 128),
+            "dataset-real": (0.05, 640, 128), "dataset-real2": (0.05, 640, 128)}
 # Dataset folder -> hard negatives (globs under --work): false targets written by the
 # `mine` stage of each model named, and the generator's look-alikes (distractors).
 HARD_NEGATIVES = {
     "dataset-hn": ["false-targets-poppy-demo-3950b15f.gpkg"],
     "dataset-hn2": ["false-targets-poppy-demo-3950b15f.gpkg", "false-targets-poppy-demo-2ae23b1b.gpkg",
                     "train_surveys/s*/distractors.geojson"],
+    "dataset-real": ["small_surveys/s*/distractors.geojson"],
+    "dataset-real2": ["train_surveys/s*/distractors.geojson", "false-targets-poppy-demo-4705358c*.gpkg"],
 }
+# Dataset folder -> (survey sets, and plots sown into real ground; real negatives come with them).
+SOURCES = {"dataset-real": ("small_surveys", True), "dataset-real2": ("train_surveys", True)}
 
 
 def _one_survey(args) -> str:
@@ -90,12 +127,52 @@ def _one_survey(args) -> str:
     return str(result.ortho_path)
 
 
-def make_surveys(work: Path, jobs: int) -> None:
+def make_surveys(work: Path, jobs: int, sets: list[str]) -> None:
     tasks = [(work / name / f"s{SEED0[name] + i}", SEED0[name] + i, gsd, size)
-             for name, plan in PLANS.items() for i, (gsd, size) in enumerate(plan)]
+             for name, plan in PLANS.items() if name in sets for i, (gsd, size) in enumerate(plan)]
     with ProcessPoolExecutor(jobs) as pool:
         for path in pool.map(_one_survey, tasks):
             print(path)
+
+
+def _one_composite(args) -> str:
+    """One host, one seed: plots sown in, the copy moved ``shift_m`` east (see make_composites)."""
+    import rasterio
+    from affine import Affine
+
+    from poppyscan.synth import composite_survey
+
+    host, out, seed, density, shift_m = args
+    if (out / "composite.json").is_file():  # the folder is renamed into place when complete
+        return str(out / "ortho.tif")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    result = composite_survey(host, tmp, seed=seed, plot_density_per_ha=density)
+    with rasterio.open(tmp / "ortho.tif", "r+") as dst:
+        t = dst.transform
+        dst.transform = Affine(t.a, t.b, t.c + shift_m, t.d, t.e, t.f)
+    plots = json.loads((tmp / "plots.geojson").read_text())
+    for feature in plots["features"]:
+        feature["geometry"]["coordinates"] = [[[x + shift_m, y] for x, y in ring]
+                                              for ring in feature["geometry"]["coordinates"]]
+    (tmp / "plots.geojson").write_text(json.dumps(plots))
+    tmp.rename(out)
+    return f"{out / 'ortho.tif'}: {len(result.plots)} plots, moved {shift_m:g} m east"
+
+
+def make_composites(work: Path, jobs: int) -> None:
+    """Plots sown into the real tiles trained on (REAL_TRAIN), several seeds each.
+
+    A dataset matches labels to chips by location, so the copies of one host
+    must not share ground: the copy of seed k is moved k x 10 km east (raster
+    and truth together; its imagery and labels stay consistent).
+    """
+    tasks = [(REAL / host, work / "composites" / f"{Path(host).stem}-s{COMPOSITE_SEED0 + k}",
+              COMPOSITE_SEED0 + k, density, COPY_SHIFT_M * k)
+             for host, (n, density) in REAL_TRAIN.items() for k in range(n)]
+    with ProcessPoolExecutor(jobs) as pool:
+        for line in pool.map(_one_composite, tasks):
+            print(line)
 
 
 def surveys_of(work: Path, name: str) -> list[Path]:
@@ -106,13 +183,17 @@ def build(work: Path, names: list[str]) -> None:
     from poppyscan.tiles import GridSpec
     from poppyscan.train.dataset import build_dataset
 
-    surveys = surveys_of(work, "train_surveys")
-    labels = [p.parent / "plots.geojson" for p in surveys]
     for name in names:
+        survey_set, real = SOURCES.get(name, ("train_surveys", False))
+        surveys = surveys_of(work, survey_set)
+        if real:
+            surveys += sorted((work / "composites").glob("*/ortho.tif"))
+        labels = [p.parent / "plots.geojson" for p in surveys]
         hard = [path for pattern in HARD_NEGATIVES.get(name, []) for path in _matching(work, pattern)]
         summary = build_dataset(surveys, labels, work / name, grid=GridSpec(*DATASETS[name]),
                                 class_names=["poppy"], split="ortho", val_frac=0.15, test_frac=0.1,
                                 negative_ratio=0.3, hard_negatives=hard, image_format="jpg",
+                                negatives_from=[REAL / host for host in REAL_TRAIN] if real else (),
                                 jpeg_quality=90, seed=0, overwrite=True)
         print(name, json.dumps(summary.to_dict()["splits"]), json.dumps(summary.counts))
 
@@ -132,16 +213,36 @@ def bundle_run(run: Path, data: Path, out: Path, config: dict) -> None:
         shutil.rmtree(out / "run", ignore_errors=True)
         shutil.copytree(run, out / "run")
     bundle = train_model(data, out, config={**config, "device": "cpu", "resume": True}, overwrite=True)
+    add_card_extras(out)
     print(bundle.model_id, json.dumps(bundle.card["metrics"]))
 
 
-def detect_surveys(bundle, surveys: list[Path], device: str | None):
+# Card keys no training config writes: how plots are scored and ranked (see detect/models/poppy-demo).
+CARD_EXTRAS = {"headline_min_area_m2": 20.0, "full_priority_area_m2": {"poppy": 100.0}}
+
+
+def add_card_extras(model: Path) -> None:
+    """Write CARD_EXTRAS into the bundle's card, after its thresholds."""
+    import yaml
+
+    from poppyscan.tiles.atomic import atomic_write_text
+
+    card_path = model / "card.yaml"
+    card = yaml.safe_load(card_path.read_text())
+    at = list(card).index("thresholds") + 1
+    items = [(k, v) for k, v in card.items() if k not in CARD_EXTRAS]
+    card = dict(items[:at] + list(CARD_EXTRAS.items()) + items[at:])
+    atomic_write_text(card_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+
+
+def detect_surveys(bundle, surveys: list[Path], device: str | None, precision: str = "auto"):
     """Run detection once at LOW_CONF on ``surveys``: (result, their truth plots)."""
     from poppyscan.train.evaluate import detect_with_truth
     from poppyscan.train.tuning import LOW_CONF
 
     return detect_with_truth(bundle, surveys, [s.parent / "plots.geojson" for s in surveys],
-                             device=device, conf=LOW_CONF, batch_size=8, workers=2)
+                             device=device, precision=precision, conf=LOW_CONF, batch_size=8,
+                             workers=2)
 
 
 def tune(work: Path, model: Path, device: str | None) -> dict:
@@ -169,21 +270,30 @@ def tune(work: Path, model: Path, device: str | None) -> dict:
     return picked
 
 
-def mine(work: Path, model: Path, device: str | None, conf: float) -> Path:
-    """Detect on the training surveys; write the targets that hit no plot (hard negatives)."""
+def mine(work: Path, model: Path, device: str | None, conf: float) -> list[Path]:
+    """Detect on the training surveys; write the targets that hit no plot (hard negatives).
+
+    Plots sown into real ground too (one file each: every host has its own CRS): what
+    the model takes for poppy there is a real negative.
+    """
     from poppyscan.detect.bundle import load_bundle
     from poppyscan.train.mining import mine_false_targets
 
     bundle = load_bundle(model)
-    result, truth = detect_surveys(bundle, surveys_of(work, "train_surveys"), device)
-    mined = mine_false_targets(result, truth, work / f"false-targets-{bundle.model_id}.gpkg",
-                               conf=conf, merge=bundle.merge_settings("union"))
-    print(f"{mined.n_false} of {mined.n_targets} targets at conf {conf} hit no plot -> "
-          f"{mined.path} ({result.timings_s['total']:.0f} s)")
-    return mined.path
+    groups = {"": surveys_of(work, "train_surveys")}
+    groups.update({f"-{p.parent.name}": [p] for p in sorted((work / "composites").glob("*/ortho.tif"))})
+    written = []
+    for suffix, surveys in groups.items():
+        result, truth = detect_surveys(bundle, surveys, device)
+        mined = mine_false_targets(result, truth, work / f"false-targets-{bundle.model_id}{suffix}.gpkg",
+                                   conf=conf, merge=bundle.merge_settings("union"))
+        print(f"{mined.n_false} of {mined.n_targets} targets at conf {conf} hit no plot -> "
+              f"{mined.path} ({result.timings_s['total']:.0f} s)")
+        written.append(mined.path)
+    return written
 
 
-def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
+def evaluate_heldout(work: Path, model: Path, device: str | None, precision: str = "auto") -> dict:
     """Score the bundle at its card's thresholds on the held-out surveys, per GSD and overall."""
     import rasterio
 
@@ -198,12 +308,14 @@ def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
         with rasterio.open(survey) as src:
             gsd_cm = round(src.res[0] * 100, 1)
         groups.setdefault(f"{gsd_cm:g} cm", []).append(survey)
-    runs = {name: detect_surveys(bundle, group, device) for name, group in sorted(groups.items())}
+    runs = {name: detect_surveys(bundle, group, device, precision)
+            for name, group in sorted(groups.items())}
     runs["all"] = pool_runs([r for r, _ in runs.values()], [t for _, t in runs.values()])
     rows = {}
     for name, (result, truth) in runs.items():
         report = evaluate_detections(result, truth, conf=bundle.conf, model_id=bundle.model_id,
-                                     merge=bundle.merge_settings(), sweep=())
+                                     merge=bundle.merge_settings(), sweep=(),
+                                     min_area_m2=float(bundle.card.get("headline_min_area_m2", 20.0)))
         print(f"== {name}\n{report.summary_text()}")
         rows[name] = {"surveys": len(groups.get(name, surveys)), **_row(report),
                       "cpu_s_per_km2": None}
@@ -211,8 +323,60 @@ def evaluate_heldout(work: Path, model: Path, device: str | None) -> dict:
     rows["all"]["cpu_s_per_km2"] = round(seconds / rows["all"]["area_km2"], 1)
     table = _markdown(rows, bundle.model_id)
     print(table)
-    (work / f"heldout-{bundle.model_id}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    suffix = "" if precision == "auto" else f"-{precision}"
+    (work / f"heldout-{bundle.model_id}{suffix}.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
+
+
+CHECKED = ("recall_ge20", "precision_ge20", "recall", "precision")
+
+
+def check_precision(work: Path, model: Path) -> bool:
+    """Run OpenVINO at bf16 only if the held-out scores do not drop against f32: the card says.
+
+    Writes ``exports.openvino.precision`` (what ``precision=auto`` runs) and
+    ``precision_check`` (both rows) into the card; the weights stay as they are.
+    """
+    import yaml
+
+    from poppyscan.tiles.atomic import atomic_write_text
+
+    rows = {p: evaluate_heldout(work, model, "cpu", precision=p)["all"] for p in ("f32", "bf16")}
+    passed = all(rows["bf16"][k] >= rows["f32"][k] for k in CHECKED)
+    card_path = model / "card.yaml"
+    card = yaml.safe_load(card_path.read_text())
+    card["exports"]["openvino"]["precision"] = "bf16" if passed else "f32"
+    card["exports"]["openvino"]["precision_check"] = {
+        "on": "12 held-out synthetic surveys (seeds 900-911), the card's thresholds",
+        "rule": f"bf16 only if none of {', '.join(CHECKED)} drops against f32",
+        **{p: {k: row[k] for k in (*CHECKED, "false_per_km2", "targets")} for p, row in rows.items()}}
+    atomic_write_text(card_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+    print(f"bf16 {'passes' if passed else 'fails'}: " + json.dumps(rows))
+    return passed
+
+
+def real_false_targets(model: Path, device: str | None) -> dict:
+    """False targets per km2 of the bundle at its card's threshold on every real poppy-free tile,
+    held out or trained on (``scripts/false_targets.py`` for thumbnails)."""
+    from poppyscan.detect.bundle import load_bundle
+    from poppyscan.train.false_target_rate import false_target_rates, pooled_rates
+
+    bundle = load_bundle(model)
+    held_out = ("SJER_477.tif", "oamtcd_brazil_10cm.tif")
+    images = [REAL / name for name in (*held_out, *REAL_TRAIN)]
+    rates, _ = false_target_rates(images, bundle, device=device or "cpu")
+    conf = bundle.conf
+    rows = {r.path.name: {"held_out": r.path.name in held_out, "area_km2": round(r.area_km2, 4),
+                          "area_measured_in": r.measured_in, "targets": len(r.targets[conf]),
+                          "per_km2": round(r.per_km2(conf), 1),
+                          "lie_on": sorted({t.lies_on for t in r.targets[conf]})} for r in rates}
+    pooled = {}
+    for name, group in (("held_out", [r for r in rates if r.path.name in held_out]),
+                        ("trained_on", [r for r in rates if r.path.name not in held_out])):
+        n, km2, per_km2 = pooled_rates(group, conf)
+        pooled[name] = {"targets": n, "area_km2": round(km2, 4), "per_km2": round(per_km2, 1)}
+    print(json.dumps({"conf": conf, "pooled": pooled}, indent=2))
+    return {"conf": conf, "images": rows, "pooled": pooled}
 
 
 def _row(report) -> dict:
@@ -259,7 +423,8 @@ NOT_COMPARED = (
 
 
 def write_heldout_into_card(model: Path, rows: dict, tuned: dict | None,
-                            compared: dict[str, dict], lineage: list[str]) -> None:
+                            compared: dict[str, dict], lineage: list[str],
+                            real: dict | None = None) -> None:
     """Add the held-out table, how thresholds were picked and the candidates compared to the
     card; the weights stay as they are."""
     import yaml
@@ -282,6 +447,11 @@ def write_heldout_into_card(model: Path, rows: dict, tuned: dict | None,
     card["not_compared"] = NOT_COMPARED
     if lineage:
         card["training"]["lineage"] = lineage
+    if real:
+        card["real_false_targets"] = {
+            "what": "targets per km2 on real imagery without poppy (tests/data/real), at the card's "
+                    "conf; areas are ground areas examined (World Mercator measured in UTM)",
+            "held_out": "SJER_477.tif, oamtcd_brazil_10cm.tif (never trained on)", **real}
     card_path.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
 
 
@@ -313,7 +483,10 @@ def compared_candidates(work: Path, models: list[Path]) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["surveys", "mine", "dataset", "train", "bundle", "tune", "evaluate"])
+    parser.add_argument("stage", choices=["surveys", "composites", "mine", "dataset", "train", "bundle",
+                                          "tune", "evaluate", "precision"])
+    parser.add_argument("--sets", nargs="*", choices=list(PLANS), default=list(PLANS)[:3],
+                        help="surveys: the survey sets to draw [train, tune and held-out]")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "demo")
     parser.add_argument("--jobs", type=int, default=2, help="parallel survey processes [2]")
     parser.add_argument("--config", default=str(ROOT / "configs" / "train" / "demo.yaml"))
@@ -334,6 +507,9 @@ def main() -> None:
                         help="tune: write the picked thresholds into the bundle's card")
     parser.add_argument("--lineage", nargs="*", default=[],
                         help="evaluate: the steps that made the model, one line each, for the card")
+    parser.add_argument("--real", action="store_true",
+                        help="evaluate: also count false targets per km2 on the real poppy-free "
+                             "tiles, into the card")
     parser.add_argument("--mine-conf", type=float, default=0.1,
                         help="mine: least confidence of a false target kept as a hard negative [0.1]")
     args = parser.parse_args()
@@ -345,7 +521,11 @@ def main() -> None:
         config["name"] = args.name
     data = args.work / (args.data or "dataset")
     if args.stage == "surveys":
-        make_surveys(args.work, args.jobs)
+        make_surveys(args.work, args.jobs, args.sets)
+    elif args.stage == "composites":
+        make_composites(args.work, args.jobs)
+    elif args.stage == "precision":
+        check_precision(args.work, args.out)
     elif args.stage == "mine":
         mine(args.work, args.out, args.device, args.mine_conf)
     elif args.stage == "dataset":
@@ -354,6 +534,7 @@ def main() -> None:
         from poppyscan.train.training import train_model
 
         bundle = train_model(data, args.out, config=config, overwrite=True)
+        add_card_extras(args.out)
         print(json.dumps(bundle.card, indent=2, default=str))
     elif args.stage == "bundle":
         bundle_run(args.run, data, args.out, config)
@@ -365,11 +546,12 @@ def main() -> None:
             bundle_run(args.out / "run", data, args.out, config)
     else:
         rows = evaluate_heldout(args.work, args.out, args.device)
+        real = real_false_targets(args.out, args.device) if args.real else None
         tuned_path = args.work / f"tuned-{args.out.name}.json"
         write_heldout_into_card(args.out, rows, json.loads(tuned_path.read_text())
                                 if tuned_path.is_file() else None,
                                 {**candidate(args.out, rows), **compared_candidates(args.work, args.compare)},
-                                args.lineage)
+                                args.lineage, real)
 
 
 if __name__ == "__main__":
