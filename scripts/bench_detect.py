@@ -314,7 +314,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of each method, interleaved; the table shows the median [1]")
     parser.add_argument("--gdal-cache-mb", type=int, default=None,
-                        help="GDAL_CACHEMAX of every method [unset: poppyscan's 256, GDAL's 5 %% "
+                        help="GDAL_CACHEMAX of every method [unset: poppyscan's 64, GDAL's 5 %% "
                              "of RAM for the peers]")
     parser.add_argument("--_child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
