@@ -30,6 +30,7 @@ from poppyscan.detect.predictor import Predictor
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.errors import ConfigError, RunInterrupted
 from poppyscan.tiles.output_folder import MIN_FREE_BYTES, OutputFolder, output_error
+from poppyscan.tiles.plan import RasterPlan
 from poppyscan.tiles.provenance import utc_now
 from poppyscan.tiles.raster import RasterInfo
 from poppyscan.tiles.sources import flight_date, source_labels
@@ -74,18 +75,20 @@ def detect_targets(
     journal: Journal | None = None,
     engine: str = "local",
     predictor_factory: Callable[[], Predictor] | None = None,
+    plans: Sequence[RasterPlan] | None = None,
 ) -> FoundTargets:
     """Detect on ``infos`` with ``predictor``, merge with ``merge`` and rank the targets.
 
     ``on_source(label, i, n)`` names each orthomosaic as the run reaches it;
-    ``engine`` and ``predictor_factory`` as in :func:`~poppyscan.detect.pipeline.run_detection`.
+    ``engine``, ``predictor_factory`` and ``plans`` (made here when not given)
+    as in :func:`~poppyscan.detect.pipeline.run_detection`.
     """
     labels = source_labels([info.path for info in infos])
     mission = mission or labels[infos[0].path].replace("/", "-")
     named = (lambda path, i, n: on_source(labels[path], i, n)) if on_source else None
     result = run_detection(infos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
                            merge=merge, on_chips=on_chips, on_source=named, journal=journal,
-                           engine=engine, predictor_factory=predictor_factory)
+                           engine=engine, predictor_factory=predictor_factory, plans=plans)
     targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
                            gsd_m=bundle.grid.gsd_m, class_names=bundle.classes,
                            source_labels=labels, full_area_m2=bundle.card.get("full_priority_area_m2"))
@@ -129,7 +132,7 @@ def run_to_folder(
             found = detect_targets(infos, bundle=bundle, predictor=predictor, merge=merge,
                                    mission=mission, batch_size=batch_size, workers=workers,
                                    on_chips=on_chips, on_source=on_source, journal=journal,
-                                   engine=engine, predictor_factory=predictor_factory)
+                                   engine=engine, predictor_factory=predictor_factory, plans=plans)
         except KeyboardInterrupt:
             done = len(journal.done_blocks())
             raise RunInterrupted(

@@ -22,13 +22,9 @@ from poppyscan.tiles.grid import (
     grid_shape_px,
     grid_transform,
 )
-from poppyscan.tiles.raster import RasterInfo, decimated_grid, open_dataset
+from poppyscan.tiles.raster import RasterInfo, decimated_grid, decimated_read_is_cheap, open_dataset
 
 __all__ = ["ChipBlock", "RasterPlan", "plan_raster"]
-
-# Rasters up to this size get a coarse mask pre-screen even without overviews.
-PRESCREEN_MAX_PX = 64_000_000
-
 
 @dataclass(frozen=True)
 class ChipBlock:
@@ -103,10 +99,9 @@ def plan_raster(info: RasterInfo, spec: GridSpec, *, prescreen: bool = True) -> 
 
 
 def _coarse_mask(info: RasterInfo, max_px: int = 512) -> tuple[np.ndarray, Affine] | None:
+    if not decimated_read_is_cheap(info):
+        return None
     with open_dataset(info) as src:
-        has_overviews = bool(src.overviews(1))
-        if not has_overviews and info.width * info.height > PRESCREEN_MAX_PX:
-            return None
         out_w, out_h, transform = decimated_grid(info, max_px)
         mask = src.dataset_mask(out_shape=(out_h, out_w)) > 0
     # One coarse pixel of margin: a sliver of valid pixels may vanish when decimated.

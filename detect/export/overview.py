@@ -11,13 +11,20 @@ from affine import Affine
 from pyproj import CRS
 from rasterio.warp import Resampling, reproject, transform_bounds
 
-from poppyscan.tiles.raster import RasterInfo, overview_read, to_uint8
+from poppyscan.tiles.raster import RasterInfo, decimated_read_is_cheap, overview_read, to_uint8
 
 __all__ = ["mission_overview"]
 
+FOOTPRINT_GREY = 128
+
 
 def mission_overview(infos: Sequence[RasterInfo], crs: CRS, *, max_px: int = 1600):
-    """``(rgb, transform, crs)``: all ``infos`` mosaicked in ``crs`` (projected), at most ``max_px``."""
+    """``(rgb, transform, crs)``: all ``infos`` mosaicked in ``crs`` (projected), at most ``max_px``.
+
+    A large orthomosaic without overviews is drawn as its grey footprint: reading
+    it decimated would decode every pixel again after detection (``gdaladdo``
+    adds overviews).
+    """
     bounds = np.array([transform_bounds(info.crs, crs, *_bounds(info)) for info in infos])
     left, bottom = bounds[:, 0].min(), bounds[:, 1].min()
     right, top = bounds[:, 2].max(), bounds[:, 3].max()
@@ -26,9 +33,13 @@ def mission_overview(infos: Sequence[RasterInfo], crs: CRS, *, max_px: int = 160
     transform = Affine(res, 0, left, 0, -res, top)
     canvas = np.zeros((3, height, width), dtype=np.uint8)
     for info in infos:
-        data, mask, src_transform = overview_read(info, max_px=max_px)
-        rgb = to_uint8(data, info.stretch)
-        rgb[:, ~mask] = 0
+        if decimated_read_is_cheap(info):
+            data, mask, src_transform = overview_read(info, max_px=max_px)
+            rgb = to_uint8(data, info.stretch)
+            rgb[:, ~mask] = 0
+        else:
+            src_transform = info.transform @ Affine.scale(info.width, info.height)
+            rgb = np.full((3, 1, 1), FOOTPRINT_GREY, dtype=np.uint8)
         part = np.zeros_like(canvas)
         reproject(rgb, part, src_transform=src_transform, src_crs=info.crs, src_nodata=0,
                   dst_transform=transform, dst_crs=crs, dst_nodata=0, resampling=Resampling.average)

@@ -212,3 +212,23 @@ def test_targets_off_the_overview_are_skipped():
     drawn = draw_overview((image, far_away, UTM), targets)
 
     assert (drawn == 90).all()
+
+
+def test_large_raster_without_overviews_is_drawn_as_its_footprint(tmp_path, monkeypatch):
+    """A decimated read would decode every pixel again after detection: not for big rasters."""
+    from poppyscan.detect.export import overview as overview_module
+    from poppyscan.tiles import inspect_raster, raster
+    from tests.data.rasters import make_raster
+
+    info = inspect_raster(make_raster(tmp_path / "big.tif", 400, 300))
+    monkeypatch.setattr(raster, "DECIMATED_READ_MAX_PX", 400 * 300 - 1)
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("read the whole raster")
+
+    monkeypatch.setattr(overview_module, "overview_read", no_read)
+    image, _, _ = overview_module.mission_overview([info], info.crs, max_px=100)
+    assert image.shape[:2] == (75, 100)
+    grey = (image == overview_module.FOOTPRINT_GREY).all(axis=2)
+    assert grey.mean() > 0.7  # the rest: the scale bar and the north arrow, drawn in grey levels
+    assert (image == image[..., :1]).all()  # none of the raster's random colours
