@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = ["FoundTargets", "MANIFEST", "OUTPUTS", "detect_targets", "run_to_fold
 
 MANIFEST = "run.json"
 OUTPUTS = (*OUTPUT_NAMES.values(), "thumbs")  # published before the manifest, which comes last
+THUMBNAIL_THREADS = 4
 
 log = logging.getLogger("poppyscan")
 
@@ -238,12 +240,18 @@ def _counts(result: DetectionResult, targets: list[Target]) -> dict:
 
 
 def _thumbnails(found: FoundTargets, out: Path) -> list[Target]:
-    """One JPEG crop per target, from the first orthomosaic it was seen in."""
+    """One JPEG crop per target, from the first orthomosaic it was seen in.
+
+    On threads (GDAL decodes without the GIL; each call opens its own handle):
+    one at a time, 135 thumbnails took 10 s of a resumed run's 26.
+    """
     path_of = {label: path for path, label in found.labels.items()}
-    done = []
-    for target in found.targets:
+
+    def write(target: Target) -> Target:
         rel = f"thumbs/{target.target_id}.jpg"
         write_thumbnail(path_of[target.sources[0]], target.polygon, out / rel,
                         polygon_crs="EPSG:4326")
-        done.append(dataclasses.replace(target, thumbnail=rel))
-    return done
+        return dataclasses.replace(target, thumbnail=rel)
+
+    with ThreadPoolExecutor(THUMBNAIL_THREADS) as pool:
+        return list(pool.map(write, found.targets))
