@@ -11,7 +11,8 @@ process, so its peak RSS is its own (imports included).
 - ``read``: the chip stream alone (:func:`tiles.iter_chips`, same threads and
   prefetch as detection): the most chips/s reading can feed;
 - ``poppyscan``: :func:`detect.pipeline.run_detection` + targets with the
-  default backend (``auto``); ``poppyscan-torch`` is the PyTorch path;
+  default backend (``auto``); ``poppyscan-bf16`` is OpenVINO at bfloat16
+  (``--precision bf16``), ``poppyscan-torch`` the PyTorch path;
 - ``sahi``: SAHI's ``get_sliced_prediction`` on the whole image loaded with
   rasterio (PyTorch), standard (full-image) prediction off;
 - ``geodeep``: GeoDeep (ONNX Runtime) on the same weights exported to ONNX with
@@ -48,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 CHILD_ENV = dict(os.environ)
 
 METHODS = ("raw-torch", "raw-openvino", "raw-onnxruntime", "raw-openvino-bf16", "read", "stages",
-           "poppyscan", "poppyscan-torch", "sahi", "geodeep")
+           "poppyscan", "poppyscan-bf16", "poppyscan-torch", "sahi", "geodeep")
 
 
 def make_ortho(path: Path, size_px: int, gsd_m: float) -> Path:
@@ -208,12 +209,12 @@ class _TimedDataset:
         return getattr(self._src, name)
 
 
-def bench_poppyscan(ortho, bundle, device, batch_size, workers, backend) -> dict:
+def bench_poppyscan(ortho, bundle, device, batch_size, workers, backend, precision="auto") -> dict:
     from poppyscan.detect.build import make_targets
     from poppyscan.detect.pipeline import run_detection
 
     grid = _grid(bundle)
-    predictor = bundle.predictor(device, backend=backend)
+    predictor = bundle.predictor(device, backend=backend, precision=precision)
     predictor(np.zeros((batch_size, grid.tile_px, grid.tile_px, 3), "uint8"))  # warm-up
     with Clock() as clock:
         result = run_detection([ortho], predictor, grid, batch_size=batch_size, workers=workers)
@@ -287,7 +288,8 @@ def child(method, ortho, bundle_dir, device, batch_size, workers, extra) -> None
             out = bench_stages(ortho, bundle)
         elif method.startswith("poppyscan"):
             backend = "torch" if method == "poppyscan-torch" else "auto"
-            out = bench_poppyscan(ortho, bundle, device, batch_size, workers, backend)
+            precision = "bf16" if method == "poppyscan-bf16" else "auto"
+            out = bench_poppyscan(ortho, bundle, device, batch_size, workers, backend, precision)
         else:
             out = bench_sahi(ortho, bundle, device, batch_size)
     out.update(method=method, chips_per_s=out["chips"] / out["seconds"],
