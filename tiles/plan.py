@@ -26,6 +26,7 @@ from poppyscan.tiles.raster import RasterInfo, decimated_grid, decimated_read_is
 
 __all__ = ["ChipBlock", "RasterPlan", "plan_raster"]
 
+
 @dataclass(frozen=True)
 class ChipBlock:
     """A square of up to ``block_chips`` x ``block_chips`` planned cells of one raster."""

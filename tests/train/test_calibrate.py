@@ -31,8 +31,8 @@ def _card(name: str, conf: float, merge_rule="union") -> dict:
 @pytest.fixture()
 def redness(tmp_path, monkeypatch):
     """A bundle whose 'model' boxes red blobs, conf = redness (the card's conf: 0.9)."""
-    monkeypatch.setattr(ModelBundle, "predictor", lambda self, device=None, conf=None:
-                        RednessPredictor())
+    monkeypatch.setattr(ModelBundle, "predictor", lambda self, device=None, conf=None, backend="auto",
+                        precision="auto": RednessPredictor())
     weights = tmp_path / "redness.pt"
     weights.write_bytes(b"not a network: the predictor is patched")
     return write_bundle(tmp_path / "redness", weights, _card("redness", 0.9))
