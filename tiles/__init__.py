@@ -15,7 +15,13 @@ from poppyscan.tiles.grid import GridCell, GridSpec, chip_grid, grid_shape_px, g
 from poppyscan.tiles.plan import ChipBlock, RasterPlan, plan_raster
 from poppyscan.tiles.raster import RasterInfo, inspect_raster, open_dataset, overview_read
 from poppyscan.tiles.reader import ChipReader, cells_for
-from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, read_cells
+from poppyscan.tiles.stream import (
+    DEFAULT_MIN_VALID_FRAC,
+    ChipStats,
+    iter_chips,
+    read_cells,
+    with_progress,
+)
 
 __all__ = [
     "Chip",
@@ -44,5 +50,6 @@ __all__ = [
     "pixel_boxes_to_polygons",
     "plan_raster",
     "read_cells",
+    "with_progress",
     "polygon_to_pixel_box",
 ]

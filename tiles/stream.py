@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -32,7 +32,7 @@ from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.raster import RasterInfo, inspect_raster
 from poppyscan.tiles.reader import ChipReader
 
-__all__ = ["ChipStats", "iter_chips", "read_cells", "DEFAULT_MIN_VALID_FRAC"]
+__all__ = ["ChipStats", "iter_chips", "read_cells", "with_progress", "DEFAULT_MIN_VALID_FRAC"]
 
 DEFAULT_MIN_VALID_FRAC = float(defaults("tiling")["min_valid_frac"])
 # Neighbouring columns read by one thread. Two keeps every thread busy on a row of a
@@ -103,6 +103,19 @@ def iter_chips(
     for (_, _), chip in read_cells(cells(), spec, workers=workers, prefetch=prefetch):
         if stats.count_read(chip, min_valid_frac):
             yield chip
+
+
+def with_progress(chips: Iterable[Chip], stats: ChipStats,
+                  on_chips: Callable[[int], None] | None) -> Iterator[Chip]:
+    """Yield ``chips``, telling ``on_chips`` how many more ``stats`` counts as read (kept or skipped)."""
+    seen = 0
+    for chip in chips:
+        if on_chips and stats.read > seen:
+            on_chips(stats.read - seen)
+            seen = stats.read
+        yield chip
+    if on_chips and stats.read > seen:
+        on_chips(stats.read - seen)
 
 
 def read_cells(

@@ -25,7 +25,7 @@ from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.plan import plan_raster
 from poppyscan.tiles.raster import RasterInfo, inspect_raster
-from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips
+from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC, ChipStats, iter_chips, with_progress
 
 __all__ = ["chip_name", "write_chip_geotiff", "write_chips", "ChipIndex", "write_chip_index",
            "TileRun", "tile_to_dir", "TILE_OUTPUTS"]
@@ -138,7 +138,7 @@ def tile_to_dir(
         on_plan(sum(plan_raster(info, grid, prescreen=min_valid_frac > 0).n_to_read for info in infos))
     stats, index = ChipStats(), ChipIndex()
     chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
-    for chip, path in write_chips(_counted(chips, stats, on_chips), out / CHIPS_DIR):
+    for chip, path in write_chips(with_progress(chips, stats, on_chips), out / CHIPS_DIR):
         index.add(chip, str(path.relative_to(out)))
     if not index.rows:
         raise RasterError(f"{', '.join(str(o) for o in orthos)}: no chip had enough valid pixels; "
@@ -146,15 +146,3 @@ def tile_to_dir(
     write_chip_index(index, out / INDEX_NAME)
     return TileRun(out / CHIPS_DIR, out / INDEX_NAME, stats)
 
-
-def _counted(chips: Iterator[Chip], stats: ChipStats,
-             on_chips: Callable[[int], None] | None) -> Iterator[Chip]:
-    """Report every chip read, kept or skipped, as the stream goes."""
-    seen = 0
-    for chip in chips:
-        if on_chips:
-            on_chips(stats.read - seen)
-        seen = stats.read
-        yield chip
-    if on_chips:
-        on_chips(stats.read - seen)

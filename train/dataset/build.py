@@ -30,7 +30,14 @@ import shapely
 from pyproj import CRS
 
 from poppyscan.config import defaults
-from poppyscan.tiles import ChipReader, ChipStats, GridSpec, inspect_raster, iter_chips
+from poppyscan.tiles import (
+    ChipReader,
+    ChipStats,
+    GridSpec,
+    inspect_raster,
+    iter_chips,
+    with_progress,
+)
 from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import ConfigError, LabelError
@@ -334,12 +341,9 @@ def _read_positives(infos, grid, crs, plans, local, hard, tally, write, *, min_v
     hard negative is written at once.
     """
     negatives: dict[str, list] = defaultdict(list)
-    stats, seen = ChipStats(), 0
-    for chip in iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers,
-                           stats=stats):
-        if on_chips:
-            on_chips(stats.read - seen)
-            seen = stats.read
+    stats = ChipStats()
+    chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
+    for chip in with_progress(chips, stats, on_chips):
         plan = plans.get(chip.key)
         if plan is None or plan.split is None:
             tally.counts["chips_dropped_split"] += 1
@@ -361,8 +365,6 @@ def _read_positives(infos, grid, crs, plans, local, hard, tally, write, *, min_v
             tally.counts["hard_negative_chips"] += 1
         else:
             negatives[plan.split].append((chip.key, chip.valid_frac))
-    if on_chips and stats.read > seen:
-        on_chips(stats.read - seen)
     tally.counts["collar_chips"] = stats.skipped_collar
     return negatives
 

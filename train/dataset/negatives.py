@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from poppyscan.tiles import ChipStats, inspect_raster, iter_chips
+from poppyscan.tiles import ChipStats, inspect_raster, iter_chips, with_progress
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.train.dataset.plan import chip_tags
 
@@ -38,15 +38,10 @@ def read_negative_sources(infos, grid, counts, write, *, min_valid_frac, workers
     if not infos:
         return
     tag_of = {info.path: f"neg-{tag}" for info, tag in zip(infos, chip_tags(infos), strict=True)}
-    stats, seen = ChipStats(), 0
-    for chip in iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers,
-                           stats=stats):
-        if on_chips:
-            on_chips(stats.read - seen)
-            seen = stats.read
+    stats = ChipStats()
+    chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
+    for chip in with_progress(chips, stats, on_chips):
         chip_id = f"{tag_of[chip.source]}_r{chip.row:04d}_c{chip.col:04d}"
         write(chip, Background(chip_id, "train"), np.zeros((0, 5)), 0)
         counts["negatives_from_chips"] += 1
-    if on_chips and stats.read > seen:
-        on_chips(stats.read - seen)
     counts["negatives_from_collar_chips"] = stats.skipped_collar
