@@ -74,3 +74,17 @@ class FixedBoxPredictor:
 
     def __call__(self, images: np.ndarray) -> list[np.ndarray]:
         return [self.boxes.copy() for _ in images]
+
+
+# Marks spread over a 1400 px raster: with 128 px chips, several blocks of 8 x 8 chips.
+MISSION_MARKS = [(100 + 250 * i, 80 + 230 * j, 130 + 250 * i, 110 + 230 * j)
+                 for i in range(5) for j in range(6)]
+
+
+def make_odm_mission(root: Path) -> Path:
+    """Two OpenDroneMap projects (f11, f12: 12.5 m east) whose orthomosaics share one file name."""
+    for name, shift in (("f11", 0.0), ("f12", 12.5)):
+        path = root / name / "odm_orthophoto" / "odm_orthophoto.tif"
+        path.parent.mkdir(parents=True)
+        make_marked_raster(path, (1400, 1400), MISSION_MARKS, origin=(500_000.0 + shift, 2_000_000.0))
+    return root

@@ -23,11 +23,8 @@ from poppyscan.synth import generate_survey  # noqa: E402
 from poppyscan.tiles import inspect_raster  # noqa: E402
 from poppyscan.tiles.errors import ConfigError, ModelError, RunInterrupted  # noqa: E402
 from poppyscan.tiles.sources import find_orthomosaics  # noqa: E402
-from tests.detect.marks import MarkPredictor, make_marked_raster  # noqa: E402
+from tests.detect.marks import MISSION_MARKS, MarkPredictor, make_odm_mission  # noqa: E402
 
-# Two overlapping 1400 px rasters: 15 x 15 chips of 128 px each, 2 x 2 blocks of 8 x 8 chips each.
-MARKS = [(100 + 250 * i, 80 + 230 * j, 130 + 250 * i, 110 + 230 * j)
-         for i in range(5) for j in range(6)]
 BLOCKS = 8
 
 
@@ -41,12 +38,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("mission")
-    for name, shift in (("f11", 0.0), ("f12", 12.5)):
-        path = root / name / "odm_orthophoto" / "odm_orthophoto.tif"
-        path.parent.mkdir(parents=True)
-        make_marked_raster(path, (1400, 1400), MARKS, origin=(500_000.0 + shift, 2_000_000.0))
-    return root
+    return make_odm_mission(tmp_path_factory.mktemp("mission"))
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +106,7 @@ def _outputs(out: Path) -> tuple:
 def test_ray_engine_gives_the_local_engines_targets(mission, untrained_bundle, local_run, tmp_path):
     found = _run(mission, tmp_path / "ray", untrained_bundle)
     assert _outputs(tmp_path / "ray") == _outputs(local_run)
-    assert len(found.targets) == len(MARKS) + 6
+    assert len(found.targets) == len(MISSION_MARKS) + 6
     assert found.result.stats.read == 2 * 225
     assert found.settings["engine"] == "ray"
 

@@ -20,21 +20,12 @@ from poppyscan.tiles.errors import ConfigError, OutputError, RasterError, RunInt
 from poppyscan.tiles.output_folder import OutputFolder, verify_outputs
 from poppyscan.tiles.scale import check_scale
 from poppyscan.tiles.sources import find_orthomosaics
-from tests.detect.marks import MarkPredictor, make_marked_raster
-
-# Marks spread over a 1400 px raster: 12 x 12 chips of 128 px (stride 96), several blocks of 8 x 8.
-MARKS = [(100 + 250 * i, 80 + 230 * j, 130 + 250 * i, 110 + 230 * j) for i in range(5) for j in range(6)]
+from tests.detect.marks import MISSION_MARKS, MarkPredictor, make_odm_mission
 
 
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory) -> Path:
-    """Two OpenDroneMap projects whose orthomosaics share one file name."""
-    root = tmp_path_factory.mktemp("mission")
-    for name, shift in (("f11", 0.0), ("f12", 12.5)):
-        path = root / name / "odm_orthophoto" / "odm_orthophoto.tif"
-        path.parent.mkdir(parents=True)
-        make_marked_raster(path, (1400, 1400), MARKS, origin=(500_000.0 + shift, 2_000_000.0))
-    return root
+    return make_odm_mission(tmp_path_factory.mktemp("mission"))
 
 
 class StopAfter(MarkPredictor):
@@ -68,7 +59,7 @@ def test_same_named_files_are_two_sources(mission, untrained_bundle, tmp_path):
     sources = {s for t in found.targets for s in t.sources}
     assert sources == {"f11/odm_orthophoto", "f12/odm_orthophoto"}
     # The two flights overlap: marks seen in both merge into one target each.
-    assert len(found.targets) == len(MARKS) + 6  # f12 lies one mark column (12.5 m) east
+    assert len(found.targets) == len(MISSION_MARKS) + 6  # f12 lies one mark column (12.5 m) east
     assert all((tmp_path / "out" / t.thumbnail).is_file() for t in found.targets)
     assert verify_outputs(tmp_path / "out") == []
     assert not journal_path(tmp_path / "out").exists()  # a finished run leaves no journal
