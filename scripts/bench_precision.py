@@ -27,6 +27,11 @@ sys.path.insert(0, str(ROOT))
 HEAD_FLOAT = [r"/model\.23/(Add|Sub|Mul|Div)(_\d+)?", r"/model\.23/dfl/.*"]  # box decoding
 
 
+def orthos_of(paths: list[Path]) -> list[Path]:
+    """The files named, and the surveys (``*/ortho.tif``) in the folders named."""
+    return [p for path in paths for p in (sorted(path.glob("*/ortho.tif")) if path.is_dir() else [path])]
+
+
 def chips_of(paths: list[Path], grid, n: int) -> np.ndarray:
     from poppyscan.tiles import iter_chips
 
@@ -81,15 +86,13 @@ def main() -> None:
     xml = export_file(bundle, "openvino")
     if xml is None or xml.suffix != ".xml":
         raise SystemExit(f"{args.model}: no OpenVINO IR export; run export_bundle first")
-    calib = [p for c in args.calibrate for p in (sorted(c.glob("*/ortho.tif")) if c.is_dir() else [c])]
-    test = [p for c in (args.test or args.calibrate)
-            for p in (sorted(c.glob("*/ortho.tif")) if c.is_dir() else [c])]
-    chips = chips_of(test, bundle.grid, args.chips)
+    chips = chips_of(orthos_of(args.test or args.calibrate), bundle.grid, args.chips)
     predictors = {"f32": OpenVinoPredictor(xml, conf=0.1, precision="f32"),
                   "bf16": OpenVinoPredictor(xml, conf=0.1, precision="bf16")}
     with tempfile.TemporaryDirectory() as tmp:
         if importlib.util.find_spec("nncf"):
-            int8 = quantize_int8(xml, chips_of(calib, bundle.grid, args.calibration_chips),
+            int8 = quantize_int8(xml, chips_of(orthos_of(args.calibrate), bundle.grid,
+                                               args.calibration_chips),
                                  Path(tmp) / "int8.xml")
             predictors["int8"] = OpenVinoPredictor(int8, conf=0.1, precision="f32")
         else:
