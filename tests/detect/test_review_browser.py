@@ -48,6 +48,8 @@ def test_keys_and_clicks_save_decisions_and_rewrite_the_outputs(served, tmp_path
             page.goto(url)
             page.wait_for_selector("body[data-ready='1']")
             assert page.text_content("#title").startswith("M1-0001 (1 of 5)")
+            # data-ready comes with the page; the thumbnail loads after it (slowly, under load).
+            page.wait_for_function("document.querySelector('#near').complete")
             assert page.eval_on_selector("#near", "img => img.naturalWidth") == 320
             page.keyboard.press("r")  # M1-0001 rejected, on to M1-0002
             page.wait_for_selector("#list div[data-target='M1-0001'].reject")
