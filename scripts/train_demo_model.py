@@ -102,7 +102,8 @@ COPY_SHIFT_M = 10_000.0
 # Dataset folder -> chip grid (gsd_m, tile_px, overlap_px): the same ground per chip.
 DATASETS = {"dataset": (0.05, 640, 128), "dataset-10cm": (0.10, 320, 64),
             "dataset-hn": (0.05, 640, 128), "dataset-hn2": (0.05, 640, 128),
-            "dataset-real": (0.05, 640, 128), "dataset-real2": (0.05, 640, 128)}
+            "dataset-real": (0.05, 640, 128), "dataset-real2": (0.05, 640, 128),
+            "dataset-real3": (0.05, 640, 128)}
 # Dataset folder -> hard negatives (globs under --work): false targets written by the
 # `mine` stage of each model named, and the generator's look-alikes (distractors).
 HARD_NEGATIVES = {
@@ -111,9 +112,12 @@ HARD_NEGATIVES = {
                     "train_surveys/s*/distractors.geojson"],
     "dataset-real": ["small_surveys/s*/distractors.geojson"],
     "dataset-real2": ["train_surveys/s*/distractors.geojson", "false-targets-poppy-demo-4705358c*.gpkg"],
+    "dataset-real3": ["train_surveys/s*/distractors.geojson", "false-targets-poppy-demo-4705358c*.gpkg",
+                      "false-targets-poppy-demo-5934a04c*.gpkg"],
 }
 # Dataset folder -> (survey sets, and plots sown into real ground; real negatives come with them).
-SOURCES = {"dataset-real": ("small_surveys", True), "dataset-real2": ("train_surveys", True)}
+SOURCES = {"dataset-real": ("small_surveys", True), "dataset-real2": ("train_surveys", True),
+           "dataset-real3": ("train_surveys", True)}
 
 
 def _one_survey(args) -> str:
@@ -321,11 +325,53 @@ def evaluate_heldout(work: Path, model: Path, device: str | None, precision: str
                       "cpu_s_per_km2": None}
     seconds = runs["all"][0].timings_s["total"]
     rows["all"]["cpu_s_per_km2"] = round(seconds / rows["all"]["area_km2"], 1)
+    rows["all"]["false_ge20_lie_on"] = false_targets_lie_on(bundle, *runs["all"], surveys)
     table = _markdown(rows, bundle.model_id)
     print(table)
     suffix = "" if precision == "auto" else f"-{precision}"
     (work / f"heldout-{bundle.model_id}{suffix}.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
+
+
+def false_targets_lie_on(bundle, result, truth, surveys: list[Path]) -> dict[str, int]:
+    """What the false targets that count against precision >= 20 m2 lie on, by count.
+
+    A plot (the target touches one but matches none: a loose or oversized box,
+    or a second box on a found plot), the generator's look-alike it overlaps
+    most (its ``distractors.geojson`` kind), or open ground.
+    """
+    import numpy as np
+    import pyogrio
+    import shapely
+
+    from poppyscan.tiles.geometry import reproject_geometry
+    from poppyscan.train.scoring import DEFAULT_MATCH_IOU, covered_plots, match_targets, targets_at
+
+    min_area_m2 = float(bundle.card.get("headline_min_area_m2", 20.0))
+    targets = targets_at(result.detections, bundle.conf, bundle.merge_settings())
+    polygons = np.array([t.polygon for t in targets], dtype=object)
+    matched = match_targets(polygons, [t.conf for t in targets],  # as the scores match them
+                            truth.geometries[covered_plots(truth, result.coverage)],
+                            match_iou=DEFAULT_MATCH_IOU)
+    kinds, looks = [], []
+    for survey in surveys:
+        meta, _, wkb, fields = pyogrio.raw.read(survey.parent / "distractors.geojson")
+        looks.append(reproject_geometry(shapely.from_wkb(wkb), meta["crs"], result.crs))
+        kinds.append(fields[list(meta["fields"]).index("kind")])
+    looks, kinds = np.concatenate(looks), np.concatenate(kinds)
+    counts: dict[str, int] = {}
+    for i, polygon in enumerate(polygons):
+        if i in matched or polygon.area < min_area_m2:
+            continue
+        over = shapely.area(shapely.intersection(looks, polygon))
+        if shapely.intersects(truth.geometries, polygon).any():
+            what = "a plot (loose or second box)"
+        elif over.max(initial=0.0) > 0:
+            what = str(kinds[int(over.argmax())])
+        else:
+            what = "open ground"
+        counts[what] = counts.get(what, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 CHECKED = ("recall_ge20", "precision_ge20", "recall", "precision")
@@ -413,6 +459,9 @@ def _markdown(rows: dict, model_id: str) -> str:
                  *[r["recall_by_stage"].get(s) for s in stages]]
         lines.append("| " + " | ".join(f(c) for c in cells) + " |")
     lines.append(f"CPU detection time: {rows['all']['cpu_s_per_km2']} s per km2 (this machine)")
+    lie_on = rows["all"].get("false_ge20_lie_on", {})
+    lines.append("False targets >= 20 m2 lie on: "
+                 + (", ".join(f"{what} {n}" for what, n in lie_on.items()) or "none"))
     return "\n".join(lines)
 
 
