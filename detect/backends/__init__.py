@@ -16,7 +16,8 @@ never import torch, which saves about 750 MB of memory.
 
 ``precision="auto"`` runs OpenVINO in the precision the card's ``openvino``
 export names (``precision: bf16``), written there only after a held-out
-evaluation showed no loss (``scripts/train_demo_model.py precision``), else f32.
+evaluation showed no loss (``scripts/train_demo_model.py precision``), on a
+CPU with bfloat16 instructions; else f32.
 bfloat16 ran about twice as fast as float32 on this project's Xeon (AMX); int8
 post-training quantization (NNCF) ran slower than bfloat16 there
 (``scripts/bench_precision.py``).
@@ -93,11 +94,13 @@ def make_predictor(bundle: ModelBundle, *, backend: str = "auto", device: str | 
     path = export_file(bundle, name)
     _verify(bundle, path)
     if name == "openvino":
-        from poppyscan.detect.backends.openvino_predictor import OpenVinoPredictor
+        from poppyscan.detect.backends.openvino_predictor import OpenVinoPredictor, cpu_has_bf16
 
         if precision == "auto":
             precision = bundle.card["exports"]["openvino" if path.suffix == ".xml" else "onnx"].get(
                 "precision", "f32")
+            if precision == "bf16" and not cpu_has_bf16():  # emulated bfloat16 is slower
+                precision = "f32"
         return OpenVinoPredictor(path, conf=conf, iou=iou, max_det=max_det, precision=precision)
     from poppyscan.detect.backends.onnx_predictor import OnnxRuntimePredictor
 

@@ -14,7 +14,12 @@ from ultralytics.utils.nms import non_max_suppression as ultralytics_nms
 
 from poppyscan.cli.main import cli
 from poppyscan.detect import backends
-from poppyscan.detect.backends import choose_backend, export_bundle, make_predictor
+from poppyscan.detect.backends import (
+    choose_backend,
+    export_bundle,
+    make_predictor,
+    openvino_predictor,
+)
 from poppyscan.detect.backends.postprocess import non_max_suppression
 from poppyscan.detect.bundle import load_bundle
 from poppyscan.detect.pipeline import run_detection
@@ -72,7 +77,7 @@ def _gap(ours: np.ndarray, theirs: np.ndarray, columns: slice = slice(0, 4)) -> 
 def test_backend_boxes_match_torch_on_every_chip(demo, chips, torch_boxes, backend):
     _needs(backend)
     reference = torch_boxes
-    predictor = demo.predictor("cpu", backend=backend)
+    predictor = demo.predictor("cpu", backend=backend, precision="f32")  # bf16: held-out check
     assert predictor.backend == backend
     got = [boxes for start in range(0, len(chips), 4) for boxes in predictor(chips[start:start + 4])]
     assert [len(b) for b in got] == [len(b) for b in reference]
@@ -86,7 +91,7 @@ def test_backend_boxes_match_torch_on_every_chip(demo, chips, torch_boxes, backe
 @pytest.mark.parametrize("backend", FAST)
 def test_backend_gives_the_same_targets_as_torch(demo, survey, torch_plots, backend):
     _needs(backend)
-    plots = _plots(demo, survey, demo.predictor("cpu", backend=backend))
+    plots = _plots(demo, survey, demo.predictor("cpu", backend=backend, precision="f32"))
     assert len(plots) == len(torch_plots) >= 5
     for theirs in torch_plots:
         ours = min(plots, key=lambda p: p.polygon.centroid.distance(theirs.polygon.centroid))
@@ -158,7 +163,7 @@ def test_unknown_backend_lists_the_choices(demo):
         choose_backend("tflite", "cpu", demo)
 
 
-def test_precision_auto_is_the_cards_checked_one(exported, tmp_path):
+def test_precision_auto_is_the_cards_checked_one(exported, tmp_path, monkeypatch):
     assert exported.predictor("cpu", backend="openvino").precision == "f32"
     folder = tmp_path / "bundle"
     shutil.copytree(exported.path, folder)
@@ -166,7 +171,11 @@ def test_precision_auto_is_the_cards_checked_one(exported, tmp_path):
     card["exports"]["openvino"]["precision"] = "bf16"  # what a held-out check writes
     (folder / "card.yaml").write_text(yaml.safe_dump(card))
     checked = load_bundle(folder)
-    assert checked.predictor("cpu", backend="openvino").precision == "bf16"
+    has_bf16 = openvino_predictor.cpu_has_bf16()
+    assert checked.predictor("cpu", backend="openvino").precision == ("bf16" if has_bf16 else "f32")
+    monkeypatch.setattr(openvino_predictor, "cpu_has_bf16", lambda: False)
+    assert checked.predictor("cpu", backend="openvino").precision == "f32"  # never emulated
+    monkeypatch.undo()
     assert checked.predictor("cpu", backend="openvino", precision="f32").precision == "f32"
     with pytest.raises(ConfigError, match="openvino backend only"):
         checked.predictor("cpu", backend="torch", precision="bf16")
@@ -236,10 +245,16 @@ def test_corrupt_export_is_a_clear_error(exported, tmp_path):
         bundle.predictor("cpu", backend="openvino")
 
 
-@pytest.mark.parametrize("flag, expected", [([], ["openvino", "f32"]), (["--backend", "torch"], ["torch", "f32"])])
-def test_detect_records_the_backend_that_ran(survey, tmp_path, flag, expected):
-    if not flag:
+@pytest.mark.parametrize("flag", [[], ["--backend", "torch"]])
+def test_detect_records_the_backend_that_ran(demo, survey, tmp_path, flag):
+    if flag:
+        expected = ["torch", "f32"]
+    else:  # auto: OpenVINO, at the precision the bundled model's held-out check chose
         _needs("openvino")
+        from poppyscan.detect.backends.openvino_predictor import cpu_has_bf16
+
+        checked = demo.card["exports"]["openvino"].get("precision", "f32")
+        expected = ["openvino", checked if cpu_has_bf16() else "f32"]
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["detect", str(survey), "--out", str(out), "--device", "cpu", *flag])
     assert result.exit_code == 0, result.output
