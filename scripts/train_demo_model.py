@@ -63,7 +63,21 @@ oamtcd_brazil_10cm are held out, scored with ``scripts/false_targets.py``):
     python scripts/train_demo_model.py evaluate $W --real --out runs/real/models/n-real2 \
         --compare detect/models/poppy-demo --lineage ...
     python scripts/train_demo_model.py precision $W --out runs/real/models/n-real2
-    cp runs/real/models/n-real2/{card.yaml,weights.*} detect/models/poppy-demo/
+
+The bundled poppy-demo-55fc1eaa is one more round: n-real2's own false targets as hard
+negatives, 8 epochs from it, and the last epoch's weights bundled (best.pt, the epoch of
+the best validation mAP, scored worse on the held-out real tiles; see docs/real-ground/):
+
+    python scripts/train_demo_model.py mine $W --out runs/real/models/n-real2
+    python scripts/train_demo_model.py dataset $W --data dataset-real3
+    python scripts/train_demo_model.py train $W --data dataset-real3 --config docs/real-ground/finetune.yaml \
+        --epochs 8 --architecture runs/real/models/n-real2/weights.pt --out runs/real/models/n-real3
+    mkdir runs/real/models/n-real3-last && cp -r runs/real/models/n-real3/run runs/real/models/n-real3-last/
+    rm runs/real/models/n-real3-last/run/weights/best.pt
+    python scripts/train_demo_model.py bundle $W --run runs/real/models/n-real3-last/run --data dataset-real3 \
+        --config docs/real-ground/finetune.yaml --epochs 8 --out runs/real/models/n-real3-last
+    # then tune --apply, evaluate --real --compare and precision as above, with --epochs 8 on tune
+    cp runs/real/models/n-real3-last/{card.yaml,weights.*} detect/models/poppy-demo/
 
 Training is deterministic for a given machine and torch;
 across machines expect the same figures within noise, not the same bytes.
