@@ -377,10 +377,9 @@ def false_targets_lie_on(bundle, result, truth, surveys: list[Path]) -> dict[str
     for i, polygon in enumerate(polygons):
         if i in matched or polygon.area < min_area_m2:
             continue
-        over = shapely.area(shapely.intersection(looks, polygon))
         if shapely.intersects(truth.geometries, polygon).any():
             what = "a plot (loose or second box)"
-        elif over.max(initial=0.0) > 0:
+        elif (over := shapely.area(shapely.intersection(looks, polygon))).max(initial=0.0) > 0:
             what = str(kinds[int(over.argmax())])
         else:
             what = "open ground"

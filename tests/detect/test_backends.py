@@ -251,10 +251,8 @@ def test_detect_records_the_backend_that_ran(demo, survey, tmp_path, flag):
         expected = ["torch", "f32"]
     else:  # auto: OpenVINO, at the precision the bundled model's held-out check chose
         _needs("openvino")
-        from poppyscan.detect.backends.openvino_predictor import cpu_has_bf16
-
         checked = demo.card["exports"]["openvino"].get("precision", "f32")
-        expected = ["openvino", checked if cpu_has_bf16() else "f32"]
+        expected = ["openvino", checked if openvino_predictor.cpu_has_bf16() else "f32"]
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["detect", str(survey), "--out", str(out), "--device", "cpu", *flag])
     assert result.exit_code == 0, result.output
