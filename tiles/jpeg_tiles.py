@@ -7,6 +7,13 @@ JPEGTABLES tag; spliced together they make a complete JPEG that any decoder
 accepts (libjpeg-turbo, or nvJPEG through ``torchvision.io.decode_jpeg``), so
 tiles can be decoded in batches on a GPU instead of by GDAL on the CPU.
 
+On the CPU, :class:`TileDecoder` decodes them with OpenCV's libjpeg-turbo and
+keeps the last few: 3.0 ms a 512 px tile against GDAL's 7-8 ms, because GDAL
+decodes through libtiff scanline by scanline, splits the pixels into one block
+cache per band and copies them back out for every window. The pixels differ
+from GDAL's by chroma upsampling only (libjpeg-turbo's smooth upsampling
+against libtiff's plain one): a few levels of colour at sharp edges.
+
 GDAL already knows where the tiles are (``BLOCK_OFFSET_<x>_<y>``,
 ``BLOCK_SIZE_<x>_<y>`` and ``JPEGTABLES`` in a band's ``TIFF`` metadata
 domain), so no TIFF parser is needed. Only layouts a decoder takes as they
@@ -18,9 +25,11 @@ reads through GDAL.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, Compression, Interleaving, PhotometricInterp
@@ -28,7 +37,7 @@ from rasterio.errors import RasterioError
 
 from poppyscan.tiles.errors import RasterError
 
-__all__ = ["JpegTiles", "jpeg_stream", "jpeg_tiles", "read_streams", "scan_problem"]
+__all__ = ["JpegTiles", "TileDecoder", "jpeg_stream", "jpeg_tiles", "read_streams", "scan_problem"]
 
 _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"
 # GDAL reports no photometric for a plain RGB JPEG; its colour interpretation says RGB.
@@ -94,6 +103,70 @@ def jpeg_tiles(path: str | os.PathLike, *, overview: int | None = None) -> JpegT
             return _layout(path, level, overview, full_size)
     except RasterioError as err:
         raise RasterError(f"{path}: cannot read its tile layout ({err})".splitlines()[0]) from None
+
+
+class TileDecoder:
+    """Full-resolution windows of a JPEG-tiled GeoTIFF, decoded tile by tile on the CPU.
+
+    Reads through ``src``'s own handle (one decoder per thread, like the
+    dataset) and keeps the last ``capacity`` decoded tiles, so the tiles that
+    neighbouring chips share are decoded once. A damaged tile is a
+    RasterError naming the file and the tile's byte offset (:func:`read_streams`).
+    """
+
+    def __init__(self, src: rasterio.io.DatasetReader, capacity: int) -> None:
+        self.path = src.name
+        self.tile_height, self.tile_width = src.block_shapes[0]
+        self._src = src
+        tables_hex = src.get_tag_item("JPEGTABLES", "TIFF", bidx=1)
+        self._tables = bytes.fromhex(tables_hex) if tables_hex else b""
+        self._tiles: OrderedDict[tuple[int, int], np.ndarray | None] = OrderedDict()
+        self._capacity = max(1, capacity)
+
+    @classmethod
+    def of(cls, src: rasterio.io.DatasetReader, capacity: int) -> TileDecoder | None:
+        """A decoder for ``src``, or None when its tiles are not plain RGB JPEG (see :func:`jpeg_tiles`)."""
+        return cls(src, capacity) if _decodable(src) else None
+
+    def read(self, col_off: int, row_off: int, out: np.ndarray) -> None:
+        """Fill ``out`` (rows, cols, 3) with the pixels whose top left is ``(col_off, row_off)``."""
+        rows, cols = out.shape[:2]
+        th, tw = self.tile_height, self.tile_width
+        for r in range(row_off // th, (row_off + rows - 1) // th + 1):
+            y0, y1 = max(row_off, r * th), min(row_off + rows, (r + 1) * th)
+            for c in range(col_off // tw, (col_off + cols - 1) // tw + 1):
+                x0, x1 = max(col_off, c * tw), min(col_off + cols, (c + 1) * tw)
+                target = out[y0 - row_off:y1 - row_off, x0 - col_off:x1 - col_off]
+                tile = self._tile(r, c)
+                if tile is None:  # a tile the file leaves out reads as zeros, as in GDAL
+                    target[:] = 0
+                else:
+                    target[:] = tile[y0 - r * th:y1 - r * th, x0 - c * tw:x1 - c * tw]
+
+    def _tile(self, row: int, col: int) -> np.ndarray | None:
+        key = (row, col)
+        if key in self._tiles:
+            self._tiles.move_to_end(key)
+            return self._tiles[key]
+        tile = self._decode(row, col)
+        self._tiles[key] = tile
+        if len(self._tiles) > self._capacity:
+            self._tiles.popitem(last=False)
+        return tile
+
+    def _decode(self, row: int, col: int) -> np.ndarray | None:
+        offset = self._src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1)
+        size = self._src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1)
+        if offset is None or size is None:
+            return None
+        stream = read_streams(self.path, self._tables, [(int(offset), int(size))])[0]
+        if stream is None:
+            return None
+        tile = cv2.imdecode(np.frombuffer(stream, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+        if tile is None or tile.shape != (self.tile_height, self.tile_width, 3):
+            raise RasterError(f"{self.path}: damaged JPEG tile at byte {offset} (not decodable); "
+                              "the file is corrupt: copy or export it again")
+        return tile
 
 
 def _decodable(src) -> bool:

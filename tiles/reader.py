@@ -22,6 +22,7 @@ from rasterio.windows import Window
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.errors import RasterError
 from poppyscan.tiles.grid import GridCell, GridSpec
+from poppyscan.tiles.jpeg_tiles import TileDecoder
 from poppyscan.tiles.plan import plan_raster
 from poppyscan.tiles.raster import RasterInfo, open_dataset, to_uint8
 
@@ -93,6 +94,23 @@ class ChipReader:
         # No nodata, alpha or internal mask: GDAL's mask would be all 255, so it is not read.
         self._all_valid = not info.warped and all(
             flags == [MaskFlags.all_valid] for flags in self._src.mask_flag_enums)
+        self._tiles = self._tile_decoder(info, spec)
+
+    def _tile_decoder(self, info: RasterInfo, spec: GridSpec) -> TileDecoder | None:
+        """Decodes the tiles of a plain RGB JPEG-tiled GeoTIFF for chips at its own GSD, else None.
+
+        Only when the mask, if any, is the file's own mask band, read apart from
+        the pixels (a nodata mask is computed from them, so GDAL reads those).
+        """
+        own_mask = all(flags in ([MaskFlags.all_valid], [MaskFlags.per_dataset])
+                       for flags in self._src.mask_flag_enums)
+        if info.warped or info.stretch is not None or info.bands != (1, 2, 3) or not own_mask:
+            return None
+        tile_h, tile_w = self._src.block_shapes[0]
+        # The tiles under three chips side by side, two rows deep: a reader thread's
+        # neighbouring chips (see tiles.stream) share them.
+        capacity = (math.ceil(3 * spec.tile_px / tile_w) + 1) * (math.ceil(2 * spec.tile_px / tile_h) + 1)
+        return TileDecoder.of(self._src, capacity)
 
     def __enter__(self) -> ChipReader:
         return self
@@ -163,7 +181,9 @@ class ChipReader:
         mask: np.ndarray | bool = True
         try:
             with _GDAL_WARNINGS.collect() as warned:
-                if self.info.stretch is None:  # 8-bit: GDAL writes straight into the chip
+                if self._tiles is not None and isinstance(window.col_off, int) and scale == 1:
+                    self._tiles.read(window.col_off, window.row_off, pixels)
+                elif self.info.stretch is None:  # 8-bit: GDAL writes straight into the chip
                     self._src.read(bands, window=window, out=pixels.transpose(2, 0, 1),
                                    resampling=resampling)
                 else:

@@ -1,4 +1,4 @@
-"""A damaged JPEG tile that GDAL notices is a RasterError naming the file and window."""
+"""A damaged JPEG tile is a RasterError naming the file and the tile (own decoder) or window (GDAL)."""
 
 from __future__ import annotations
 
@@ -47,13 +47,29 @@ def damaged(tmp_path):
     return path
 
 
-def test_damaged_jpeg_tile_is_a_raster_error_naming_file_and_window(damaged):
+def test_damaged_jpeg_tile_is_a_raster_error_naming_file_and_tile(damaged):
+    """At the file's own GSD the reader decodes the tiles itself (tiles.jpeg_tiles.TileDecoder)."""
     info = inspect_raster(damaged)
     spec = GridSpec(gsd_m=None, tile_px=BLOCK_PX, overlap_px=0)
     cells = {(c.row, c.col): c for c in cells_for(info, spec)}
     with ChipReader(info, spec) as reader:
         assert reader.read(cells[(0, 0)]).valid.all()  # the sound tiles still read
         assert reader.read(cells[(1, 1)]).valid.all()
+        with pytest.raises(RasterError, match=r"ortho\.tif: damaged JPEG tile at byte \d+ "
+                                              r"\(stray marker FFD0 in the image data\)") as err:
+            reader.read(cells[(0, 1)])
+    assert "\n" not in str(err.value)
+
+
+def test_damaged_jpeg_tile_read_through_gdal_is_a_raster_error_naming_file_and_window(
+        damaged, monkeypatch):
+    """Through GDAL (resampled chips, other layouts) GDAL's warning about the damage is the signal."""
+    monkeypatch.setattr(ChipReader, "_tile_decoder", lambda *args: None)
+    info = inspect_raster(damaged)
+    spec = GridSpec(gsd_m=None, tile_px=BLOCK_PX, overlap_px=0)
+    cells = {(c.row, c.col): c for c in cells_for(info, spec)}
+    with ChipReader(info, spec) as reader:
+        assert reader.read(cells[(0, 0)]).valid.all()
         with pytest.raises(RasterError, match=r"ortho\.tif: damaged data at window "
                                               r"Window\(col_off=256, row_off=0, width=256, "
                                               r"height=256\) \(GDAL: .*Corrupt JPEG data") as err:

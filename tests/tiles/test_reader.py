@@ -12,10 +12,13 @@ from tests.data.rasters import ORIGIN
 
 @pytest.mark.parametrize("name", ["australia_drone_1p8cm.tif", "tiled_epsg28992.tif", "OSBS_029.tif"])
 def test_native_chip_equals_direct_windowed_read(real_dir, name):
+    """Equal to GDAL's pixels; a JPEG-tiled file's own decode differs in chroma upsampling only."""
     path = real_dir / name
     info = inspect_raster(path)
     spec = GridSpec(gsd_m=None, tile_px=256, overlap_px=40)
     with ChipReader(info, spec) as reader, rasterio.open(path) as src:
+        decodes_jpeg = reader._tiles is not None
+        assert decodes_jpeg == (name == "tiled_epsg28992.tif")  # the one RGB JPEG-tiled file
         for cell in cells_for(info, spec):
             chip = reader.read(cell)
             col, row = chip.window.col_off, chip.window.row_off
@@ -26,7 +29,11 @@ def test_native_chip_equals_direct_windowed_read(real_dir, name):
             assert chip.transform == src.window_transform(Window(col, row, w, h))
             valid = src.dataset_mask(window=Window(col, row, w, h)) > 0
             assert np.array_equal(chip.valid[:h, :w], valid)
-            assert np.array_equal(chip.pixels[:h, :w][valid], expected[valid])
+            if decodes_jpeg:  # mean 0.16 levels here; shifted by one pixel it would be 1.7
+                diff = np.abs(chip.pixels[:h, :w][valid].astype(int) - expected[valid])
+                assert diff.max() <= 16 and diff.mean() < 0.5
+            else:
+                assert np.array_equal(chip.pixels[:h, :w][valid], expected[valid])
             assert (chip.pixels[:h, :w][~valid] == 0).all()
             assert not chip.valid[h:].any() and not chip.valid[:, w:].any()
 
