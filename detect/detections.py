@@ -60,7 +60,7 @@ def detections_from_chip(
 
 def to_crs(detections: list[Detection], src_crs, dst_crs) -> list[Detection]:
     """Reproject detections (from one raster) into the run's CRS."""
-    if CRS.from_user_input(src_crs) == CRS.from_user_input(dst_crs):
+    if not detections or CRS.from_user_input(src_crs) == CRS.from_user_input(dst_crs):
         return detections
     return [
         replace(d, polygon=reproject_geometry(d.polygon, src_crs, dst_crs),

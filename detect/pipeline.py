@@ -13,6 +13,7 @@ would, and finds the same boxes.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -211,7 +212,7 @@ def detect_block(chips: Iterable[Chip], predictor: Predictor, crs: CRS, *, batch
     def kept() -> Iterator[Chip]:
         for chip in chips:
             counts["read"] += 1
-            keep = chip.valid_frac >= min_valid_frac and chip.valid.any()
+            keep = chip.valid_frac >= min_valid_frac and chip.valid_px > 0
             counts["yielded" if keep else "skipped_collar"] += 1
             if keep:
                 yield chip
@@ -233,17 +234,17 @@ def detect_block(chips: Iterable[Chip], predictor: Predictor, crs: CRS, *, batch
     return BlockDetections(found, coverage, counts, model_s)
 
 
-def _by_block(chips: Iterator) -> Iterator[tuple[ChipBlock, list]]:
-    """Group ``((info, cell, block), chip)`` pairs into ``(block, chips)``, in order."""
-    current, group = None, []
-    for (_, _, block), chip in chips:
-        if current is not None and block is not current:
-            yield current, group
-            group = []
-        current = block
-        group.append(chip)
-    if current is not None:
-        yield current, group
+def _by_block(chips: Iterator) -> Iterator[tuple[ChipBlock, Iterator[Chip]]]:
+    """Group ``((info, cell, block), chip)`` pairs into ``(block, its chips)``, in order.
+
+    Each block's chips come as they are read, so the model starts on a block's
+    first batch while the readers are still on the rest (a block held back until
+    all 64 of its chips were read left the model idle for most of that time).
+    The caller consumes each block's chips before asking for the next block.
+    """
+    for _, pairs in itertools.groupby(chips, key=lambda pair: id(pair[0][2])):
+        first = next(pairs)
+        yield first[0][2], (chip for _, chip in itertools.chain([first], pairs))
 
 
 def _stats(plans: Sequence[RasterPlan], counts: dict[str, dict[str, int]]) -> tuple[ChipStats, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from affine import Affine
@@ -39,9 +40,18 @@ class Chip:
     def size_px(self) -> int:
         return self.pixels.shape[0]
 
+    @cached_property
+    def valid_px(self) -> int:
+        """Number of valid pixels (counted once: detection asks for it several times a chip)."""
+        return int(np.count_nonzero(self.valid))
+
     @property
     def valid_frac(self) -> float:
-        return float(self.valid.mean())
+        return self.valid_px / self.valid.size
+
+    @property
+    def all_valid(self) -> bool:
+        return self.valid_px == self.valid.size
 
     @property
     def polygon(self) -> Polygon:
@@ -53,6 +63,8 @@ class Chip:
 
         ``cell_px`` > 1 traces it on cells of that many pixels (see :func:`mask_to_polygon`).
         """
+        if self.all_valid:
+            return self.polygon
         return mask_to_polygon(self.valid, self.transform, cell_px=cell_px)
 
     @property
@@ -63,7 +75,7 @@ class Chip:
     def valid_fraction_in(self, box_px: np.ndarray) -> np.ndarray:
         """Fraction of valid pixels inside each pixel box (N, 4) ``xmin, ymin, xmax, ymax``."""
         boxes = np.asarray(box_px, dtype="float64").reshape(-1, 4)
-        if self.valid.all():  # most chips: skip the integral image (tens of ms a chip)
+        if self.all_valid:  # most chips: skip the integral image (tens of ms a chip)
             return np.ones(len(boxes))
         integral = np.pad(self.valid.astype("int64").cumsum(0).cumsum(1), ((1, 0), (1, 0)))
         size = self.size_px
