@@ -6,7 +6,7 @@ Forward rate (chips/s, batches of 8 through the predictor, NMS included) of the
 bundle's OpenVINO export at f32 and bf16, and of an int8 copy made here by NNCF
 post-training quantization (``pip install nncf``; skipped without it) on chips of
 the ``--calibrate`` orthomosaics, with the detection head's box decoding left in
-float. Also: boxes per precision on the same chips against f32, at conf 0.1. The
+float (run at float32, and at bfloat16: ``int8+bf16``). Also: boxes per precision on the same chips against f32, at conf 0.1. The
 held-out check that decides what ships is ``train_demo_model.py precision``.
 """
 
@@ -95,6 +95,8 @@ def main() -> None:
                                                args.calibration_chips),
                                  Path(tmp) / "int8.xml")
             predictors["int8"] = OpenVinoPredictor(int8, conf=0.1, precision="f32")
+            # The layers left in float (the head's box decoding, sigmoids) at bfloat16
+            predictors["int8+bf16"] = OpenVinoPredictor(int8, conf=0.1, precision="bf16")
         else:
             print("int8: skipped (pip install nncf)")
         for predictor in predictors.values():
