@@ -116,3 +116,24 @@ def test_coverage_is_the_valid_area_examined(tmp_path):
     result, _ = _targets([path])
     # 200 x 400 px at 5 cm = 10 m x 20 m = 200 m2, traced on 16 px cells.
     assert result.coverage.area == pytest.approx(200.0, rel=0.05)
+
+
+def test_the_model_starts_on_a_block_before_all_its_chips_are_read(tmp_path, monkeypatch):
+    """A block's chips stream into its batches: the first batch does not wait for the 64th chip."""
+    import poppyscan.tiles.stream as stream
+
+    reads: list[int] = []
+    read = stream.ChipReader.read
+    monkeypatch.setattr(stream.ChipReader, "read",
+                        lambda self, cell: reads.append(1) or read(self, cell))
+    read_before_batch: list[int] = []
+
+    class Counting(FixedBoxPredictor):
+        def __call__(self, images):
+            read_before_batch.append(len(reads))
+            return super().__call__(images)
+
+    path = make_marked_raster(tmp_path / "a.tif", (1024, 1024), [])  # 8 x 8 chips: one block
+    run_detection([path], Counting([]), GridSpec(None, 128, 0), batch_size=8, workers=1)
+    assert len(read_before_batch) == 8 and len(reads) == 64
+    assert read_before_batch[0] < 64  # the readers run at most 24 chips (the prefetch) ahead
