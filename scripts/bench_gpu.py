@@ -7,8 +7,9 @@ and grid (the bundled model: 5 cm, 640 px chips, 128 px overlap):
 
 - ``forward``: the network alone on a batch already on the device (fp16 on
   CUDA), then with NMS, at each ``--batch-sizes``;
-- ``pipeline, threads``: today's :func:`run_detection` (GDAL decodes on reader threads);
-- ``gdal, processes``: GDAL decodes in worker processes, chips sent to the
+- ``pipeline, threads``: today's :func:`run_detection` (ChipReader decodes on reader threads:
+  GDAL, or its own libjpeg-turbo for native-GSD chips of a plain RGB JPEG file);
+- ``gdal, processes``: ChipReader decodes in worker processes, chips sent to the
   device (``JpegTileFeed(decode="gdal", pool="process")``);
 - ``device decode``: the tiles' JPEG bytes decoded on the device
   (:class:`JpegTileFeed`), host reads on threads or processes;

@@ -82,8 +82,9 @@ class JpegTileFeed:
     ``device`` is a torch device ("cuda", "cuda:1", "cpu"); ``workers`` host
     workers of kind ``pool`` ("thread" or "process") read tile bytes, masks
     and fallback chips; :meth:`stream` keeps ``prefetch`` batches in flight.
-    ``decode="gdal"`` has ChipReader read every chip on the pool (GDAL decodes
-    on the host, chips are sent to the device): the CPU-decode baseline.
+    ``decode="gdal"`` has ChipReader read every chip on the pool (decoded on
+    the host by GDAL, or by ChipReader's own libjpeg-turbo for native-GSD chips
+    of a plain RGB JPEG file; chips are sent to the device): the CPU-decode baseline.
     Worker processes are spawned (CUDA does not survive a fork), so a script
     using ``pool="process"`` needs the ``if __name__ == "__main__":`` guard.
     Use as a context manager, or call :meth:`close`.
