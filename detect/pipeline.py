@@ -238,8 +238,8 @@ def _by_block(chips: Iterator) -> Iterator[tuple[ChipBlock, Iterator[Chip]]]:
     """Group ``((info, cell, block), chip)`` pairs into ``(block, its chips)``, in order.
 
     Each block's chips come as they are read, so the model starts on a block's
-    first batch while the readers are still on the rest (a block held back until
-    all 64 of its chips were read left the model idle for most of that time).
+    first batch while the readers are still on the rest (holding a block back
+    until all 64 of its chips were read left the model idle while they caught up).
     The caller consumes each block's chips before asking for the next block.
     """
     for _, pairs in itertools.groupby(chips, key=lambda pair: id(pair[0][2])):
