@@ -79,6 +79,17 @@ the best validation mAP, scored worse on the held-out real tiles; see docs/real-
     # then tune --apply, evaluate --real --compare and precision as above, with --epochs 8 on tune
     cp runs/real/models/n-real3-last/{card.yaml,weights.*} detect/models/poppy-demo/
 
+The bundled poppy-demo-b942f69e is one more round from 55fc1eaa, its last epoch kept (decided
+before scoring):
+
+    python scripts/train_demo_model.py mine $W --out detect/models/poppy-demo      # 55fc1eaa
+    python scripts/train_demo_model.py dataset $W --data dataset-real4
+    python scripts/train_demo_model.py train $W --data dataset-real4 --config docs/real-ground/finetune.yaml \
+        --epochs 6 --architecture detect/models/poppy-demo/weights.pt --out runs/real/models/n-real4
+    # n-real4-last from n-real4's run without best.pt, bundled as above (--data dataset-real4 --epochs 6);
+    # tune --apply, evaluate --real --compare detect/models/poppy-demo, precision; then:
+    cp runs/real/models/n-real4-last/{card.yaml,weights.*} detect/models/poppy-demo/
+
 Training is deterministic for a given machine and torch;
 across machines expect the same figures within noise, not the same bytes.
 """
@@ -117,7 +128,7 @@ COPY_SHIFT_M = 10_000.0
 DATASETS = {"dataset": (0.05, 640, 128), "dataset-10cm": (0.10, 320, 64),
             "dataset-hn": (0.05, 640, 128), "dataset-hn2": (0.05, 640, 128),
             "dataset-real": (0.05, 640, 128), "dataset-real2": (0.05, 640, 128),
-            "dataset-real3": (0.05, 640, 128)}
+            "dataset-real3": (0.05, 640, 128), "dataset-real4": (0.05, 640, 128)}
 # Dataset folder -> hard negatives (globs under --work): false targets written by the
 # `mine` stage of each model named, and the generator's look-alikes (distractors).
 HARD_NEGATIVES = {
@@ -128,10 +139,12 @@ HARD_NEGATIVES = {
     "dataset-real2": ["train_surveys/s*/distractors.geojson", "false-targets-poppy-demo-4705358c*.gpkg"],
     "dataset-real3": ["train_surveys/s*/distractors.geojson", "false-targets-poppy-demo-4705358c*.gpkg",
                       "false-targets-poppy-demo-5934a04c*.gpkg"],
+    "dataset-real4": ["train_surveys/s*/distractors.geojson", "false-targets-poppy-demo-4705358c*.gpkg",
+                      "false-targets-poppy-demo-5934a04c*.gpkg", "false-targets-poppy-demo-55fc1eaa*.gpkg"],
 }
 # Dataset folder -> (survey sets, and plots sown into real ground; real negatives come with them).
 SOURCES = {"dataset-real": ("small_surveys", True), "dataset-real2": ("train_surveys", True),
-           "dataset-real3": ("train_surveys", True)}
+           "dataset-real3": ("train_surveys", True), "dataset-real4": ("train_surveys", True)}
 
 
 def _one_survey(args) -> str:
