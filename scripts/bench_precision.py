@@ -6,8 +6,9 @@ Forward rate (chips/s, batches of 8 through the predictor, NMS included) of the
 bundle's OpenVINO export at f32 and bf16, and of an int8 copy made here by NNCF
 post-training quantization (``pip install nncf``; skipped without it) on chips of
 the ``--calibrate`` orthomosaics, with the detection head's box decoding left in
-float (run at float32, and at bfloat16: ``int8+bf16``). Also: boxes per precision on the same chips against f32, at conf 0.1. The
-held-out check that decides what ships is ``train_demo_model.py precision``.
+float (run at float32, and at bfloat16: ``int8+bf16``). Also: boxes per precision
+on the same chips against f32, at conf 0.1. The held-out check that decides what
+ships is ``train_demo_model.py precision``.
 """
 
 from __future__ import annotations
