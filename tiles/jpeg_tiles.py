@@ -118,8 +118,7 @@ class TileDecoder:
         self.path = src.name
         self.tile_height, self.tile_width = src.block_shapes[0]
         self._src = src
-        tables_hex = src.get_tag_item("JPEGTABLES", "TIFF", bidx=1)
-        self._tables = bytes.fromhex(tables_hex) if tables_hex else b""
+        self._tables = _jpeg_tables(src)
         self._tiles: OrderedDict[tuple[int, int], np.ndarray | None] = OrderedDict()
         self._capacity = max(1, capacity)
 
@@ -155,16 +154,13 @@ class TileDecoder:
         return tile
 
     def _decode(self, row: int, col: int) -> np.ndarray | None:
-        offset = self._src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1)
-        size = self._src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1)
-        if offset is None or size is None:
-            return None
-        stream = read_streams(self.path, self._tables, [(int(offset), int(size))])[0]
+        span = _tile_span(self._src, row, col)
+        stream = None if span is None else read_streams(self.path, self._tables, [span])[0]
         if stream is None:
             return None
         tile = cv2.imdecode(np.frombuffer(stream, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
         if tile is None or tile.shape != (self.tile_height, self.tile_width, 3):
-            raise RasterError(f"{self.path}: damaged JPEG tile at byte {offset} (not decodable); "
+            raise RasterError(f"{self.path}: damaged JPEG tile at byte {span[0]} (not decodable); "
                               "the file is corrupt: copy or export it again")
         return tile
 
@@ -190,15 +186,25 @@ def _layout(path: str, level, overview: int | None, full_size: tuple[int, int]) 
     sizes = np.zeros((rows, cols), dtype=np.int64)
     for row in range(rows):
         for col in range(cols):
-            offset = level.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1)
-            size = level.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1)
-            if offset is not None and size is not None:  # None: a tile left out (sparse file)
-                offsets[row, col], sizes[row, col] = int(offset), int(size)
-    tables_hex = level.get_tag_item("JPEGTABLES", "TIFF", bidx=1)
-    tables = bytes.fromhex(tables_hex) if tables_hex else b""
+            span = _tile_span(level, row, col)
+            if span is not None:
+                offsets[row, col], sizes[row, col] = span
     factor = (full_size[0] / level.width, full_size[1] / level.height)
     return JpegTiles(path, level.width, level.height, tile_width, tile_height, offsets, sizes,
-                     tables, factor, overview)
+                     _jpeg_tables(level), factor, overview)
+
+
+def _tile_span(src, row: int, col: int) -> tuple[int, int] | None:
+    """``(offset, size)`` in bytes of one tile, or None for a tile left out (sparse file)."""
+    offset = src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1)
+    size = src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1)
+    return None if offset is None or size is None else (int(offset), int(size))
+
+
+def _jpeg_tables(src) -> bytes:
+    """The file's JPEGTABLES (quantisation and Huffman tables), ``b""`` when tiles carry their own."""
+    tables_hex = src.get_tag_item("JPEGTABLES", "TIFF", bidx=1)
+    return bytes.fromhex(tables_hex) if tables_hex else b""
 
 
 def jpeg_stream(tables: bytes, tile: bytes) -> bytes:
