@@ -16,15 +16,21 @@ process, so its peak RSS is its own (imports included).
 - ``sahi``: SAHI's ``get_sliced_prediction`` on the whole image loaded with
   rasterio (PyTorch), standard (full-image) prediction off;
 - ``geodeep``: GeoDeep (ONNX Runtime) on the same weights exported to ONNX with
-  its metadata (5 cm, 640 px, 20 % overlap, same conf and NMS IoU).
+  its metadata (5 cm, 640 px, 20 % overlap, same conf and NMS IoU);
+- ``torch-as-filed`` (with ``--filed-rev REV``): the PyTorch path as it was at
+  ``REV``, the commit on which issue 16 ("3x today's PyTorch path") was filed,
+  built from git into a scratch folder and run on the same weights and grid
+  through that revision's own API (the ``poppyscan-torch`` row is today's
+  PyTorch backend, which shares the newer chip reader).
 
 Ratios: ``vs raw`` is against the raw rate of the backend the row ran;
-``vs sahi``, ``vs geodeep`` and ``vs torch`` (poppyscan-torch) are chips/s
-ratios. ``CPU ms/chip`` is the process's CPU time (all threads) per chip,
+``vs sahi``, ``vs geodeep``, ``vs torch`` (poppyscan-torch) and ``vs filed``
+(torch-as-filed) are chips/s ratios. ``CPU ms/chip`` is the process's CPU time (all threads) per chip,
 which other load on the machine disturbs far less than wall time. ``stages``
 prints where one chip's time goes, one thread, in ms.
 
-    python scripts/bench_detect.py --size-px 8192 --model detect/models/poppy-demo
+    python scripts/bench_detect.py --size-px 8192 --model detect/models/poppy-demo \
+        --repeat 3 --filed-rev 51260b4
 """
 
 from __future__ import annotations
@@ -262,6 +268,42 @@ def bench_geodeep(ortho, model_path) -> dict:
     return clock.result(chips, backend="onnxruntime", detections=len(boxes))
 
 
+def bench_torch_as_filed(ortho, bundle_dir, device, batch_size, workers) -> dict:
+    """poppyscan's PyTorch path of the revision on ``sys.path`` (51260b4's API), same weights."""
+    import yaml
+
+    from poppyscan.detect.build import make_targets
+    from poppyscan.detect.pipeline import run_detection
+    from poppyscan.detect.predictor import YoloPredictor
+    from poppyscan.tiles import GridSpec
+
+    card = yaml.safe_load((Path(bundle_dir) / "card.yaml").read_text())
+    tile_px, overlap_px = card["tile_px"], card["overlap_px"]
+    grid = GridSpec(None, tile_px, overlap_px)
+    predictor = YoloPredictor(str(Path(bundle_dir) / "weights.pt"),
+                              conf=card["thresholds"]["conf"], iou=card["thresholds"]["iou_nms"],
+                              device=device)
+    predictor(np.zeros((batch_size, tile_px, tile_px, 3), "uint8"))  # warm-up
+    with Clock() as clock:
+        result = run_detection([ortho], predictor, grid, batch_size=batch_size, workers=workers)
+        targets = make_targets(result.clusters, result.crs, mission="bench",
+                               model_id=card["model_id"], gsd_m=card["gsd_m"])
+    return clock.result(result.stats.read, targets=len(targets), backend="torch",
+                        precision="f32", torch_loaded="torch" in sys.modules)
+
+
+def build_revision(rev: str, tmp: Path) -> Path:
+    """poppyscan as it was at git revision ``rev``, installed into a scratch folder."""
+    src, site = tmp / f"src_{rev}", tmp / f"site_{rev}"
+    src.mkdir()
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(src)],
+                   check=True, capture_output=True)
+    return site
+
+
 def _n_chips(shape, bundle) -> int:
     tile, stride = bundle.grid.tile_px, bundle.grid.tile_px - bundle.grid.overlap_px
     return int(np.prod([1 + max(0, -(-(side - tile) // stride)) for side in shape]))
@@ -277,6 +319,9 @@ def _sync(device: str) -> None:
 def child(method, ortho, bundle_dir, device, batch_size, workers, extra) -> None:
     if method == "geodeep":  # the peer imports nothing of poppyscan
         out = bench_geodeep(ortho, extra)
+    elif method == "torch-as-filed":  # that revision's poppyscan, ahead of the installed one
+        sys.path.insert(0, extra)
+        out = bench_torch_as_filed(ortho, bundle_dir, device, batch_size, workers)
     else:
         from poppyscan.detect.bundle import load_bundle
 
@@ -319,6 +364,8 @@ def main() -> None:
     parser.add_argument("--gdal-cache-mb", type=int, default=None,
                         help="GDAL_CACHEMAX of every method [unset: poppyscan's 64, GDAL's 5 %% "
                              "of RAM for the peers]")
+    parser.add_argument("--filed-rev", default=None,
+                        help="also run the PyTorch path of this git revision (torch-as-filed)")
     parser.add_argument("--_child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
@@ -370,6 +417,8 @@ def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str, tmp: P
         except ImportError as err:
             print(f"geodeep: skipped ({err})")
             extra.pop("geodeep")
+    if args.filed_rev:
+        extra["torch-as-filed"] = str(build_revision(args.filed_rev, tmp))
     runs: dict[str, list[dict]] = defaultdict(list)
     for _ in range(args.repeat):
         for method in extra:
@@ -393,7 +442,7 @@ def _print_table(size: int, name: str, rows: dict, every: dict) -> None:
 
     print(f"\n{size} px, {name}")
     print(f"{'method':>18} {'backend':>17} {'chips':>6} {'chips/s':>8} {'vs raw':>7} {'vs sahi':>8} "
-          f"{'vs geodeep':>10} {'vs torch':>9} {'CPU ms/chip':>12} {'peak RSS MiB':>13}")
+          f"{'vs geodeep':>10} {'vs torch':>9} {'vs filed':>9} {'CPU ms/chip':>12} {'peak RSS MiB':>13}")
     for method, r in rows.items():
         if method == "stages":
             continue
@@ -402,7 +451,8 @@ def _print_table(size: int, name: str, rows: dict, every: dict) -> None:
         raw = f"raw-{r['backend']}{bf16}" if "backend" in r else None
         print(f"{method:>18} {backend:>17} {r['chips']:>6} {r['chips_per_s']:>8.1f} "
               f"{ratio(r, raw):>7.2f} {ratio(r, 'sahi'):>8.2f} {ratio(r, 'geodeep'):>10.2f} "
-              f"{ratio(r, 'poppyscan-torch'):>9.2f} {r['cpu_ms_per_chip']:>12.0f} "
+              f"{ratio(r, 'poppyscan-torch'):>9.2f} {ratio(r, 'torch-as-filed'):>9.2f} "
+              f"{r['cpu_ms_per_chip']:>12.0f} "
               f"{r['peak_rss_mib']:>13}  {every[method] if len(every[method]) > 1 else ''}",
               flush=True)
     if "poppyscan" in rows:
