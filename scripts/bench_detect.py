@@ -25,9 +25,9 @@ process, so its peak RSS is its own (imports included).
 
 Ratios: ``vs raw`` is against the raw rate of the backend the row ran;
 ``vs sahi``, ``vs geodeep``, ``vs torch`` (poppyscan-torch) and ``vs filed``
-(torch-as-filed) are chips/s ratios. ``CPU ms/chip`` is the process's CPU time (all threads) per chip,
-which other load on the machine disturbs far less than wall time. ``stages``
-prints where one chip's time goes, one thread, in ms.
+(torch-as-filed) are chips/s ratios. ``CPU ms/chip`` is the process's CPU time
+(all threads) per chip, which other load on the machine disturbs far less than
+wall time. ``stages`` prints where one chip's time goes, one thread, in ms.
 
     python scripts/bench_detect.py --size-px 8192 --model detect/models/poppy-demo \
         --repeat 3 --filed-rev 51260b4
@@ -296,11 +296,16 @@ def build_revision(rev: str, tmp: Path) -> Path:
     """poppyscan as it was at git revision ``rev``, installed into a scratch folder."""
     src, site = tmp / f"src_{rev}", tmp / f"site_{rev}"
     src.mkdir()
-    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--target", str(site), str(src)],
-                   check=True, capture_output=True)
+    try:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                        "--no-build-isolation", "--target", str(site), str(src)],
+                       check=True, capture_output=True)
+    except subprocess.CalledProcessError as err:
+        detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise SystemExit(f"--filed-rev {rev}: cannot build that revision "
+                         f"({detail[-1] if detail else err})") from None
     return site
 
 
@@ -376,13 +381,14 @@ def main() -> None:
         CHILD_ENV["GDAL_CACHEMAX"] = str(args.gdal_cache_mb)
     with tempfile.TemporaryDirectory() as tmp:
         bundles = _bundles(args, Path(tmp))
+        filed_site = build_revision(args.filed_rev, Path(tmp)) if args.filed_rev else None
         print(f"device={args.device} batch={args.batch_size} workers={args.workers} "
               f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
               f"GDAL_CACHEMAX={CHILD_ENV.get('GDAL_CACHEMAX', 'unset')} models={', '.join(bundles)}")
         for size in args.size_px:
             ortho = make_ortho(Path(tmp) / f"ortho_{size}.tif", size, 0.05)
             for name, bundle_dir in bundles.items():
-                _bench_rows(args, size, ortho, name, bundle_dir, Path(tmp))
+                _bench_rows(args, size, ortho, name, bundle_dir, Path(tmp), filed_site)
 
 
 def _bundles(args, tmp: Path) -> dict[str, str]:
@@ -405,7 +411,8 @@ def _bundles(args, tmp: Path) -> dict[str, str]:
     return bundles
 
 
-def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str, tmp: Path) -> None:
+def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str, tmp: Path,
+                filed_site: Path | None) -> None:
     """Run every method ``--repeat`` times, interleaved; keep each method's median run."""
     extra = {method: str(args.raw_chips) for method in args.methods}
     if "geodeep" in args.methods:
@@ -417,8 +424,8 @@ def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str, tmp: P
         except ImportError as err:
             print(f"geodeep: skipped ({err})")
             extra.pop("geodeep")
-    if args.filed_rev:
-        extra["torch-as-filed"] = str(build_revision(args.filed_rev, tmp))
+    if filed_site is not None:
+        extra["torch-as-filed"] = str(filed_site)
     runs: dict[str, list[dict]] = defaultdict(list)
     for _ in range(args.repeat):
         for method in extra:
