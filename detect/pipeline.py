@@ -212,7 +212,7 @@ def detect_block(chips: Iterable[Chip], predictor: Predictor, crs: CRS, *, batch
     def kept() -> Iterator[Chip]:
         for chip in chips:
             counts["read"] += 1
-            keep = chip.valid_frac >= min_valid_frac and chip.valid_px > 0
+            keep = chip.enough_valid(min_valid_frac)
             counts["yielded" if keep else "skipped_collar"] += 1
             if keep:
                 yield chip

@@ -53,6 +53,10 @@ class Chip:
     def all_valid(self) -> bool:
         return self.valid_px == self.valid.size
 
+    def enough_valid(self, min_valid_frac: float) -> bool:
+        """Not a collar chip: some valid pixels, and at least ``min_valid_frac`` of them."""
+        return self.valid_px > 0 and self.valid_frac >= min_valid_frac
+
     @property
     def polygon(self) -> Polygon:
         """Map footprint of the whole chip (padding included)."""

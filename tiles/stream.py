@@ -67,7 +67,7 @@ class ChipStats:
     def count_read(self, chip: Chip, min_valid_frac: float) -> bool:
         """Count a chip read; True when it has enough valid pixels to keep."""
         self.count(chip.source, "read")
-        if chip.valid_frac < min_valid_frac or chip.valid_px == 0:
+        if not chip.enough_valid(min_valid_frac):
             self.count(chip.source, "skipped_collar")
             return False
         self.count(chip.source, "yielded")

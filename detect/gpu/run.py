@@ -74,8 +74,7 @@ def detect_on_device(
     run = DeviceRun(crs, [], [])
     model_s = 0.0
     for batch in feed.stream(batches):
-        keep = [i for i, chip in enumerate(batch.chips)
-                if chip.valid_frac >= min_valid_frac and chip.valid.any()]
+        keep = [i for i, chip in enumerate(batch.chips) if chip.enough_valid(min_valid_frac)]
         run.chips_read += len(batch.chips)
         run.chips_kept += len(keep)
         run.chips_decoded += batch.decoded
