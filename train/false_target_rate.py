@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ from poppyscan.train.scoring import targets_at
 
 __all__ = [
     "GROUND_CLASSES", "FalseTarget", "ImageRate", "Skipped", "false_target_rates", "ground_area_m2",
-    "ground_class", "imagery_footprint", "pooled_rates", "write_contact_sheet",
+    "ground_class", "imagery_footprint", "pooled_rates", "write_contact_sheet", "write_grouped_sheet",
 ]
 
 # Areal scale of a CRS at the image centre farther than this from 1: measure in UTM instead.
@@ -235,32 +235,44 @@ def write_contact_sheet(rates: Sequence[ImageRate], conf: float, out_png: str | 
     ``pad_m`` metres, outline in red, captioned with its image and confidence.
     """
     thumbs_dir = Path(thumbs_dir)
-    groups: dict[str, list[tuple[FalseTarget, np.ndarray]]] = {k: [] for k in GROUND_CLASSES}
+    groups: dict[str, list[tuple[np.ndarray, str]]] = {k: [] for k in GROUND_CLASSES}
     for rate in rates:
         for k, target in enumerate(rate.targets[conf], start=1):
             jpg = write_thumbnail(rate.path, target.polygon, thumbs_dir / f"{rate.path.stem}-{k:03d}.jpg",
                                   polygon_crs=rate.crs, pad_m=pad_m, size_px=thumb_px)
-            groups[target.lies_on].append((target, cv2.imread(str(jpg))))
+            groups[target.lies_on].append((cv2.imread(str(jpg)),
+                                           f"{Path(target.source).stem[:18]} {target.conf:.2f}"))
+    return write_grouped_sheet(groups, out_png, per_row=per_row, thumb_px=thumb_px,
+                               empty=f"no false targets at conf {conf:g}")
+
+
+def write_grouped_sheet(groups: Mapping[str, Sequence[tuple[np.ndarray, str]]],
+                        out_path: str | os.PathLike, *, per_row: int = 6, thumb_px: int = 192,
+                        empty: str = "nothing to show") -> Path:
+    """Thumbnails (BGR images, each with a caption) in rows under a bar per group, as PNG or JPEG.
+
+    The encoding follows ``out_path``'s suffix; groups without thumbnails are left out.
+    """
     rows: list[np.ndarray] = []
     for name, items in groups.items():
         if not items:
             continue
-        rows.append(_caption_bar(f"{name}: {len(items)} targets", per_row * thumb_px, 28))
+        count = f"{len(items)} target{'' if len(items) == 1 else 's'}"
+        rows.append(_caption_bar(f"{name}: {count}", per_row * thumb_px, 28))
         for start in range(0, len(items), per_row):
             row = np.full((thumb_px + 20, per_row * thumb_px, 3), 255, np.uint8)
-            for j, (target, img) in enumerate(items[start:start + per_row]):
+            for j, (img, caption) in enumerate(items[start:start + per_row]):
                 img = cv2.resize(img, (thumb_px, thumb_px), interpolation=cv2.INTER_AREA)
                 row[:thumb_px, j * thumb_px:(j + 1) * thumb_px] = img
-                cv2.putText(row, f"{Path(target.source).stem[:18]} {target.conf:.2f}",
-                            (j * thumb_px + 4, thumb_px + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                            (0, 0, 0), 1, cv2.LINE_AA)
+                cv2.putText(row, caption, (j * thumb_px + 4, thumb_px + 15), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.4, (0, 0, 0), 1, cv2.LINE_AA)
             rows.append(row)
     if not rows:
-        rows.append(_caption_bar(f"no false targets at conf {conf:g}", per_row * thumb_px, 28))
-    ok, png = cv2.imencode(".png", np.concatenate(rows, axis=0))
+        rows.append(_caption_bar(empty, per_row * thumb_px, 28))
+    ok, encoded = cv2.imencode(Path(out_path).suffix or ".png", np.concatenate(rows, axis=0))
     if not ok:
-        raise RasterError(f"{out_png}: PNG encoding of the contact sheet failed")
-    return atomic_write_bytes(out_png, png.tobytes())
+        raise RasterError(f"{out_path}: encoding the contact sheet failed")
+    return atomic_write_bytes(out_path, encoded.tobytes())
 
 
 def _caption_bar(text: str, width: int, height: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from poppyscan.train.false_target_rate import (
     imagery_footprint,
     pooled_rates,
     write_contact_sheet,
+    write_grouped_sheet,
 )
 
 
@@ -109,3 +110,20 @@ def test_script_writes_table_json_and_sheet(real_dir, tmp_path, monkeypatch):
     data = json.loads((tmp_path / "ft" / "false_targets.json").read_text())
     assert data["images"][0]["image"] == "SJER_477.tif" and data["held_out"]
     assert (tmp_path / "ft" / "contact_sheet.png").stat().st_size > 0
+
+
+def test_grouped_sheet_lays_out_groups_and_follows_the_suffix(tmp_path):
+    import cv2
+
+    red = np.zeros((50, 40, 3), np.uint8)
+    red[..., 2] = 255
+    groups = {"wildflower": [(red, "s900 0.81")] * 5, "rock": [(red, "s901 0.74")], "roof": []}
+    sheet = write_grouped_sheet(groups, tmp_path / "sheet.jpg", per_row=4, thumb_px=64)
+    assert sheet.read_bytes()[:2] == b"\xff\xd8"  # JPEG, as the suffix says
+    image = cv2.imread(str(sheet))
+    # two caption bars (the empty group is left out), two rows of wildflowers, one of rock
+    assert image.shape == (2 * 28 + 3 * (64 + 20), 4 * 64, 3)
+    assert image[28 + 32, 32, 2] > 200 and image[28 + 32, 32, 0] < 60  # the first thumbnail, red
+    empty = write_grouped_sheet({"roof": []}, tmp_path / "empty.png", per_row=4, thumb_px=64,
+                                empty="no false targets")
+    assert cv2.imread(str(empty)).shape == (28, 4 * 64, 3)
