@@ -113,9 +113,15 @@ TUNE_SURVEYS = ([(0.05, 3072)] * 2 + [(0.08, 1920)] * 2 + [(0.02, 6144)] * 2) * 
 HELDOUT_SURVEYS = [(0.05, 3072)] * 4 + [(0.08, 1920)] * 4 + [(0.02, 6144)] * 4
 # A quarter of the training ground (77 m surveys), for fine-tuning on real ground.
 SMALL_SURVEYS = [(0.05, 1536)] * 10 + [(0.08, 960)] * 3 + [(0.02, 3840)] * 3
-SEED0 = {"train_surveys": 100, "tune_surveys": 800, "heldout_surveys": 900, "small_surveys": 100}
+# Half as much ground again, crowded with the generator's look-alikes (vegetable beds,
+# wildflower meadows, ...): most false targets of the bundled model lie on them.
+LOOKALIKE_SURVEYS = [(0.05, 3072)] * 10 + [(0.08, 1920)] * 3 + [(0.02, 4096)] * 3
+SEED0 = {"train_surveys": 100, "tune_surveys": 800, "heldout_surveys": 900, "small_surveys": 100,
+         "lookalike_surveys": 200}
 PLANS = {"train_surveys": TRAIN_SURVEYS, "tune_surveys": TUNE_SURVEYS,
-         "heldout_surveys": HELDOUT_SURVEYS, "small_surveys": SMALL_SURVEYS}
+         "heldout_surveys": HELDOUT_SURVEYS, "small_surveys": SMALL_SURVEYS,
+         "lookalike_surveys": LOOKALIKE_SURVEYS}
+DISTRACTORS_PER_HA = {"lookalike_surveys": 40.0}  # every other set: 12
 REAL = ROOT / "tests" / "data" / "real"
 # Real poppy-free tiles trained on: host -> (composite seeds, plots per ha of open ground). Held
 # out: SJER_477 and oamtcd_brazil_10cm (scripts/false_targets.py HELD_OUT). tiled_epsg28992 is
@@ -128,7 +134,8 @@ COPY_SHIFT_M = 10_000.0
 DATASETS = {"dataset": (0.05, 640, 128), "dataset-10cm": (0.10, 320, 64),
             "dataset-hn": (0.05, 640, 128), "dataset-hn2": (0.05, 640, 128),
             "dataset-real": (0.05, 640, 128), "dataset-real2": (0.05, 640, 128),
-            "dataset-real3": (0.05, 640, 128), "dataset-real4": (0.05, 640, 128)}
+            "dataset-real3": (0.05, 640, 128), "dataset-real4": (0.05, 640, 128),
+            "dataset-real6": (0.05, 640, 128)}
 # Dataset folder -> hard negatives (globs under --work): false targets written by the
 # `mine` stage of each model named, and the generator's look-alikes (distractors).
 HARD_NEGATIVES = {
@@ -141,25 +148,31 @@ HARD_NEGATIVES = {
                       "false-targets-poppy-demo-5934a04c*.gpkg"],
     "dataset-real4": ["train_surveys/s*/distractors.geojson", "false-targets-poppy-demo-4705358c*.gpkg",
                       "false-targets-poppy-demo-5934a04c*.gpkg", "false-targets-poppy-demo-55fc1eaa*.gpkg"],
+    "dataset-real6": ["train_surveys/s*/distractors.geojson", "lookalike_surveys/s*/distractors.geojson",
+                      "false-targets-poppy-demo-4705358c*.gpkg", "false-targets-poppy-demo-5934a04c*.gpkg",
+                      "false-targets-poppy-demo-55fc1eaa*.gpkg", "false-targets-poppy-demo-b942f69e*.gpkg"],
 }
 # Dataset folder -> (survey sets, and plots sown into real ground; real negatives come with them).
-SOURCES = {"dataset-real": ("small_surveys", True), "dataset-real2": ("train_surveys", True),
-           "dataset-real3": ("train_surveys", True), "dataset-real4": ("train_surveys", True)}
+SOURCES = {"dataset-real": (("small_surveys",), True), "dataset-real2": (("train_surveys",), True),
+           "dataset-real3": (("train_surveys",), True), "dataset-real4": (("train_surveys",), True),
+           "dataset-real6": (("train_surveys", "lookalike_surveys"), True)}
 
 
 def _one_survey(args) -> str:
     from poppyscan.synth import generate_survey
 
-    out, seed, gsd_m, size_px = args
+    out, seed, gsd_m, size_px, distractors_per_ha = args
     if (out / "distractors.geojson").is_file():  # written last: the survey is complete
         return str(out / "ortho.tif")
     result = generate_survey(out, seed=seed, size_px=(size_px, size_px), gsd_m=gsd_m,
-                             plot_density_per_ha=10.0, distractor_density_per_ha=12.0, overwrite=True)
+                             plot_density_per_ha=10.0, distractor_density_per_ha=distractors_per_ha,
+                             overwrite=True)
     return str(result.ortho_path)
 
 
 def make_surveys(work: Path, jobs: int, sets: list[str]) -> None:
-    tasks = [(work / name / f"s{SEED0[name] + i}", SEED0[name] + i, gsd, size)
+    tasks = [(work / name / f"s{SEED0[name] + i}", SEED0[name] + i, gsd, size,
+              DISTRACTORS_PER_HA.get(name, 12.0))
              for name, plan in PLANS.items() if name in sets for i, (gsd, size) in enumerate(plan)]
     with ProcessPoolExecutor(jobs) as pool:
         for path in pool.map(_one_survey, tasks):
@@ -215,8 +228,8 @@ def build(work: Path, names: list[str]) -> None:
     from poppyscan.train.dataset import build_dataset
 
     for name in names:
-        survey_set, real = SOURCES.get(name, ("train_surveys", False))
-        surveys = surveys_of(work, survey_set)
+        survey_sets, real = SOURCES.get(name, (("train_surveys",), False))
+        surveys = [path for survey_set in survey_sets for path in surveys_of(work, survey_set)]
         if real:
             surveys += sorted((work / "composites").glob("*/ortho.tif"))
         labels = [p.parent / "plots.geojson" for p in surveys]
@@ -352,20 +365,24 @@ def evaluate_heldout(work: Path, model: Path, device: str | None, precision: str
                       "cpu_s_per_km2": None}
     seconds = runs["all"][0].timings_s["total"]
     rows["all"]["cpu_s_per_km2"] = round(seconds / rows["all"]["area_km2"], 1)
-    rows["all"]["false_ge20_lie_on"] = false_targets_lie_on(bundle, *runs["all"], surveys)
+    false_targets = held_out_false_targets(bundle, *runs["all"], surveys)
+    rows["all"]["false_ge20_lie_on"] = lie_on_counts(false_targets)
     table = _markdown(rows, bundle.model_id)
     print(table)
     suffix = "" if precision == "auto" else f"-{precision}"
+    sheet = write_false_target_sheet(false_targets, runs["all"][0].crs,
+                                     work / f"heldout-false-targets-{bundle.model_id}{suffix}.jpg")
+    print(f"held-out false targets >= 20 m2, pictured: {sheet}")
     (work / f"heldout-{bundle.model_id}{suffix}.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
 
 
-def false_targets_lie_on(bundle, result, truth, surveys: list[Path]) -> dict[str, int]:
-    """What the false targets that count against precision >= 20 m2 lie on, by count.
+def held_out_false_targets(bundle, result, truth, surveys: list[Path]) -> list[tuple[str, object]]:
+    """The false targets that count against precision >= 20 m2, each with what it lies on.
 
     A plot (the target touches one but matches none: a loose or oversized box,
     or a second box on a found plot), the generator's look-alike it overlaps
-    most (its ``distractors.geojson`` kind), or open ground.
+    most (its ``distractors.geojson`` kind), or open ground. Most confident first.
     """
     import numpy as np
     import pyogrio
@@ -386,7 +403,7 @@ def false_targets_lie_on(bundle, result, truth, surveys: list[Path]) -> dict[str
         looks.append(reproject_geometry(shapely.from_wkb(wkb), meta["crs"], result.crs))
         kinds.append(fields[list(meta["fields"]).index("kind")])
     looks, kinds = np.concatenate(looks), np.concatenate(kinds)
-    counts: dict[str, int] = {}
+    found = []
     for i, polygon in enumerate(polygons):
         if i in matched or polygon.area < min_area_m2:
             continue
@@ -396,8 +413,37 @@ def false_targets_lie_on(bundle, result, truth, surveys: list[Path]) -> dict[str
             what = str(kinds[int(over.argmax())])
         else:
             what = "open ground"
+        found.append((what, targets[i]))
+    return sorted(found, key=lambda item: -item[1].conf)
+
+
+def lie_on_counts(false_targets: list[tuple[str, object]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for what, _ in false_targets:
         counts[what] = counts.get(what, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def write_false_target_sheet(false_targets: list[tuple[str, object]], crs, out_jpg: Path) -> Path:
+    """A contact sheet of ``held_out_false_targets``, grouped by what they lie on."""
+    import tempfile
+
+    import cv2
+
+    from poppyscan.detect.export import write_thumbnail
+    from poppyscan.train.false_target_rate import write_grouped_sheet
+
+    groups: dict[str, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (what, target) in enumerate(false_targets):
+            source = Path(target.members[0].source)
+            jpg = write_thumbnail(source, target.polygon, Path(tmp) / f"{k:03d}.jpg", polygon_crs=crs,
+                                  pad_m=5.0, size_px=192)
+            groups.setdefault(what, []).append(
+                (cv2.imread(str(jpg)), f"{source.parent.name} {target.conf:.2f} {target.polygon.area:.0f} m2"))
+    counts = lie_on_counts(false_targets)
+    return write_grouped_sheet(dict(sorted(groups.items(), key=lambda kv: -counts[kv[0]])), out_jpg,
+                               empty="no false targets of 20 m2 or more")
 
 
 CHECKED = ("recall_ge20", "precision_ge20", "recall", "precision")
