@@ -90,6 +90,17 @@ before scoring):
     # tune --apply, evaluate --real --compare detect/models/poppy-demo, precision; then:
     cp runs/real/models/n-real4-last/{card.yaml,weights.*} detect/models/poppy-demo/
 
+Tried and dropped (docs/real-ground/): five epochs from b942f69e on dataset-real6, which adds
+16 surveys crowded with look-alikes and b942f69e's own false targets; the tuning surveys
+scored it below b942f69e on both counts:
+
+    python scripts/train_demo_model.py surveys $W --sets lookalike_surveys
+    python scripts/train_demo_model.py mine $W --out detect/models/poppy-demo      # b942f69e
+    python scripts/train_demo_model.py dataset $W --data dataset-real6
+    python scripts/train_demo_model.py train $W --data dataset-real6 --config docs/real-ground/finetune.yaml \
+        --epochs 5 --architecture detect/models/poppy-demo/weights.pt --out runs/real/models/n-real6
+    # n-real6-last bundled as above (--data dataset-real6 --epochs 5), then tune --apply
+
 Training is deterministic for a given machine and torch;
 across machines expect the same figures within noise, not the same bytes.
 """
