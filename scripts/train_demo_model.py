@@ -452,9 +452,8 @@ def write_false_target_sheet(false_targets: list[tuple[str, object]], crs, out_j
                                   pad_m=5.0, size_px=192)
             groups.setdefault(what, []).append(
                 (cv2.imread(str(jpg)), f"{source.parent.name} {target.conf:.2f} {target.polygon.area:.0f} m2"))
-    counts = lie_on_counts(false_targets)
-    return write_grouped_sheet(dict(sorted(groups.items(), key=lambda kv: -counts[kv[0]])), out_jpg,
-                               empty="no false targets of 20 m2 or more")
+    in_order = {what: groups[what] for what in lie_on_counts(false_targets)}  # most common first
+    return write_grouped_sheet(in_order, out_jpg, empty="no false targets of 20 m2 or more")
 
 
 CHECKED = ("recall_ge20", "precision_ge20", "recall", "precision")
