@@ -19,8 +19,8 @@ export names (``precision: bf16``), written there only after a held-out
 evaluation showed no loss (``scripts/train_demo_model.py precision``), on a
 CPU with bfloat16 instructions; else f32.
 bfloat16 ran about twice as fast as float32 on this project's Xeon (AMX); int8
-post-training quantization (NNCF) ran slower than bfloat16 there
-(``scripts/bench_precision.py``).
+post-training quantization (NNCF, either preset) ran no faster than bfloat16
+beyond the machine's noise, and moved more boxes (``scripts/bench_precision.py``).
 """
 
 from __future__ import annotations
