@@ -437,21 +437,15 @@ def lie_on_counts(false_targets: list[tuple[str, object]]) -> dict[str, int]:
 
 def write_false_target_sheet(false_targets: list[tuple[str, object]], crs, out_jpg: Path) -> Path:
     """A contact sheet of ``held_out_false_targets``, grouped by what they lie on."""
-    import tempfile
-
-    import cv2
-
-    from poppyscan.detect.export import write_thumbnail
+    from poppyscan.detect.export import thumbnail_bgr
     from poppyscan.train.false_target_rate import write_grouped_sheet
 
     groups: dict[str, list] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for k, (what, target) in enumerate(false_targets):
-            source = Path(target.members[0].source)
-            jpg = write_thumbnail(source, target.polygon, Path(tmp) / f"{k:03d}.jpg", polygon_crs=crs,
-                                  pad_m=5.0, size_px=192)
-            groups.setdefault(what, []).append(
-                (cv2.imread(str(jpg)), f"{source.parent.name} {target.conf:.2f} {target.polygon.area:.0f} m2"))
+    for what, target in false_targets:
+        source = Path(target.members[0].source)
+        image = thumbnail_bgr(source, target.polygon, polygon_crs=crs, pad_m=5.0, size_px=192)
+        groups.setdefault(what, []).append(
+            (image, f"{source.parent.name} {target.conf:.2f} {target.polygon.area:.0f} m2"))
     in_order = {what: groups[what] for what in lie_on_counts(false_targets)}  # most common first
     return write_grouped_sheet(in_order, out_jpg, empty="no false targets of 20 m2 or more")
 

@@ -24,7 +24,7 @@ from poppyscan.tiles.atomic import atomic_write_bytes
 from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.tiles.geometry import polygon_to_pixel_box, reproject_geometry
 
-__all__ = ["write_thumbnail"]
+__all__ = ["thumbnail_bgr", "write_thumbnail"]
 
 _METRES_PER_DEGREE = 111_320.0
 _SHIFT = 4  # cv2 sub-pixel bits: outline vertices placed to 1/16 pixel
@@ -42,7 +42,28 @@ def write_thumbnail(
     colour_rgb: tuple[int, int, int] = (255, 0, 0),
     jpeg_quality: int = 85,
 ) -> Path:
-    """Write a ``size_px`` square JPEG centred on ``polygon`` with its outline drawn.
+    """Write :func:`thumbnail_bgr`'s square as a JPEG (see there for what it shows)."""
+    if not 1 <= jpeg_quality <= 100:
+        raise ConfigError(f"jpeg_quality={jpeg_quality} is invalid: use 1 to 100 (default 85)")
+    bgr = thumbnail_bgr(raster_path, polygon, polygon_crs=polygon_crs, pad_m=pad_m, size_px=size_px,
+                        line_px=line_px, colour_rgb=colour_rgb)
+    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+    if not ok:
+        raise RasterError(f"{raster_path}: JPEG encoding of the thumbnail failed")
+    return atomic_write_bytes(out_path, jpeg.tobytes())
+
+
+def thumbnail_bgr(
+    raster_path: str | os.PathLike,
+    polygon: shapely.Geometry,
+    *,
+    polygon_crs: Any = None,
+    pad_m: float = 5.0,
+    size_px: int = 256,
+    line_px: int = 2,
+    colour_rgb: tuple[int, int, int] = (255, 0, 0),
+) -> np.ndarray:
+    """A ``size_px`` square (BGR uint8, as OpenCV draws) centred on ``polygon``, outline drawn.
 
     ``polygon`` is in the raster's CRS unless ``polygon_crs`` says otherwise
     (e.g. ``"EPSG:4326"`` for a Target's lon/lat polygon). The square spans the
@@ -50,7 +71,7 @@ def write_thumbnail(
     down); parts beyond the raster are black. The first three bands are shown
     (one band as grey); alpha is ignored; non-8-bit data get a 2-98 % stretch.
     """
-    _check_options(pad_m=pad_m, size_px=size_px, line_px=line_px, jpeg_quality=jpeg_quality)
+    _check_options(pad_m=pad_m, size_px=size_px, line_px=line_px)
     try:
         src = rasterio.open(raster_path)
     except RasterioIOError as err:
@@ -72,21 +93,16 @@ def write_thumbnail(
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     colour_bgr = tuple(int(c) for c in colour_rgb[::-1])
     cv2.polylines(bgr, _rings_px(polygon, to_px), True, colour_bgr, line_px, cv2.LINE_AA, _SHIFT)
-    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-    if not ok:
-        raise RasterError(f"{raster_path}: JPEG encoding of the thumbnail failed")
-    return atomic_write_bytes(out_path, jpeg.tobytes())
+    return bgr
 
 
-def _check_options(*, pad_m: float, size_px: int, line_px: int, jpeg_quality: int) -> None:
+def _check_options(*, pad_m: float, size_px: int, line_px: int) -> None:
     if not (math.isfinite(pad_m) and pad_m >= 0):
         raise ConfigError(f"pad_m={pad_m} is invalid: use metres >= 0 (default 5.0)")
     if not 16 <= size_px <= 4096:
         raise ConfigError(f"size_px={size_px} is invalid: use 16 to 4096 pixels (default 256)")
     if not 1 <= line_px <= 32:
         raise ConfigError(f"line_px={line_px} is invalid: use 1 to 32 pixels (default 2)")
-    if not 1 <= jpeg_quality <= 100:
-        raise ConfigError(f"jpeg_quality={jpeg_quality} is invalid: use 1 to 100 (default 85)")
 
 
 def _square_window(src, polygon, pad_m: float, raster_path) -> Window:

@@ -14,7 +14,7 @@ from affine import Affine
 from pyproj import Transformer
 from shapely.geometry import box
 
-from poppyscan.detect.export import write_report_html, write_thumbnail
+from poppyscan.detect.export import thumbnail_bgr, write_report_html, write_thumbnail
 from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.detect.export.report import draw_overview
 from poppyscan.tiles.errors import ConfigError, RasterError
@@ -63,6 +63,20 @@ def test_thumbnail_is_a_square_jpeg_with_the_outline_centred(tmp_path):
     assert rows.min() == pytest.approx(85, abs=3) and rows.max() == pytest.approx(170, abs=3)
     assert not red[120:135, 120:135].any()  # outline only, inside left grey
     assert abs(int(img[128, 128, 1]) - 120) < 6  # alpha band ignored: grey, not 255
+
+
+def test_thumbnail_bgr_is_the_same_square_in_memory(tmp_path):
+    raster = _grey_raster(tmp_path / "ortho.tif")
+    plot = box(ORIGIN_X + 10, ORIGIN_Y - 20, ORIGIN_X + 15, ORIGIN_Y - 15)
+
+    bgr = thumbnail_bgr(raster, plot, size_px=96)
+
+    assert bgr.shape == (96, 96, 3) and bgr.dtype == np.uint8
+    assert list(tmp_path.iterdir()) == [raster]  # nothing written
+    rows, cols = np.nonzero(_red_mask(bgr))
+    assert cols.min() == pytest.approx(32, abs=2) and cols.max() == pytest.approx(64, abs=2)
+    jpeg = cv2.imread(str(write_thumbnail(raster, plot, tmp_path / "t.jpg", size_px=96)))
+    assert np.abs(jpeg.astype(int) - bgr).mean() < 3  # the JPEG is this square, encoded
 
 
 def test_thumbnail_accepts_a_wgs84_polygon_and_size(tmp_path):
