@@ -32,7 +32,7 @@ from pyproj import CRS, Proj, Transformer
 from rasterio.windows import from_bounds
 
 from poppyscan.detect.bundle import ModelBundle
-from poppyscan.detect.export import write_thumbnail
+from poppyscan.detect.export import thumbnail_bgr, write_jpeg
 from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.detect.merge import Cluster
 from poppyscan.detect.pipeline import run_detection
@@ -238,10 +238,10 @@ def write_contact_sheet(rates: Sequence[ImageRate], conf: float, out_png: str | 
     groups: dict[str, list[tuple[np.ndarray, str]]] = {k: [] for k in GROUND_CLASSES}
     for rate in rates:
         for k, target in enumerate(rate.targets[conf], start=1):
-            jpg = write_thumbnail(rate.path, target.polygon, thumbs_dir / f"{rate.path.stem}-{k:03d}.jpg",
-                                  polygon_crs=rate.crs, pad_m=pad_m, size_px=thumb_px)
-            groups[target.lies_on].append((cv2.imread(str(jpg)),
-                                           f"{Path(target.source).stem[:18]} {target.conf:.2f}"))
+            bgr = thumbnail_bgr(rate.path, target.polygon, polygon_crs=rate.crs, pad_m=pad_m,
+                                size_px=thumb_px)
+            write_jpeg(bgr, thumbs_dir / f"{rate.path.stem}-{k:03d}.jpg")
+            groups[target.lies_on].append((bgr, f"{Path(target.source).stem[:18]} {target.conf:.2f}"))
     return write_grouped_sheet(groups, out_png, per_row=per_row, thumb_px=thumb_px,
                                empty=f"no false targets at conf {conf:g}")
 

@@ -20,7 +20,7 @@ from poppyscan.detect.export.gpkg import write_targets_gpkg
 from poppyscan.detect.export.gpx_kml import write_targets_gpx, write_targets_kml
 from poppyscan.detect.export.manifest import write_run_manifest
 from poppyscan.detect.export.report import Overview, write_report_html
-from poppyscan.detect.export.thumbnails import thumbnail_bgr, write_thumbnail
+from poppyscan.detect.export.thumbnails import thumbnail_bgr, write_jpeg, write_thumbnail
 from poppyscan.detect.targets import Target
 from poppyscan.tiles.errors import ConfigError
 
@@ -37,6 +37,7 @@ __all__ = [
     "write_targets_gpx",
     "write_targets_kml",
     "thumbnail_bgr",
+    "write_jpeg",
     "write_thumbnail",
 ]
 

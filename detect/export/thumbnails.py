@@ -24,7 +24,7 @@ from poppyscan.tiles.atomic import atomic_write_bytes
 from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.tiles.geometry import polygon_to_pixel_box, reproject_geometry
 
-__all__ = ["thumbnail_bgr", "write_thumbnail"]
+__all__ = ["thumbnail_bgr", "write_jpeg", "write_thumbnail"]
 
 _METRES_PER_DEGREE = 111_320.0
 _SHIFT = 4  # cv2 sub-pixel bits: outline vertices placed to 1/16 pixel
@@ -43,13 +43,18 @@ def write_thumbnail(
     jpeg_quality: int = 85,
 ) -> Path:
     """Write :func:`thumbnail_bgr`'s square as a JPEG (see there for what it shows)."""
-    if not 1 <= jpeg_quality <= 100:
-        raise ConfigError(f"jpeg_quality={jpeg_quality} is invalid: use 1 to 100 (default 85)")
+    _check_jpeg_quality(jpeg_quality)  # before the raster is read
     bgr = thumbnail_bgr(raster_path, polygon, polygon_crs=polygon_crs, pad_m=pad_m, size_px=size_px,
                         line_px=line_px, colour_rgb=colour_rgb)
+    return write_jpeg(bgr, out_path, jpeg_quality=jpeg_quality)
+
+
+def write_jpeg(bgr: np.ndarray, out_path: str | os.PathLike, *, jpeg_quality: int = 85) -> Path:
+    """Write a BGR image (a :func:`thumbnail_bgr` square) to ``out_path`` as JPEG, atomically."""
+    _check_jpeg_quality(jpeg_quality)
     ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
     if not ok:
-        raise RasterError(f"{raster_path}: JPEG encoding of the thumbnail failed")
+        raise RasterError(f"{out_path}: JPEG encoding of the thumbnail failed")
     return atomic_write_bytes(out_path, jpeg.tobytes())
 
 
@@ -103,6 +108,11 @@ def _check_options(*, pad_m: float, size_px: int, line_px: int) -> None:
         raise ConfigError(f"size_px={size_px} is invalid: use 16 to 4096 pixels (default 256)")
     if not 1 <= line_px <= 32:
         raise ConfigError(f"line_px={line_px} is invalid: use 1 to 32 pixels (default 2)")
+
+
+def _check_jpeg_quality(jpeg_quality: int) -> None:
+    if not 1 <= jpeg_quality <= 100:
+        raise ConfigError(f"jpeg_quality={jpeg_quality} is invalid: use 1 to 100 (default 85)")
 
 
 def _square_window(src, polygon, pad_m: float, raster_path) -> Window:
