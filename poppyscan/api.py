@@ -121,7 +121,7 @@ def detect(
             progress.start(sum(p.n_to_read for p in plan_detection(infos, bundle.grid)))
         return detect_targets(infos, **options)
     if registry is not None and Path(registry).exists():
-        from poppyscan.detect.registry import connect
+        from poppyscan.field.registry import connect
 
         with connect(registry, write=False):  # a broken registry fails now, not after the run
             pass
@@ -129,7 +129,7 @@ def detect(
     found = run_to_folder(infos, out_dir, overwrite=overwrite, settings=ran,
                           on_plan=progress.start if progress is not None else None, **options)
     if registry is not None:
-        from poppyscan.detect.registry import record_run
+        from poppyscan.field.registry import record_run
 
         found.recorded = record_run(registry, out_dir)
     return found
@@ -191,7 +191,7 @@ def build_dataset(
 
     ``registry``: a mission registry whose crew verdicts over ``orthos`` add
     labels (confirmed plots) and hard negatives (false positives) when they
-    meet ``evidence`` (a :class:`poppyscan.detect.registry.EvidenceRule` or its
+    meet ``evidence`` (a :class:`poppyscan.field.registry.EvidenceRule` or its
     fields as a mapping; default: status plus a visit date).
 
     ``negatives_from``: orthomosaics known to hold no plot (real poppy-free
@@ -220,7 +220,7 @@ def build_dataset(
     min_valid = float(tiling["min_valid_frac"])
     hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)  # bad files fail now
     if registry is not None:
-        from poppyscan.train.dataset.verdicts import add_verdicts
+        from poppyscan.api_verdicts import add_verdicts
 
         labels, hard = add_verdicts(labels, hard, registry, orthos, evidence)
     if progress is not None:

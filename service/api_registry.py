@@ -4,7 +4,7 @@ A returned package is sent as the raw request body (``PUT``, the file name in
 ``X-Filename``), so its size is checked from ``Content-Length`` before any byte
 is stored, and checked again while it streams. Its first bytes must match its
 kind (GeoPackage, zip, or text for CSV, GPX and KML) before
-:func:`~poppyscan.detect.registry.import_verdicts` reads it.
+:func:`~poppyscan.field.registry.import_verdicts` reads it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _TEXT = (".csv", ".gpx", ".kml")
 @router.get("/missions/{mission_id}/registry")
 def registry(mission_id: str, request: Request, user: Caller, con: Db) -> dict:
     """``poppyscan registry status`` of the team's registry, for this mission."""
-    from poppyscan.detect.registry import registry_status
+    from poppyscan.field.registry import registry_status
 
     mission = owned(con, "mission", mission_id, user)
     path = data_of(request).registry(user.team_id)
@@ -83,7 +83,7 @@ def _check_content(path: Path, suffix: str) -> None:
 
 
 def _import(registry: Path, path: Path) -> list[dict]:
-    from poppyscan.detect.registry import import_verdicts
+    from poppyscan.field.registry import import_verdicts
     from poppyscan.tiles.errors import PoppyscanError
 
     if not registry.exists():

@@ -166,8 +166,8 @@ class Worker:
 
     def _run(self, job, progress: JobProgress) -> int:
         import poppyscan.api as ps
-        from poppyscan.detect.field import select_targets, write_field_package
-        from poppyscan.detect.registry import record_run
+        from poppyscan.field import select_targets, write_field_package
+        from poppyscan.field.registry import record_run
         from poppyscan.tiles.output_folder import verify_outputs
 
         mission, team, paths = self._inputs(job)

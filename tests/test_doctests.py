@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-PACKAGES = ("poppyscan", "poppyscan.tiles", "poppyscan.synth", "poppyscan.detect", "poppyscan.train")
+PACKAGES = ("poppyscan", "poppyscan.tiles", "poppyscan.synth", "poppyscan.detect",
+            "poppyscan.field", "poppyscan.train")
 if all(importlib.util.find_spec(m) for m in ("fastapi", "httpx", "segno")):  # the serve extra
     PACKAGES += ("poppyscan.service",)
 SKIP = {"poppyscan.__main__"}  # importing it runs the command line

@@ -9,7 +9,7 @@ import click
 from poppyscan.cli.options import default_of
 
 STATES = ("open", "pending", "confirmed", "false_positive", "not_found", "inaccessible",
-          "eradicated", "replant", "disputed")  # kept in step with detect.registry.STATES
+          "eradicated", "replant", "disputed")  # kept in step with field.registry.STATES
 
 
 @click.group("field")
@@ -39,7 +39,7 @@ def field() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing package and zip.")
 def package(registry_path, out_dir, mission, states, crews, overwrite, **imagery) -> None:
     """Write the QField project, GeoPackage, imagery, GPX, KMZ and printable list of the targets."""
-    from poppyscan.detect.field import write_field_package
+    from poppyscan.field import write_field_package
 
     options = {k: v for k, v in imagery.items() if v is not None}
     pkg = write_field_package(registry_path, out_dir, mission=mission, states=states or ("open",),
@@ -64,7 +64,7 @@ def package(registry_path, out_dir, mission, states, crews, overwrite, **imagery
               type=click.Path(exists=True, dir_okay=False), help="Mission registry (GeoPackage).")
 def import_(files, registry_path) -> None:
     """Read crews' verdicts into the registry: GPKG (as QField left it), zip, CSV, GPX, KML, KMZ."""
-    from poppyscan.detect.registry import import_verdicts
+    from poppyscan.field.registry import import_verdicts
 
     for s in import_verdicts(registry_path, files):
         note = " (imported before: nothing changed)" if s.already else ""

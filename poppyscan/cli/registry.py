@@ -30,7 +30,7 @@ def registry() -> None:
               help="Target id prefix of a new registry, 1-16 letters or digits [the file name].")
 def record(run_dirs, registry_path, flown_at, position_uncertainty_m, prefix) -> None:
     """Record published `poppyscan detect` run folders (RUN_DIR...) into the registry."""
-    from poppyscan.detect.registry import record_run
+    from poppyscan.field.registry import record_run
 
     for run_dir in run_dirs:
         s = record_run(registry_path, run_dir, flown_at=flown_at,
@@ -57,7 +57,7 @@ def echo_recorded(run_dir, s) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def status(registry_path, mission, show_targets, as_json) -> None:
     """Per mission and per target: sightings, verdicts, open, confirmed, eradicated, replants."""
-    from poppyscan.detect.registry import registry_status
+    from poppyscan.field.registry import registry_status
 
     report = registry_status(registry_path, mission=mission)
     if as_json:

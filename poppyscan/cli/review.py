@@ -26,13 +26,13 @@ def review(run_dir: Path, registry: Path | None, port: int, apply_only: bool) ->
     for `poppyscan dataset build --hard-negatives`. The page is served on
     127.0.0.1 only; stop with Ctrl-C.
     """
-    from poppyscan.detect.review import Review
+    from poppyscan.field.review import Review
 
     session = Review.open(run_dir)
     if apply_only:
         _echo_applied(session.apply(registry), run_dir)
         return
-    from poppyscan.detect.review_server import make_server
+    from poppyscan.field.review_server import make_server
 
     server = make_server(session, port=port, registry=registry)
     host, bound = server.server_address[:2]

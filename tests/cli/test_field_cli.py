@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from poppyscan.cli.main import cli
-from tests.detect.flights import make_flight, publish_run
+from tests.field.flights import make_flight, publish_run
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """Field verdicts as training data: confirmed plots become labels, false positives hard negatives.
 
-The mission registry (:mod:`poppyscan.detect.registry`) keeps every crew
-verdict; :func:`~poppyscan.detect.registry.verdict_features` picks those that
-meet the analyst's :class:`~poppyscan.detect.registry.EvidenceRule` and the
-outlines drawn on the dataset's own orthomosaics. Here they join the labels
-and hard negatives a dataset is built from.
+The mission registry (:mod:`poppyscan.field.registry`) keeps every crew
+verdict; :func:`~poppyscan.field.registry.verdict_features` picks those that
+meet the analyst's :class:`~poppyscan.field.registry.EvidenceRule` and the
+outlines drawn on the dataset's own orthomosaics. Here, at the API layer that sees
+both ``field`` and ``train``, they join the labels and hard negatives a dataset is
+built from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from poppyscan.detect.registry import EvidenceRule, VerdictFeatures, verdict_features
+from poppyscan.field.registry import EvidenceRule, VerdictFeatures, verdict_features
 from poppyscan.tiles.errors import ConfigError
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.labels import LabelSet

@@ -1,4 +1,4 @@
-"""The review page: a small local web server over a :class:`~poppyscan.detect.review.Review`.
+"""The review page: a small local web server over a :class:`~poppyscan.field.review.Review`.
 
 Standard library only (``http.server``), bound to 127.0.0.1, no network and
 no CDN: the page, its script and its style are inline. Requests naming another
@@ -17,8 +17,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from poppyscan.detect.review import Review
-from poppyscan.detect.review_page import PAGE
+from poppyscan.field.review import Review
+from poppyscan.field.review_page import PAGE
 from poppyscan.tiles.errors import PoppyscanError
 
 __all__ = ["make_server"]

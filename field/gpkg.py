@@ -19,7 +19,7 @@ from pyogrio.raw import write as ogr_write
 from shapely.geometry import Point
 
 from poppyscan.detect.export.gpkg import add_status_domain
-from poppyscan.detect.field.selection import FieldTarget
+from poppyscan.field.selection import FieldTarget
 from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["EDITABLE_FIELDS", "GPKG_VERSION", "MODEL_FIELDS", "write_field_gpkg"]

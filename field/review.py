@@ -164,7 +164,7 @@ class Review:
 
     def _to_registry(self, registry: str | os.PathLike, rejected: list[Target]) -> int:
         """Record the run as first published; each rejection becomes an office verdict."""
-        from poppyscan.detect.registry import connect, import_verdicts, record_run
+        from poppyscan.field.registry import connect, import_verdicts, record_run
 
         original = self.run_dir / REVIEW_DIR / "original"
         run_id = record_run(registry, original).run_id

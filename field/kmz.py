@@ -21,8 +21,8 @@ import shapely
 
 from poppyscan.detect.export._imaging import hex_to_bgr
 from poppyscan.detect.export._labels import CONF_BANDS
-from poppyscan.detect.field.gpx import target_description
-from poppyscan.detect.field.selection import PRIORITIES, FieldTarget
+from poppyscan.field.gpx import target_description
+from poppyscan.field.selection import PRIORITIES, FieldTarget
 from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["KML_NS", "write_field_kmz"]

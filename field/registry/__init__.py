@@ -6,12 +6,12 @@ with :func:`import_verdicts`; :func:`registry_status` counts what is open, and
 :func:`verdict_features` hands confirmed plots and false positives to training.
 """
 
-from poppyscan.detect.registry.evidence import EvidenceRule, VerdictFeatures, verdict_features
-from poppyscan.detect.registry.record import RecordSummary, record_run
-from poppyscan.detect.registry.schema import SCHEMA, connect
-from poppyscan.detect.registry.state import OPEN_STATES, STATES
-from poppyscan.detect.registry.status import RegistryStatus, registry_status
-from poppyscan.detect.registry.verdicts import ImportSummary, import_verdicts
+from poppyscan.field.registry.evidence import EvidenceRule, VerdictFeatures, verdict_features
+from poppyscan.field.registry.record import RecordSummary, record_run
+from poppyscan.field.registry.schema import SCHEMA, connect
+from poppyscan.field.registry.state import OPEN_STATES, STATES
+from poppyscan.field.registry.status import RegistryStatus, registry_status
+from poppyscan.field.registry.verdicts import ImportSummary, import_verdicts
 
 __all__ = [
     "EvidenceRule",

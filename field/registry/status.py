@@ -6,9 +6,9 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from poppyscan.detect.registry.gpkg import decode_geometry
-from poppyscan.detect.registry.schema import connect
-from poppyscan.detect.registry.state import OPEN_STATES, STATES
+from poppyscan.field.registry.gpkg import decode_geometry
+from poppyscan.field.registry.schema import connect
+from poppyscan.field.registry.state import OPEN_STATES, STATES
 
 __all__ = ["MissionStatus", "RegistryStatus", "TargetRow", "registry_status"]
 

@@ -4,7 +4,7 @@ Plain column types only (TEXT, INTEGER, REAL, DATETIME as ISO 8601 UTC text),
 text ids that never depend on a row number, geometry in EPSG:4326. Each table
 has an integer ``fid`` (GeoPackage needs one; PostGIS would use a serial) and
 its text id as a UNIQUE column. Distances are never stored in degrees: matching
-projects to a local UTM zone (:mod:`poppyscan.detect.registry.matching`).
+projects to a local UTM zone (:mod:`poppyscan.field.registry.matching`).
 
 ==========  =========  =====================================================
 table       geometry   one row per
@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from poppyscan.detect.registry.gpkg import init_geopackage, register_table
+from poppyscan.field.registry.gpkg import init_geopackage, register_table
 from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["SCHEMA", "TABLES", "connect", "next_target_id"]

@@ -34,8 +34,8 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from poppyscan.detect.export._imaging import to_uint8
-from poppyscan.detect.field.gpkg import GPKG_VERSION
-from poppyscan.detect.field.selection import FieldTarget
+from poppyscan.field.gpkg import GPKG_VERSION
+from poppyscan.field.selection import FieldTarget
 from poppyscan.tiles.atomic import atomic_path
 from poppyscan.tiles.errors import ConfigError
 

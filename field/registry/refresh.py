@@ -15,8 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 from shapely.geometry import Point
 
-from poppyscan.detect.registry.gpkg import encode_geometry
-from poppyscan.detect.registry.state import VerdictEvent, derive_state
+from poppyscan.field.registry.gpkg import encode_geometry
+from poppyscan.field.registry.state import VerdictEvent, derive_state
 
 __all__ = ["EFFECTIVE_OUTCOMES", "refresh_targets", "target_verdicts"]
 

@@ -1,7 +1,7 @@
 """A QGIS project (``.qgz``) that QField opens as is: layers, styles and the verdict form.
 
 Written as QGIS 3 project XML with the standard library, so packaging needs no
-QGIS; ``tests/detect/test_field_package.py`` loads it with QGIS's own Python
+QGIS; ``tests/field/test_field_package.py`` loads it with QGIS's own Python
 bindings to prove it. Layers (paths relative to the project):
 
 * ``Targets`` (``field.gpkg|layername=targets``): points coloured by priority;
@@ -23,8 +23,8 @@ from xml.etree import ElementTree as ET
 from pyproj import CRS, Transformer
 
 from poppyscan.detect.export.gpkg import STATUS_LABELS
-from poppyscan.detect.field.gpkg import EDITABLE_FIELDS, MODEL_FIELDS
-from poppyscan.detect.field.qgis_style import categorized_renderer, option_map
+from poppyscan.field.gpkg import EDITABLE_FIELDS, MODEL_FIELDS
+from poppyscan.field.qgis_style import categorized_renderer, option_map
 from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["write_qgis_project"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from poppyscan.detect.review import Review
-from poppyscan.detect.review_server import make_server
+from poppyscan.field.review import Review
+from poppyscan.field.review_server import make_server
 from poppyscan.tiles.output_folder import verify_outputs
-from tests.detect.test_review import published  # noqa: F401 - the module's run folder fixture
+from tests.field.test_review import published  # noqa: F401 - the module's run folder fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")

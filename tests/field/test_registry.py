@@ -8,7 +8,7 @@ from pathlib import Path
 import pyogrio
 import pytest
 
-from poppyscan.detect.registry import (
+from poppyscan.field.registry import (
     EvidenceRule,
     import_verdicts,
     record_run,
@@ -17,7 +17,7 @@ from poppyscan.detect.registry import (
 )
 from poppyscan.synth import generate_survey
 from poppyscan.tiles.errors import ConfigError
-from tests.detect.flights import make_flight, publish_run, publish_truth_run
+from tests.field.flights import make_flight, publish_run, publish_truth_run
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_verdict_features_follow_the_evidence_rule(runs, tmp_path):
 
 
 def _area_m2(polygon) -> float:
-    from poppyscan.detect.registry.geo import LocalUTM
+    from poppyscan.field.registry.geo import LocalUTM
 
     c = polygon.centroid
     return LocalUTM(c.x, c.y).to_metres(polygon).area

@@ -16,12 +16,12 @@ import pyogrio
 import pytest
 import rasterio
 
-from poppyscan.detect.field import write_field_package
-from poppyscan.detect.field.crews import assign_crews, visit_order
-from poppyscan.detect.registry import import_verdicts, record_run
+from poppyscan.field import write_field_package
+from poppyscan.field.crews import assign_crews, visit_order
+from poppyscan.field.registry import import_verdicts, record_run
 from poppyscan.tiles.errors import ConfigError
-from tests.detect.flights import make_flight, publish_run
 from tests.detect.gpx_schema import check_gpx_structure, find_gpx_xsd
+from tests.field.flights import make_flight, publish_run
 
 QGIS_PYTHON = "/usr/bin/python3"
 

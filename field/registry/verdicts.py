@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from poppyscan.detect.export.gpkg import STATUS_LABELS
-from poppyscan.detect.registry.readers import VerdictFile, VerdictRow, read_verdict_files
-from poppyscan.detect.registry.refresh import refresh_targets, target_verdicts
-from poppyscan.detect.registry.schema import connect
-from poppyscan.detect.registry.timefmt import now_utc, parse_time
 from poppyscan.detect.targets import STATUSES
+from poppyscan.field.registry.readers import VerdictFile, VerdictRow, read_verdict_files
+from poppyscan.field.registry.refresh import refresh_targets, target_verdicts
+from poppyscan.field.registry.schema import connect
+from poppyscan.field.registry.timefmt import now_utc, parse_time
 
 __all__ = ["ImportSummary", "import_verdicts", "normalise_status"]
 

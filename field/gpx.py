@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from poppyscan.detect.field.selection import FieldTarget
-from poppyscan.detect.registry.timefmt import now_utc
+from poppyscan.field.registry.timefmt import now_utc
+from poppyscan.field.selection import FieldTarget
 from poppyscan.tiles.atomic import atomic_write_bytes
 
 __all__ = ["GPX_NS", "SYMBOLS", "target_description", "write_field_gpx"]

@@ -32,16 +32,16 @@ from pathlib import Path
 import numpy as np
 
 from poppyscan.config import defaults
-from poppyscan.detect.field.crews import assign_crews, visit_order
-from poppyscan.detect.field.gpkg import write_field_gpkg
-from poppyscan.detect.field.gpx import write_field_gpx
-from poppyscan.detect.field.imagery import ImageryStats, write_imagery
-from poppyscan.detect.field.kmz import write_field_kmz
-from poppyscan.detect.field.printable import write_printable_list
-from poppyscan.detect.field.qgis_project import write_qgis_project
-from poppyscan.detect.field.selection import FieldTarget, select_targets
-from poppyscan.detect.registry.geo import LocalUTM
-from poppyscan.detect.registry.timefmt import now_utc
+from poppyscan.field.crews import assign_crews, visit_order
+from poppyscan.field.gpkg import write_field_gpkg
+from poppyscan.field.gpx import write_field_gpx
+from poppyscan.field.imagery import ImageryStats, write_imagery
+from poppyscan.field.kmz import write_field_kmz
+from poppyscan.field.printable import write_printable_list
+from poppyscan.field.qgis_project import write_qgis_project
+from poppyscan.field.registry.geo import LocalUTM
+from poppyscan.field.registry.timefmt import now_utc
+from poppyscan.field.selection import FieldTarget, select_targets
 from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["FieldPackage", "write_field_package"]
@@ -76,7 +76,7 @@ def write_field_package(
 
     ``mission``: only targets first seen by that mission. ``crews``: split into
     that many crew lists in visit order (:mod:`.crews`). Imagery options: see
-    :func:`~poppyscan.detect.field.imagery.write_imagery` (defaults:
+    :func:`~poppyscan.field.imagery.write_imagery` (defaults:
     ``configs/field.yaml``). ``OUT`` and ``OUT.zip`` are replaced only with
     ``overwrite``.
     """

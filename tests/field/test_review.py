@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from poppyscan.cli.main import cli
-from poppyscan.detect.review import Review
-from poppyscan.detect.review_server import make_server
 from poppyscan.detect.run import run_to_folder
+from poppyscan.field.review import Review
+from poppyscan.field.review_server import make_server
 from poppyscan.tiles import inspect_raster
 from poppyscan.tiles.errors import ConfigError, OutputError
 from poppyscan.tiles.output_folder import verify_outputs

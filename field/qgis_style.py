@@ -5,7 +5,7 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from poppyscan.detect.export._labels import CONF_BANDS
-from poppyscan.detect.field.selection import PRIORITIES
+from poppyscan.field.selection import PRIORITIES
 
 __all__ = ["categorized_renderer", "option_map"]
 
