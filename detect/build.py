@@ -9,8 +9,8 @@ from pyproj import CRS, Transformer
 
 from poppyscan.detect.merge import Cluster
 from poppyscan.detect.targets import Target, format_target_id
+from poppyscan.provenance import utc_now
 from poppyscan.tiles.geometry import reproject_geometry
-from poppyscan.tiles.provenance import utc_now
 
 __all__ = ["priority_score", "make_targets"]
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.merge import MergeSettings, merge_settings_for
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError, ModelError
+from poppyscan.errors import ConfigError, ModelError
+from poppyscan.provenance import sha256_file
 from poppyscan.tiles.grid import GridSpec
-from poppyscan.tiles.provenance import sha256_file
 
 if TYPE_CHECKING:
     from poppyscan.detect.predictor import Predictor
@@ -197,7 +197,7 @@ def write_bundle(out_dir: str | os.PathLike, weights: str | os.PathLike, card: d
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "weights.pt"
     if Path(weights).resolve() != target.resolve():
-        from poppyscan.tiles.atomic import atomic_write_bytes
+        from poppyscan.atomic import atomic_write_bytes
 
         atomic_write_bytes(target, Path(weights).read_bytes())
     card = {**card, "weights": {"file": target.name, "sha256": sha256_file(target)}}

@@ -19,7 +19,7 @@ from pathlib import Path
 import shapely
 
 from poppyscan.detect.detections import Detection
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["Journal", "JournalMismatch", "journal_path", "journalled_chips"]
 

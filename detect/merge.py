@@ -54,7 +54,7 @@ from shapely.geometry import Polygon
 from shapely.strtree import STRtree
 
 from poppyscan.detect.detections import Detection
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.geometry import connected_groups
 
 __all__ = ["Cluster", "DEFAULT_MERGE", "MERGE_RULES", "MergeSettings", "merge_detections",

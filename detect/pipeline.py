@@ -31,9 +31,9 @@ from poppyscan.detect.detections import (
 from poppyscan.detect.journal import Journal
 from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.predictor import Predictor, batched
+from poppyscan.errors import ConfigError
 from poppyscan.tiles import ChipBlock, ChipStats, GridSpec, RasterInfo, inspect_raster, read_cells
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC

@@ -50,7 +50,7 @@ def resolve_device(device: str | None) -> str:
         import torch
 
         if not torch.cuda.is_available():
-            from poppyscan.tiles.errors import ConfigError
+            from poppyscan.errors import ConfigError
 
             raise ConfigError(f"--device {device}: no CUDA device is available; use --device cpu")
     return device

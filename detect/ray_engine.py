@@ -31,12 +31,13 @@ from dataclasses import dataclass
 import shapely
 from pyproj import CRS
 
+from poppyscan import errors
 from poppyscan.detect.detections import Detection
 from poppyscan.detect.journal import Journal
 from poppyscan.detect.pipeline import detect_block
 from poppyscan.detect.predictor import Predictor
-from poppyscan.tiles import ChipBlock, GridSpec, RasterInfo, errors, inspect_raster, read_cells
-from poppyscan.tiles.errors import ConfigError, PoppyscanError
+from poppyscan.errors import ConfigError, PoppyscanError
+from poppyscan.tiles import ChipBlock, GridSpec, RasterInfo, inspect_raster, read_cells
 from poppyscan.tiles.grid import grid_cell, grid_transform
 
 __all__ = ["BundlePredictor", "detect_blocks_on_ray", "join_ray"]

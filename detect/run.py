@@ -3,7 +3,7 @@
 :func:`run_to_folder` is the resumable, never-lying run behind ``poppyscan
 detect``: it journals finished chip blocks in the output folder
 (:mod:`poppyscan.detect.journal`) and publishes the outputs through
-:class:`~poppyscan.tiles.output_folder.OutputFolder`, so a killed run resumes
+:class:`~poppyscan.output_folder.OutputFolder`, so a killed run resumes
 and a folder is either complete or holds the previous run untouched.
 """
 
@@ -29,10 +29,10 @@ from poppyscan.detect.merge import MergeSettings
 from poppyscan.detect.pipeline import BLOCK_CHIPS, DetectionResult, plan_detection, run_detection
 from poppyscan.detect.predictor import Predictor
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.errors import ConfigError, RunInterrupted
-from poppyscan.tiles.output_folder import MIN_FREE_BYTES, OutputFolder, output_error
+from poppyscan.errors import ConfigError, RunInterrupted
+from poppyscan.output_folder import MIN_FREE_BYTES, OutputFolder, output_error
+from poppyscan.provenance import utc_now
 from poppyscan.tiles.plan import RasterPlan
-from poppyscan.tiles.provenance import utc_now
 from poppyscan.tiles.raster import RasterInfo
 from poppyscan.tiles.sources import flight_date, source_labels
 

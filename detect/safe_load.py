@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poppyscan.detect._ultralytics import configure_offline
-from poppyscan.tiles.errors import ModelError
+from poppyscan.errors import ModelError
 
 if TYPE_CHECKING:
     import torch

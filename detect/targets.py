@@ -13,7 +13,7 @@ from typing import Any
 
 from shapely.geometry import MultiPolygon, Polygon
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["STATUSES", "Target", "format_target_id"]
 

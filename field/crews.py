@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["assign_crews", "visit_order"]
 

@@ -18,9 +18,9 @@ import shapely
 from pyogrio.raw import write as ogr_write
 from shapely.geometry import Point
 
+from poppyscan.atomic import atomic_path
 from poppyscan.detect.export.gpkg import add_status_domain
 from poppyscan.field.selection import FieldTarget
-from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["EDITABLE_FIELDS", "GPKG_VERSION", "MODEL_FIELDS", "write_field_gpkg"]
 

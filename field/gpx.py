@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from poppyscan.atomic import atomic_write_bytes
 from poppyscan.field.registry.timefmt import now_utc
 from poppyscan.field.selection import FieldTarget
-from poppyscan.tiles.atomic import atomic_write_bytes
 
 __all__ = ["GPX_NS", "SYMBOLS", "target_description", "write_field_gpx"]
 

@@ -33,11 +33,11 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from poppyscan.atomic import atomic_path
 from poppyscan.detect.export._imaging import to_uint8
+from poppyscan.errors import ConfigError
 from poppyscan.field.gpkg import GPKG_VERSION
 from poppyscan.field.selection import FieldTarget
-from poppyscan.tiles.atomic import atomic_path
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["IMAGERY_TABLE", "ImageryStats", "write_imagery"]
 

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import shapely
 
+from poppyscan.atomic import atomic_path
 from poppyscan.detect.export._imaging import hex_to_bgr
 from poppyscan.detect.export._labels import CONF_BANDS
 from poppyscan.field.gpx import target_description
 from poppyscan.field.selection import PRIORITIES, FieldTarget
-from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["KML_NS", "write_field_kmz"]
 

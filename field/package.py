@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from poppyscan.config import defaults
+from poppyscan.errors import ConfigError
 from poppyscan.field.crews import assign_crews, visit_order
 from poppyscan.field.gpkg import write_field_gpkg
 from poppyscan.field.gpx import write_field_gpx
@@ -42,7 +43,6 @@ from poppyscan.field.qgis_project import write_qgis_project
 from poppyscan.field.registry.geo import LocalUTM
 from poppyscan.field.registry.timefmt import now_utc
 from poppyscan.field.selection import FieldTarget, select_targets
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["FieldPackage", "write_field_package"]
 

@@ -7,8 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.field.selection import FieldTarget
-from poppyscan.tiles.atomic import atomic_write_text
 
 __all__ = ["write_printable_list"]
 

@@ -22,10 +22,10 @@ from xml.etree import ElementTree as ET
 
 from pyproj import CRS, Transformer
 
+from poppyscan.atomic import atomic_path
 from poppyscan.detect.export.gpkg import STATUS_LABELS
 from poppyscan.field.gpkg import EDITABLE_FIELDS, MODEL_FIELDS
 from poppyscan.field.qgis_style import categorized_renderer, option_map
-from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["write_qgis_project"]
 

@@ -11,9 +11,9 @@ works on a published run folder (``poppyscan detect --out RUN_DIR``):
 * Decisions (``keep``, ``reject``, ``unsure``) go to ``RUN_DIR/review.json`` at
   once, atomically; undecided targets count as unsure.
 * :meth:`Review.apply` republishes the field outputs without the rejected
-  targets through the run's :class:`~poppyscan.tiles.output_folder.OutputFolder`
+  targets through the run's :class:`~poppyscan.output_folder.OutputFolder`
   (staging, then rename; ``run.json`` last), so the folder stays complete and
-  :func:`~poppyscan.tiles.output_folder.verify_outputs` passes. Kept targets keep
+  :func:`~poppyscan.output_folder.verify_outputs` passes. Kept targets keep
   their ids (crews and the registry know them by id) and are ranked 1..n in
   their old order. It also writes ``RUN_DIR/rejected.geojson`` (the rejected
   outlines: hard negatives for ``dataset build --hard-negatives``) and, with a
@@ -37,15 +37,15 @@ from pathlib import Path
 import shapely
 from shapely.geometry import shape
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export import write_all, write_thumbnail
 from poppyscan.detect.export._rfc7946 import dumps, feature, feature_collection
 from poppyscan.detect.export.manifest import file_record
 from poppyscan.detect.run import MANIFEST, OUTPUTS
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError, OutputError, RasterError
-from poppyscan.tiles.output_folder import OutputFolder, verify_outputs
-from poppyscan.tiles.provenance import utc_now
+from poppyscan.errors import ConfigError, OutputError, RasterError
+from poppyscan.output_folder import OutputFolder, verify_outputs
+from poppyscan.provenance import utc_now
 
 __all__ = ["DECISIONS", "REJECTED", "REVIEW_FILE", "Applied", "Review"]
 

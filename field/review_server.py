@@ -17,9 +17,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from poppyscan.errors import PoppyscanError
 from poppyscan.field.review import Review
 from poppyscan.field.review_page import PAGE
-from poppyscan.tiles.errors import PoppyscanError
 
 __all__ = ["make_server"]
 

@@ -12,10 +12,10 @@ import shapely
 
 from poppyscan.detect.build import priority_score
 from poppyscan.detect.export._labels import conf_band
+from poppyscan.errors import ConfigError
 from poppyscan.field.registry.gpkg import decode_geometry
 from poppyscan.field.registry.schema import connect
 from poppyscan.field.registry.state import OPEN_STATES, STATES
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["PRIORITIES", "FieldTarget", "select_targets"]
 

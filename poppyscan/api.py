@@ -112,7 +112,7 @@ def detect(
                    on_source=getattr(progress, "source", None))
     if out_dir is None:
         if registry is not None:
-            from poppyscan.tiles.errors import ConfigError
+            from poppyscan.errors import ConfigError
 
             raise ConfigError("a registry records published runs: give an output folder too")
         if progress is not None:
@@ -202,8 +202,8 @@ def build_dataset(
     ``model`` the card fixes the grid) and of ``configs/dataset.yaml``; the
     ``config`` file may hold both.
     """
+    from poppyscan.errors import ConfigError
     from poppyscan.tiles import GridSpec, inspect_raster, plan_raster
-    from poppyscan.tiles.errors import ConfigError
     from poppyscan.train.dataset import OUTPUTS, HardNegatives
     from poppyscan.train.dataset import build_dataset as build
 
@@ -214,7 +214,7 @@ def build_dataset(
         grid = load_model(model).grid
     else:
         grid = GridSpec.from_settings(tiling)
-    from poppyscan.tiles.atomic import check_outputs_free
+    from poppyscan.atomic import check_outputs_free
 
     check_outputs_free(out_dir, OUTPUTS, overwrite)
     min_valid = float(tiling["min_valid_frac"])

@@ -51,7 +51,7 @@ def evaluate(
     ``match_iou``, ``sweep``, ``min_area_m2`` (keys of ``configs/evaluate.yaml``);
     the ``config`` file may hold those and the keys of ``configs/detect.yaml``.
     """
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
     from poppyscan.train.evaluate import evaluate as run_evaluation
 
     picking = sorted({"pick", "recall_floor"} & set(settings))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
+from poppyscan.errors import ConfigError
 from poppyscan.field.registry import EvidenceRule, VerdictFeatures, verdict_features
-from poppyscan.tiles.errors import ConfigError
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.labels import LabelSet
 

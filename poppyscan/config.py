@@ -25,7 +25,7 @@ __all__ = ["defaults", "load_config", "read_yaml_settings"]
 
 def _config_error(message: str) -> Exception:
     # Imported here: poppyscan.tiles reads its defaults from this module.
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     return ConfigError(message)
 

@@ -28,8 +28,8 @@ from rasterio.windows import Window
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from poppyscan.atomic import atomic_path  # noqa: E402
 from poppyscan.synth import generate_survey  # noqa: E402
-from poppyscan.tiles.atomic import atomic_path  # noqa: E402
 
 GSDS_M = (0.02, 0.05, 0.08)
 EXTENT_M = 60.0

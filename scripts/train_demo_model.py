@@ -280,7 +280,7 @@ def add_card_extras(model: Path) -> None:
     """Write CARD_EXTRAS into the bundle's card, after its thresholds."""
     import yaml
 
-    from poppyscan.tiles.atomic import atomic_write_text
+    from poppyscan.atomic import atomic_write_text
 
     card_path = model / "card.yaml"
     card = yaml.safe_load(card_path.read_text())
@@ -461,7 +461,7 @@ def check_precision(work: Path, model: Path) -> bool:
     """
     import yaml
 
-    from poppyscan.tiles.atomic import atomic_write_text
+    from poppyscan.atomic import atomic_write_text
 
     rows = {p: evaluate_heldout(work, model, "cpu", precision=p)["all"] for p in ("f32", "bf16")}
     passed = all(rows["bf16"][k] >= rows["f32"][k] for k in CHECKED)

@@ -83,8 +83,8 @@ def _check_content(path: Path, suffix: str) -> None:
 
 
 def _import(registry: Path, path: Path) -> list[dict]:
+    from poppyscan.errors import PoppyscanError
     from poppyscan.field.registry import import_verdicts
-    from poppyscan.tiles.errors import PoppyscanError
 
     if not registry.exists():
         raise HTTPException(409, "the team has no registry yet: run detection on a mission first")

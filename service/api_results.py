@@ -36,7 +36,7 @@ def tile(file_id: str, z: int, x: int, y: int, request: Request, user: Caller, c
 
 def output_files(out: Path) -> list[dict]:
     """Every published file of a run folder (its own state folder left out), by relative path."""
-    from poppyscan.tiles.output_folder import STATE_DIR
+    from poppyscan.output_folder import STATE_DIR
 
     return [{"path": p.relative_to(out).as_posix(), "bytes": p.stat().st_size}
             for p in sorted(out.rglob("*"))
@@ -44,7 +44,7 @@ def output_files(out: Path) -> list[dict]:
 
 
 def _run_folder(request: Request, con, job_id: str, user) -> Path:
-    from poppyscan.tiles.output_folder import verify_outputs
+    from poppyscan.output_folder import verify_outputs
 
     job = owned(con, "job", job_id, user)
     out = data_of(request).job_dir(job["id"]) / "out"

@@ -17,8 +17,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from poppyscan.errors import ConfigError
 from poppyscan.service.store import DataDir, connect, new_id, now, transaction
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["User", "add_user", "check_password", "hash_secret", "login", "logout",
            "user_from_session", "user_from_token", "verify_secret"]

@@ -4,7 +4,7 @@ Uploads use tus with a local note of each unfinished upload's URL
 (``$POPPYSCAN_CACHE/uploads.json``), so running the same command again after
 a dropped connection or a Ctrl-C resumes at the offset the server reports.
 Outputs are downloaded into a staging folder and published with
-:class:`~poppyscan.tiles.output_folder.OutputFolder`, ``run.json`` last, as
+:class:`~poppyscan.output_folder.OutputFolder`, ``run.json`` last, as
 ``poppyscan detect --out`` publishes them.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 
-from poppyscan.tiles.errors import ConfigError, OutputError, PoppyscanError
+from poppyscan.errors import ConfigError, OutputError, PoppyscanError
 
 __all__ = ["ServiceClient", "ServiceError"]
 
@@ -134,7 +134,7 @@ class ServiceClient:
     def download_outputs(self, job_id: str, out_dir: Path, *, overwrite: bool = False) -> list[str]:
         """The job's run folder into ``out_dir``, published as ``poppyscan detect`` publishes it."""
         from poppyscan.detect.run import MANIFEST, OUTPUTS
-        from poppyscan.tiles.output_folder import OutputFolder, verify_outputs
+        from poppyscan.output_folder import OutputFolder, verify_outputs
 
         folder = OutputFolder(out_dir, OUTPUTS, manifest=MANIFEST)
         files = self.request("GET", f"/api/jobs/{job_id}/outputs").json()["files"]

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from poppyscan.errors import PoppyscanError
 from poppyscan.service.preview import write_preview
 from poppyscan.service.store import DataDir, connect, transaction
-from poppyscan.tiles.errors import PoppyscanError
 from poppyscan.tiles.grid import GridSpec
 
 __all__ = ["IntakeChecks", "PART_NAME", "check_upload", "preview_path", "safe_file_name"]
@@ -88,8 +88,8 @@ def check_upload(data: DataDir, checks: IntakeChecks, file_id: str) -> None:
 
 
 def _check(folder: Path, name: str, checks: IntakeChecks, preview: Path) -> list[float]:
+    from poppyscan.errors import RasterError
     from poppyscan.tiles import inspect_raster
-    from poppyscan.tiles.errors import RasterError
     from poppyscan.tiles.scale import check_scale
 
     part = folder / PART_NAME

@@ -139,7 +139,7 @@ class Worker:
 
     def run_job(self, job) -> None:
         from poppyscan.detect.journal import journalled_chips
-        from poppyscan.tiles.errors import PoppyscanError
+        from poppyscan.errors import PoppyscanError
 
         out = self.data.job_dir(job["id"]) / "out"
         progress = JobProgress(self.data, job["id"], self.owner, self.settings.lease_s,
@@ -168,7 +168,7 @@ class Worker:
         import poppyscan.api as ps
         from poppyscan.field import select_targets, write_field_package
         from poppyscan.field.registry import record_run
-        from poppyscan.tiles.output_folder import verify_outputs
+        from poppyscan.output_folder import verify_outputs
 
         mission, team, paths = self._inputs(job)
         job_dir = self.data.job_dir(job["id"])
@@ -195,7 +195,7 @@ class Worker:
                 f"SELECT id, name, state FROM files WHERE id IN ({','.join('?' * len(ids))})", ids)}
         finally:
             con.close()
-        from poppyscan.tiles.errors import ConfigError
+        from poppyscan.errors import ConfigError
 
         missing = [i for i in ids if i not in rows or rows[i]["state"] != "ready"]
         if missing:

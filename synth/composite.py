@@ -29,6 +29,8 @@ import shapely
 from affine import Affine
 from pyproj import CRS
 
+from poppyscan.atomic import atomic_path, atomic_write_text
+from poppyscan.errors import ConfigError, RasterError
 from poppyscan.synth.block import Block
 from poppyscan.synth.canopy import sun_vector
 from poppyscan.synth.elements import STAGES, Field, component_rng
@@ -37,8 +39,6 @@ from poppyscan.synth.layout import Occupancy, poppy_field
 from poppyscan.synth.paste import RING_M, Pasted, paste_plot, reach_m
 from poppyscan.synth.survey import GSD_RANGE_M
 from poppyscan.synth.truth import PLOT_FIELDS, write_records
-from poppyscan.tiles.atomic import atomic_path, atomic_write_text
-from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.tiles.geometry import mask_to_polygon
 
 __all__ = ["COMPOSITE_OUTPUTS", "CompositeResult", "composite_survey"]

@@ -86,7 +86,7 @@ _RANGES = {
 
 def check_overrides(overrides: dict | None) -> None:
     """Raise ConfigError for unknown condition names or values out of range."""
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     names = sorted(f.name for f in dataclasses.fields(Conditions))
     bad = sorted(set(overrides or ()) - set(names))

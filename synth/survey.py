@@ -18,6 +18,8 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 
+from poppyscan.atomic import atomic_path
+from poppyscan.errors import ConfigError
 from poppyscan.synth.conditions import (
     Conditions,
     check_overrides,
@@ -35,8 +37,6 @@ from poppyscan.synth.truth import (
     to_map,
     write_records,
 )
-from poppyscan.tiles.atomic import atomic_path
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["SurveyResult", "generate_survey", "GSD_RANGE_M", "TILE_PX", "OUTPUT_NAMES"]
 

@@ -15,9 +15,9 @@ import shapely
 from pyogrio.raw import write as ogr_write
 from pyproj import CRS
 
+from poppyscan.atomic import atomic_path
 from poppyscan.synth.elements import Scene
 from poppyscan.synth.trees import crown_index, occluded_fraction
-from poppyscan.tiles.atomic import atomic_path
 from poppyscan.tiles.geometry import reproject_geometry
 
 __all__ = ["plot_records", "distractor_records", "write_records", "to_map", "to_wgs84"]

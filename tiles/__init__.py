@@ -5,7 +5,6 @@ through :func:`iter_chips` / :class:`ChipReader`, so chips look the same in both
 """
 
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import ConfigError, LabelError, ModelError, PoppyscanError, RasterError
 from poppyscan.tiles.geometry import (
     pixel_box_to_polygon,
     pixel_boxes_to_polygons,
@@ -28,14 +27,9 @@ __all__ = [
     "ChipBlock",
     "ChipReader",
     "ChipStats",
-    "ConfigError",
     "DEFAULT_MIN_VALID_FRAC",
     "GridCell",
     "GridSpec",
-    "LabelError",
-    "ModelError",
-    "PoppyscanError",
-    "RasterError",
     "RasterInfo",
     "RasterPlan",
     "cells_for",

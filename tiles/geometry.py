@@ -19,7 +19,7 @@ from pyproj.database import query_utm_crs_info
 from rasterio.features import shapes
 from shapely.geometry import Polygon
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = [
     "connected_groups",

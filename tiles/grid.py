@@ -18,7 +18,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import Polygon
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.geometry import pixel_box_to_polygon
 
 __all__ = ["GridSpec", "GridCell", "chip_grid", "chip_grid_shape", "grid_cell", "grid_transform",

@@ -35,7 +35,7 @@ import rasterio
 from rasterio.enums import ColorInterp, Compression, Interleaving, PhotometricInterp
 from rasterio.errors import RasterioError
 
-from poppyscan.tiles.errors import RasterError
+from poppyscan.errors import RasterError
 
 __all__ = ["JpegTiles", "TileDecoder", "jpeg_stream", "jpeg_tiles", "read_streams", "scan_problem"]
 

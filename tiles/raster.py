@@ -22,7 +22,7 @@ from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from poppyscan.tiles.errors import ConfigError, RasterError
+from poppyscan.errors import ConfigError, RasterError
 from poppyscan.tiles.geometry import utm_crs
 
 __all__ = ["RasterInfo", "decimated_grid", "decimated_read_is_cheap", "inspect_raster", "open_dataset",

@@ -19,8 +19,8 @@ from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from poppyscan.errors import RasterError
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import RasterError
 from poppyscan.tiles.grid import GridCell, GridSpec
 from poppyscan.tiles.jpeg_tiles import TileDecoder
 from poppyscan.tiles.plan import plan_raster

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from poppyscan.tiles.errors import RasterError
+from poppyscan.errors import RasterError
 from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.raster import RasterInfo
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from poppyscan.tiles.errors import RasterError
+from poppyscan.errors import RasterError
 
 __all__ = ["find_orthomosaics", "flight_date", "source_labels"]
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from poppyscan.config import defaults
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import ConfigError
 from poppyscan.tiles.grid import GridCell, GridSpec
 from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.raster import RasterInfo, inspect_raster

@@ -18,9 +18,9 @@ import rasterio
 import shapely
 from pyproj import CRS
 
-from poppyscan.tiles.atomic import atomic_path, check_outputs_free
+from poppyscan.atomic import atomic_path, check_outputs_free
+from poppyscan.errors import RasterError
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import RasterError
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.plan import plan_raster

@@ -25,8 +25,8 @@ from typing import Any
 
 from poppyscan.detect.bundle import ModelBundle, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
-from poppyscan.tiles.errors import ConfigError
-from poppyscan.tiles.provenance import sha256_file
+from poppyscan.errors import ConfigError
+from poppyscan.provenance import sha256_file
 from poppyscan.train.evaluate import card_settings, detect_with_truth, evaluate_detections
 from poppyscan.train.report import EvaluationReport
 from poppyscan.train.scoring import DEFAULT_MATCH_IOU, HEADLINE_MIN_AREA_M2

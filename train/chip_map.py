@@ -7,7 +7,7 @@ import tempfile
 from typing import Any
 
 from poppyscan.detect.bundle import ModelBundle
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["chip_map"]
 

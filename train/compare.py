@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.bundle import ModelBundle
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.train.evaluate import detect_with_truth
 from poppyscan.train.report import number_text, rule_text
 from poppyscan.train.scoring import PlotScore, score_clusters, targets_at

@@ -25,7 +25,7 @@ from typing import Any
 from poppyscan.detect.bundle import ModelBundle, load_bundle
 from poppyscan.detect.merge import DEFAULT_MERGE, MergeSettings
 from poppyscan.detect.pipeline import DetectionResult, run_detection
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.train.chip_map import chip_map
 from poppyscan.train.labels import LabelSet
 from poppyscan.train.report import EvaluationReport

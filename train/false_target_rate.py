@@ -31,14 +31,14 @@ from affine import Affine
 from pyproj import CRS, Proj, Transformer
 from rasterio.windows import from_bounds
 
+from poppyscan.atomic import atomic_write_bytes
 from poppyscan.detect.bundle import ModelBundle
 from poppyscan.detect.export import thumbnail_bgr, write_jpeg
 from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.detect.merge import Cluster
 from poppyscan.detect.pipeline import run_detection
+from poppyscan.errors import ConfigError, RasterError
 from poppyscan.tiles import inspect_raster
-from poppyscan.tiles.atomic import atomic_write_bytes
-from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.tiles.geometry import mask_to_polygon, reproject_geometry, utm_crs
 from poppyscan.tiles.scale import check_scale
 from poppyscan.train.scoring import targets_at

@@ -20,7 +20,7 @@ from pyogrio.raw import write as ogr_write
 
 from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.pipeline import DetectionResult
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.train.scoring import targets_at
 from poppyscan.train.truth import TruthPlots
 

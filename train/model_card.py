@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from poppyscan.detect.safe_load import load_checkpoint
-from poppyscan.tiles.provenance import sha256_file, utc_now
+from poppyscan.provenance import sha256_file, utc_now
 from poppyscan.train.dataset import DatasetSummary
 
 __all__ = ["NOMINAL_BATCH", "model_card", "parent_card", "parent_changes"]

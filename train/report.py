@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from poppyscan.tiles.atomic import atomic_write_text
+from poppyscan.atomic import atomic_write_text
 from poppyscan.train.scoring import PlotScore
 
 __all__ = ["EvaluationReport", "number_text", "rule_text", "sweep_table"]

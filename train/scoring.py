@@ -34,8 +34,8 @@ from poppyscan.config import defaults
 from poppyscan.detect.detections import Detection
 from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.pipeline import DetectionResult
+from poppyscan.errors import ConfigError
 from poppyscan.tiles import ChipStats
-from poppyscan.tiles.errors import ConfigError
 from poppyscan.train.truth import TruthPlots, join_truths
 
 __all__ = [

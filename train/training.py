@@ -38,7 +38,7 @@ from poppyscan.detect.backends.export import EXPORT_FORMATS, export_bundle
 from poppyscan.detect.bundle import ModelBundle, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
 from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint
-from poppyscan.tiles.errors import ConfigError, ModelError
+from poppyscan.errors import ConfigError, ModelError
 from poppyscan.train.dataset import DatasetSummary, load_summary
 from poppyscan.train.model_card import NOMINAL_BATCH, model_card, parent_card, parent_changes
 

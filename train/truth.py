@@ -12,7 +12,7 @@ import shapely
 from pyogrio.raw import read as ogr_read
 from pyproj import CRS
 
-from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.train.labels import LabelSet, detect_format, read_labels
 

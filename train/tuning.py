@@ -27,7 +27,7 @@ from typing import Any
 from poppyscan.config import defaults
 from poppyscan.detect.merge import MergeSettings
 from poppyscan.detect.pipeline import DetectionResult
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.train.scoring import DEFAULT_MATCH_IOU, HEADLINE_MIN_AREA_M2, sweep_conf
 from poppyscan.train.truth import TruthPlots
 

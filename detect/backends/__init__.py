@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from poppyscan.detect.backends.export import export_bundle
 from poppyscan.detect.bundle import sha256_file
 from poppyscan.detect.predictor import Predictor, YoloPredictor, resolve_device
-from poppyscan.tiles.errors import ConfigError, ModelError
+from poppyscan.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from poppyscan.detect.bundle import ModelBundle

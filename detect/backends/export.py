@@ -23,10 +23,10 @@ from pathlib import Path
 
 import yaml
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.detect._ultralytics import configure_offline
 from poppyscan.detect.bundle import ModelBundle, load_bundle, sha256_file
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["EXPORT_FORMATS", "export_bundle", "export_onnx", "export_openvino"]
 

@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from poppyscan.detect.backends.postprocess import non_max_suppression
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["OpenVinoPredictor", "PRECISIONS", "cpu_has_bf16"]
 

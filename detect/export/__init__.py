@@ -22,7 +22,7 @@ from poppyscan.detect.export.manifest import write_run_manifest
 from poppyscan.detect.export.report import Overview, write_report_html
 from poppyscan.detect.export.thumbnails import thumbnail_bgr, write_jpeg, write_thumbnail
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = [
     "FORMATS",

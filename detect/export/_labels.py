@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["conf_band", "ordered_targets", "target_description", "target_name", "target_title"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 from shapely.geometry import mapping
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["COORD_DECIMALS", "feature", "feature_collection", "geometry_object", "dumps"]
 

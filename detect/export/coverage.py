@@ -12,9 +12,9 @@ from typing import Any
 import shapely
 from pyproj import CRS
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export import _rfc7946
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.geometry import reproject_geometry, utm_crs
 
 __all__ = ["area_m2", "coverage_to_wgs84", "union_footprints", "write_coverage_geojson"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from shapely.geometry import Point
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export import _rfc7946
 from poppyscan.detect.export._labels import (
     conf_band,
@@ -18,7 +19,6 @@ from poppyscan.detect.export._labels import (
     target_title,
 )
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.atomic import atomic_write_text
 
 __all__ = ["write_targets_geojson", "write_plots_geojson"]
 

@@ -17,9 +17,9 @@ import shapely
 from pyogrio.raw import write as ogr_write
 from shapely.geometry import Point
 
+from poppyscan.atomic import atomic_path
 from poppyscan.detect.export._labels import ordered_targets
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["STATUS_DOMAIN", "STATUS_LABELS", "add_status_domain", "write_targets_gpkg"]
 

@@ -12,6 +12,7 @@ import shapely
 from pyogrio.raw import write as ogr_write
 from shapely.geometry import Point
 
+from poppyscan.atomic import atomic_path
 from poppyscan.detect.export._labels import (
     conf_band,
     ordered_targets,
@@ -19,7 +20,6 @@ from poppyscan.detect.export._labels import (
     target_name,
 )
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.atomic import atomic_path
 
 __all__ = ["GPX_SYMBOL", "kml_driver", "write_targets_gpx", "write_targets_kml"]
 

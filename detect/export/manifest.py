@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError
-from poppyscan.tiles.provenance import sha256_file, utc_now
+from poppyscan.atomic import atomic_write_text
+from poppyscan.errors import ConfigError
+from poppyscan.provenance import sha256_file, utc_now
 
 __all__ = ["MANIFEST_SCHEMA", "file_record", "write_run_manifest"]
 

@@ -18,12 +18,12 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export._imaging import display_uint8, hex_to_bgr
 from poppyscan.detect.export._labels import conf_band, ordered_targets
 from poppyscan.detect.targets import Target
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError
-from poppyscan.tiles.provenance import utc_now
+from poppyscan.errors import ConfigError
+from poppyscan.provenance import utc_now
 
 __all__ = ["Overview", "draw_overview", "write_report_html"]
 

@@ -19,9 +19,9 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from shapely.geometry import box
 
+from poppyscan.atomic import atomic_write_bytes
 from poppyscan.detect.export._imaging import display_uint8
-from poppyscan.tiles.atomic import atomic_write_bytes
-from poppyscan.tiles.errors import ConfigError, RasterError
+from poppyscan.errors import ConfigError, RasterError
 from poppyscan.tiles.geometry import polygon_to_pixel_box, reproject_geometry
 
 __all__ = ["thumbnail_bgr", "write_jpeg", "write_thumbnail"]

@@ -41,8 +41,8 @@ from poppyscan.detect.gpu.plan import (
     unique_tiles,
 )
 from poppyscan.detect.gpu.taps import AxisTaps
+from poppyscan.errors import ConfigError, RasterError
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.jpeg_tiles import read_streams
 from poppyscan.tiles.raster import RasterInfo

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from poppyscan.detect.targets import STATUSES
+from poppyscan.errors import ConfigError
 from poppyscan.field.registry.gpkg import decode_geometry
 from poppyscan.field.registry.refresh import target_verdicts
 from poppyscan.field.registry.schema import connect
 from poppyscan.field.registry.timefmt import iso_utc
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["EvidenceRule", "VerdictFeatures", "verdict_features"]
 

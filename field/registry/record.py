@@ -18,6 +18,7 @@ import numpy as np
 import shapely
 
 from poppyscan.config import defaults
+from poppyscan.errors import ConfigError
 from poppyscan.field.registry.geo import LocalUTM
 from poppyscan.field.registry.gpkg import decode_geometry, encode_geometry
 from poppyscan.field.registry.matching import match_sightings
@@ -25,7 +26,6 @@ from poppyscan.field.registry.refresh import refresh_targets
 from poppyscan.field.registry.runfolder import RunFolder, read_run_folder
 from poppyscan.field.registry.schema import connect, next_target_id
 from poppyscan.field.registry.timefmt import now_utc
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["RecordSummary", "record_run"]
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import shapely
 from shapely.geometry import Point, shape
 
+from poppyscan.errors import ConfigError
 from poppyscan.field.registry.geo import buffer_m
 from poppyscan.field.registry.timefmt import iso_utc
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["RunFolder", "Sighting", "read_run_folder"]
 

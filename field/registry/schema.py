@@ -29,8 +29,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from poppyscan.errors import ConfigError
 from poppyscan.field.registry.gpkg import init_geopackage, register_table
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["SCHEMA", "TABLES", "connect", "next_target_id"]
 

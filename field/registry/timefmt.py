@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["iso_utc", "now_utc", "parse_time"]
 

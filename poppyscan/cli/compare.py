@@ -28,7 +28,7 @@ def compare(models, orthos, labels, device, backend, batch_size, workers, out_pa
     """Run each --model once on the --ortho files; one table: precision, recall, F1 at IoU 0.4
     and 0.5 and false targets per km2, each model at its card's conf and merge rule."""
     import poppyscan.api as ps
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     if out_path is not None and Path(out_path).exists() and not overwrite:
         raise ConfigError(f"{out_path}: already exists; pass --overwrite to replace it")

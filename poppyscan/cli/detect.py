@@ -9,7 +9,7 @@ from poppyscan.detect.merge import MERGE_RULES, parse_merge_rule
 
 
 def _merge_rule(ctx, param, value):
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     try:
         return None if value is None else parse_merge_rule(value)

@@ -13,7 +13,7 @@ PICK_RULES = ("best-f1", "recall-floor")
 
 
 def _parse_sweep(value: str | None) -> tuple[float, ...] | None:
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     if value is None:
         return None
@@ -31,7 +31,7 @@ def _parse_sweep(value: str | None) -> tuple[float, ...] | None:
 def _merge(ctx, param, value):
     """``RULE`` or ``CLASS=RULE,...``, checked here so the message names the flag."""
     from poppyscan.detect.merge import parse_merge_rule
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     if value is None:
         return None
@@ -42,7 +42,7 @@ def _merge(ctx, param, value):
 
 
 def _refuse_existing(path: str | None, overwrite: bool, what: str) -> None:
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     if path is not None and Path(path).exists() and not overwrite:
         raise ConfigError(f"{path}: already holds {what}; pass --overwrite to replace it")
@@ -100,7 +100,7 @@ def evaluate(model, orthos, labels, data_dir, conf, merge, match_iou, sweep, dev
     the test chips. With --pick: choose conf and merge rule here and write a new bundle.
     """
     import poppyscan.api as ps
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     _refuse_existing(out_path, overwrite, "a file")
     scoring = {"match_iou": match_iou, "min_area_m2": min_area_m2}

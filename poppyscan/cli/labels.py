@@ -95,7 +95,7 @@ def import_labels(
 ) -> None:
     """Read LABELS (vector file, YOLO, COCO, VOC, Label Studio, DeepForest CSV) and write
     georeferenced label polygons."""
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
     from poppyscan.train.labels import read_labels
 
     if out_path.suffix.lower() not in OUT_SUFFIXES:
@@ -176,7 +176,7 @@ def export_labels(
     overwrite: bool,
 ) -> None:
     """Write chips with pre-annotations for Label Studio or CVAT."""
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
     from poppyscan.train.labels import (
         ChipBoxes,
         boxes_from_labels,

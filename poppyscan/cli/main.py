@@ -53,7 +53,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        from poppyscan.tiles.errors import PoppyscanError, RunInterrupted
+        from poppyscan.errors import PoppyscanError, RunInterrupted
 
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:

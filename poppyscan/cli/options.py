@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 __all__ = ["class_map_option", "grid_options", "inference_options", "default_of", "parse_bands",
            "Progress"]

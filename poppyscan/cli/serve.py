@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 
 DATA_HELP = "Service data folder: state.sqlite, uploads, runs, registries (created when new)."
 

@@ -68,8 +68,8 @@ def synth(out_dir: Path, config_path: str | None, overwrite: bool, stages: str |
     and OUT/distractors.geojson (look-alike crops, flowers and roofs).
     """
     from poppyscan.config import load_config
+    from poppyscan.errors import ConfigError
     from poppyscan.synth import generate_survey
-    from poppyscan.tiles.errors import ConfigError
 
     if stages is not None:
         flags["stages"] = [s.strip() for s in stages.split(",") if s.strip()]

@@ -3,7 +3,8 @@
 import pytest
 
 from poppyscan.config import defaults, load_config
-from poppyscan.tiles import ConfigError, GridSpec
+from poppyscan.errors import ConfigError
+from poppyscan.tiles import GridSpec
 from poppyscan.train.training import TRAIN_DEFAULTS
 
 

@@ -23,8 +23,9 @@ from poppyscan.detect.backends import (
 from poppyscan.detect.backends.postprocess import non_max_suppression
 from poppyscan.detect.bundle import load_bundle
 from poppyscan.detect.pipeline import run_detection
+from poppyscan.errors import ConfigError, ModelError
 from poppyscan.synth.survey import generate_survey
-from poppyscan.tiles import ConfigError, ModelError, iter_chips
+from poppyscan.tiles import iter_chips
 
 FAST = ["openvino", "onnxruntime"]
 

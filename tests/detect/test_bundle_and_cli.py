@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from poppyscan.cli.main import cli
 from poppyscan.detect.bundle import load_bundle
 from poppyscan.detect.predictor import YoloPredictor
-from poppyscan.tiles import ModelError
+from poppyscan.errors import ModelError
 from tests.detect.marks import make_marked_raster
 
 

@@ -23,8 +23,8 @@ from poppyscan.detect.export import (
     write_targets_kml,
 )
 from poppyscan.detect.targets import STATUSES, format_target_id
-from poppyscan.tiles.errors import ConfigError, PoppyscanError
-from poppyscan.tiles.provenance import sha256_file
+from poppyscan.errors import ConfigError, PoppyscanError
+from poppyscan.provenance import sha256_file
 from tests.detect.export_samples import sample_targets
 
 # ---------------------------------------------------------------- Target

@@ -17,7 +17,7 @@ from shapely.geometry import box
 from poppyscan.detect.export import thumbnail_bgr, write_report_html, write_thumbnail
 from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.detect.export.report import draw_overview
-from poppyscan.tiles.errors import ConfigError, RasterError
+from poppyscan.errors import ConfigError, RasterError
 from tests.detect.export_samples import sample_targets
 
 UTM = "EPSG:32647"

@@ -23,8 +23,9 @@ from poppyscan.detect.gpu import DevicePredictor, JpegTileFeed, detect_on_device
 from poppyscan.detect.gpu.taps import axis_taps
 from poppyscan.detect.pipeline import run_detection
 from poppyscan.detect.predictor import YoloPredictor
+from poppyscan.errors import RasterError
 from poppyscan.synth import generate_survey
-from poppyscan.tiles import ChipReader, GridSpec, RasterError, cells_for, inspect_raster
+from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
 from poppyscan.tiles.jpeg_tiles import jpeg_tiles, read_streams
 from tests.data.rasters import ORIGIN, UTM_47N
 from tests.tiles.test_corrupt_tile import damage_tile, write_jpeg_tiled

@@ -11,7 +11,7 @@ from poppyscan.detect.merge import (
     merge_settings_for,
     parse_merge_rule,
 )
-from poppyscan.tiles import ConfigError
+from poppyscan.errors import ConfigError
 
 STRIDE, TILE = 9.6, 12.8  # metres: 192 px stride, 256 px chips at 5 cm
 

@@ -19,9 +19,9 @@ from poppyscan.cli.main import cli  # noqa: E402
 from poppyscan.detect.journal import journal_path  # noqa: E402
 from poppyscan.detect.ray_engine import BundlePredictor  # noqa: E402
 from poppyscan.detect.run import run_to_folder  # noqa: E402
+from poppyscan.errors import ConfigError, ModelError, RunInterrupted  # noqa: E402
 from poppyscan.synth import generate_survey  # noqa: E402
 from poppyscan.tiles import inspect_raster  # noqa: E402
-from poppyscan.tiles.errors import ConfigError, ModelError, RunInterrupted  # noqa: E402
 from poppyscan.tiles.sources import find_orthomosaics  # noqa: E402
 from tests.detect.marks import MISSION_MARKS, MarkPredictor, make_odm_mission  # noqa: E402
 

@@ -15,9 +15,9 @@ from affine import Affine
 
 from poppyscan.detect.journal import journal_path
 from poppyscan.detect.run import detect_targets, run_to_folder
+from poppyscan.errors import ConfigError, OutputError, RasterError, RunInterrupted
+from poppyscan.output_folder import OutputFolder, verify_outputs
 from poppyscan.tiles import inspect_raster
-from poppyscan.tiles.errors import ConfigError, OutputError, RasterError, RunInterrupted
-from poppyscan.tiles.output_folder import OutputFolder, verify_outputs
 from poppyscan.tiles.scale import check_scale
 from poppyscan.tiles.sources import find_orthomosaics
 from tests.detect.marks import MISSION_MARKS, MarkPredictor, make_odm_mission
@@ -141,7 +141,7 @@ def test_output_problems_are_one_line_and_lose_nothing(mission, untrained_bundle
     blocked.write_text("x")
     with pytest.raises(OutputError, match="file-not-folder: cannot be written"):
         _run(mission, blocked, untrained_bundle)
-    monkeypatch.setattr("poppyscan.tiles.output_folder.shutil.disk_usage",
+    monkeypatch.setattr("poppyscan.output_folder.shutil.disk_usage",
                         lambda path: shutil._ntuple_diskusage(10 << 30, 10 << 30, 1 << 20))
     with pytest.raises(OutputError, match="only 1 MiB free"):
         _run(mission, tmp_path / "full", untrained_bundle)

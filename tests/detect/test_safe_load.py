@@ -14,7 +14,7 @@ from poppyscan.cli.main import cli
 from poppyscan.detect.bundle import load_bundle, write_bundle
 from poppyscan.detect.predictor import YoloPredictor
 from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint, load_model
-from poppyscan.tiles import ModelError
+from poppyscan.errors import ModelError
 
 
 class _Exec:

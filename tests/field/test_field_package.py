@@ -16,10 +16,10 @@ import pyogrio
 import pytest
 import rasterio
 
+from poppyscan.errors import ConfigError
 from poppyscan.field import write_field_package
 from poppyscan.field.crews import assign_crews, visit_order
 from poppyscan.field.registry import import_verdicts, record_run
-from poppyscan.tiles.errors import ConfigError
 from tests.detect.gpx_schema import check_gpx_structure, find_gpx_xsd
 from tests.field.flights import make_flight, publish_run
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyogrio
 import pytest
 
+from poppyscan.errors import ConfigError
 from poppyscan.field.registry import (
     EvidenceRule,
     import_verdicts,
@@ -16,7 +17,6 @@ from poppyscan.field.registry import (
     verdict_features,
 )
 from poppyscan.synth import generate_survey
-from poppyscan.tiles.errors import ConfigError
 from tests.field.flights import make_flight, publish_run, publish_truth_run
 
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from poppyscan.cli.main import cli
 from poppyscan.detect.run import run_to_folder
+from poppyscan.errors import ConfigError, OutputError
 from poppyscan.field.review import Review
 from poppyscan.field.review_server import make_server
+from poppyscan.output_folder import verify_outputs
 from poppyscan.tiles import inspect_raster
-from poppyscan.tiles.errors import ConfigError, OutputError
-from poppyscan.tiles.output_folder import verify_outputs
 from tests.detect.marks import MarkPredictor, make_marked_raster
 
 # Five red marks, 2-3 m across, well apart on a 30 m x 30 m raster at 5 cm.

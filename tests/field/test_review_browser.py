@@ -15,7 +15,7 @@ import pytest
 
 from poppyscan.field.review import Review
 from poppyscan.field.review_server import make_server
-from poppyscan.tiles.output_folder import verify_outputs
+from poppyscan.output_folder import verify_outputs
 from tests.field.test_review import published  # noqa: F401 - the module's run folder fixture
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,7 +7,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from poppyscan.tiles import ChipReader, GridSpec, RasterError, cells_for, inspect_raster
+from poppyscan.errors import RasterError
+from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
 from tests.data.rasters import ORIGIN, UTM_47N
 
 BLOCK_PX = 256

@@ -7,7 +7,7 @@ import pytest
 import shapely
 from affine import Affine
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.geometry import mask_to_polygon, reproject_geometry, utm_crs
 
 SQUARE = shapely.box(500_000, 2_000_000, 500_100, 2_000_100)  # 100 m, UTM 47N

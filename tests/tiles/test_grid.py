@@ -1,7 +1,8 @@
 import pytest
 from affine import Affine
 
-from poppyscan.tiles import ConfigError, GridSpec, chip_grid, grid_shape_px, grid_transform
+from poppyscan.errors import ConfigError
+from poppyscan.tiles import GridSpec, chip_grid, grid_shape_px, grid_transform
 
 T = Affine(0.05, 0, 1000.0, 0, -0.05, 2000.0)
 

@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from poppyscan.tiles.provenance import sha256_file, utc_now
+from poppyscan.provenance import sha256_file, utc_now
 
 
 def test_sha256_file_streams_large_files(tmp_path):

@@ -5,7 +5,8 @@ import pytest
 import rasterio
 from affine import Affine
 
-from poppyscan.tiles import ConfigError, GridSpec, RasterError, inspect_raster, iter_chips
+from poppyscan.errors import ConfigError, RasterError
+from poppyscan.tiles import GridSpec, inspect_raster, iter_chips
 from tests.data.rasters import make_raster
 
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from poppyscan.cli.main import cli
 from poppyscan.detect.bundle import ModelBundle, load_bundle, write_bundle
-from poppyscan.tiles.errors import ConfigError
-from poppyscan.tiles.provenance import sha256_file
+from poppyscan.errors import ConfigError
+from poppyscan.provenance import sha256_file
 from poppyscan.train.calibrate import calibrate
 from poppyscan.train.compare import compare_models
 from poppyscan.train.evaluate import evaluate

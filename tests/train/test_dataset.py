@@ -16,8 +16,8 @@ from pyogrio.raw import read as ogr_read
 from pyogrio.raw import write as ogr_write
 from rasterio.features import geometry_mask
 
+from poppyscan.errors import ConfigError, LabelError
 from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
-from poppyscan.tiles.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import (
     pixel_box_to_polygon,
     pixel_boxes_to_polygons,

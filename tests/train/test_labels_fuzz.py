@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import shapely
 
-from poppyscan.tiles.errors import PoppyscanError
+from poppyscan.errors import PoppyscanError
 from poppyscan.train.labels import read_labels
 from tests.train.label_chips import make_chip
 

@@ -9,7 +9,7 @@ import shapely
 from pyogrio.raw import write as ogr_write
 from rasterio.transform import from_origin
 
-from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import pixel_boxes_to_polygons
 from poppyscan.train.labels import LabelSet, read_labels
 from poppyscan.train.labels.ogr import read_ogr

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 import shapely
 
-from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import pixel_box_to_polygon, pixel_boxes_to_polygons
 from poppyscan.train.labels import detect_format, read_labels
 from poppyscan.train.labels.png import write_georeferenced_png

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from poppyscan.cli.main import cli
-from poppyscan.tiles.errors import LabelError
+from poppyscan.errors import LabelError
 from poppyscan.train.labels import read_labels
 from tests.train.label_chips import make_chip
 from tests.train.test_labels_fuzz import BASES, FORMATS

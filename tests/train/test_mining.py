@@ -9,7 +9,7 @@ from pyogrio.raw import read as ogr_read
 from pyproj import CRS
 
 from poppyscan.detect.merge import MergeSettings
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.train.dataset import HardNegatives
 from poppyscan.train.mining import mine_false_targets
 from tests.data.rasters import UTM_47N

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from poppyscan.detect.bundle import load_bundle
-from poppyscan.tiles import ModelError
+from poppyscan.errors import ModelError
 from poppyscan.train.dataset import build_dataset
 from poppyscan.train.model_card import _yaml_of_weights
 from poppyscan.train.training import _base_model, _run_state, train_model

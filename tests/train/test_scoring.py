@@ -8,7 +8,7 @@ import shapely
 from pyproj import CRS
 
 from poppyscan.detect.merge import MergeSettings
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.train.evaluate import evaluate_detections
 from poppyscan.train.scoring import find_plots, match_targets, pool_runs, score_targets
 from poppyscan.train.truth import TruthPlots

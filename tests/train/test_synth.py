@@ -10,9 +10,9 @@ import rasterio
 import shapely
 from rasterio.features import rasterize
 
+from poppyscan.errors import ConfigError
 from poppyscan.synth import DISTRACTOR_KINDS, STAGES, generate_survey
 from poppyscan.synth.fill import fill_mask
-from poppyscan.tiles.errors import ConfigError
 
 SMALL = (512, 384)  # two tiles across, the second partial: exercises tile assembly
 

@@ -13,10 +13,10 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 
 from poppyscan.cli.main import cli
+from poppyscan.errors import ConfigError, RasterError
 from poppyscan.synth.composite import composite_survey
 from poppyscan.synth.host import ground_px_m
 from poppyscan.synth.paste import reach_m
-from poppyscan.tiles.errors import ConfigError, RasterError
 from poppyscan.train.false_target_rate import ground_area_m2
 
 

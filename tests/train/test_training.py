@@ -12,8 +12,8 @@ import pytest
 
 from poppyscan.detect.bundle import load_bundle, write_untrained_bundle
 from poppyscan.detect.predictor import YoloPredictor
-from poppyscan.tiles.errors import ConfigError
-from poppyscan.tiles.provenance import sha256_file
+from poppyscan.errors import ConfigError
+from poppyscan.provenance import sha256_file
 from poppyscan.train.dataset import build_dataset
 from poppyscan.train.training import (
     check_train_config,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poppyscan.detect.merge import MergeSettings
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.train.report import sweep_table
 from poppyscan.train.tuning import (
     ThresholdChoice,

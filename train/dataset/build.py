@@ -29,7 +29,10 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from poppyscan.atomic import atomic_write_text
 from poppyscan.config import defaults
+from poppyscan.errors import ConfigError, LabelError
+from poppyscan.output_folder import OutputFolder
 from poppyscan.tiles import (
     ChipReader,
     ChipStats,
@@ -38,10 +41,7 @@ from poppyscan.tiles import (
     iter_chips,
     with_progress,
 )
-from poppyscan.tiles.atomic import atomic_write_text
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import ConfigError, LabelError
-from poppyscan.tiles.output_folder import OutputFolder
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 from poppyscan.tiles.write import ChipIndex, write_chip_index
 from poppyscan.train.dataset.boxes import chip_labels

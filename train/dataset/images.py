@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 from affine import dumpsw
 
-from poppyscan.tiles.atomic import atomic_path, atomic_write_text
+from poppyscan.atomic import atomic_path, atomic_write_text
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.errors import ConfigError
 
 __all__ = ["IMAGE_FORMATS", "image_suffix", "write_chip_image"]
 

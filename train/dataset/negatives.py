@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from poppyscan.errors import ConfigError
 from poppyscan.tiles import ChipStats, inspect_raster, iter_chips, with_progress
-from poppyscan.tiles.errors import ConfigError
 from poppyscan.train.dataset.plan import chip_tags
 
 __all__ = ["Background", "negative_sources", "read_negative_sources"]

@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.strtree import STRtree
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.geometry import connected_groups
 
 __all__ = [

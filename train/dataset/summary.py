@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.raster import RasterInfo
 
 __all__ = ["DATA_YAML", "INDEX_NAME", "OUTPUTS", "SUMMARY_NAME", "DatasetSummary", "data_yaml_text",

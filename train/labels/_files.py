@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from poppyscan.tiles.errors import LabelError
+from poppyscan.errors import LabelError
 
 __all__ = ["load_json", "number", "expect", "identifier", "class_name", "positive_size"]
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import shapely
 
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles.geometry import pixel_box_to_polygon, polygon_to_pixel_box
 
 from .georef import read_georef

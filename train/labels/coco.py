@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poppyscan.tiles.errors import LabelError
+from poppyscan.errors import LabelError
 
 from ._files import expect, identifier, load_json, number, positive_size
 from .georef import ImageLocator, check_image_size, shapes_to_labels

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poppyscan.tiles.errors import LabelError
+from poppyscan.errors import LabelError
 
 from ._files import class_name, number, positive_size
 from .georef import ImageLocator, boxes_to_labels

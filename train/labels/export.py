@@ -18,8 +18,8 @@ import numpy as np
 import rasterio
 import yaml
 
-from poppyscan.tiles.atomic import atomic_write_text
-from poppyscan.tiles.errors import ConfigError
+from poppyscan.atomic import atomic_write_text
+from poppyscan.errors import ConfigError
 
 from .chipboxes import ChipBoxes
 from .png import write_georeferenced_png

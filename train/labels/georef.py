@@ -20,7 +20,7 @@ import shapely
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from poppyscan.tiles.errors import LabelError
+from poppyscan.errors import LabelError
 from poppyscan.tiles.geometry import pixel_boxes_to_polygons, pixel_polygons_to_map
 
 from ._files import number

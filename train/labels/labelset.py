@@ -12,8 +12,8 @@ import numpy as np
 import pyproj
 import shapely
 
-from poppyscan.tiles.atomic import atomic_path
-from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.atomic import atomic_path
+from poppyscan.errors import ConfigError, LabelError
 from poppyscan.tiles.geometry import reproject_geometry
 
 __all__ = ["LabelSet", "WRITE_DRIVERS"]

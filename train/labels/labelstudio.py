@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import numpy as np
 
-from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.errors import ConfigError, LabelError
 
 from ._files import class_name, expect, identifier, load_json, number, positive_size
 from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels

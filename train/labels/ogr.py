@@ -15,7 +15,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import read as ogr_read
 
-from poppyscan.tiles.errors import LabelError
+from poppyscan.errors import LabelError
 
 from ._files import class_name
 from .georef import check_labels, polygon_parts

@@ -8,8 +8,8 @@ from pathlib import Path
 import rasterio
 from rasterio.enums import ColorInterp
 
-from poppyscan.tiles.atomic import atomic_path
-from poppyscan.tiles.errors import LabelError
+from poppyscan.atomic import atomic_path
+from poppyscan.errors import LabelError
 
 from .georef import read_georef
 

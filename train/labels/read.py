@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.errors import ConfigError, LabelError
 
 from ._files import load_json
 from .coco import looks_like_coco, read_coco

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poppyscan.tiles.errors import ConfigError, LabelError
+from poppyscan.errors import ConfigError, LabelError
 
 from ._files import number
 from .georef import ImageLocator, boxes_to_labels, check_image_size

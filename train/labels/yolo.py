@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from poppyscan.tiles.errors import LabelError
+from poppyscan.errors import LabelError
 
 from ._files import class_name, number, positive_size
 from .georef import IMAGE_SUFFIXES, ImageLocator, shapes_to_labels

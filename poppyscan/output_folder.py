@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from poppyscan.tiles.errors import OutputError
+from poppyscan.errors import OutputError
 
 __all__ = ["OutputFolder", "output_error", "verify_outputs"]
 
@@ -119,7 +119,7 @@ def verify_outputs(out: str | os.PathLike, manifest: str = "run.json") -> list[s
     Readers should trust a run folder only when this is empty: the manifest is
     present and every file it lists has its recorded size and sha256.
     """
-    from poppyscan.tiles.provenance import sha256_file
+    from poppyscan.provenance import sha256_file
 
     out = Path(out)
     path = out / manifest

@@ -49,7 +49,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
 
 def check_outputs_free(out_dir: str | os.PathLike, names: Iterable[str], overwrite: bool) -> None:
     """Refuse to replace existing outputs ``names`` in ``out_dir`` unless ``overwrite``."""
-    from poppyscan.tiles.errors import ConfigError
+    from poppyscan.errors import ConfigError
 
     existing = [name for name in names if (Path(out_dir) / name).exists()]
     if existing and not overwrite:
