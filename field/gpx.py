@@ -15,8 +15,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from poppyscan.atomic import atomic_write_bytes
-from poppyscan.field.registry.timefmt import now_utc
 from poppyscan.field.selection import FieldTarget
+from poppyscan.provenance import utc_now
 
 __all__ = ["GPX_NS", "SYMBOLS", "target_description", "write_field_gpx"]
 
@@ -44,7 +44,7 @@ def write_field_gpx(targets: Sequence[FieldTarget], path: str | os.PathLike, *,
     meta = ET.SubElement(gpx, _q("metadata"))
     _text(meta, "name", title)
     _text(meta, "desc", "Suspected plots to verify; name = target id")
-    _text(meta, "time", now_utc())
+    _text(meta, "time", utc_now())
     for t in targets:
         wpt = ET.SubElement(gpx, _q("wpt"), lat=f"{t.lat:.7f}", lon=f"{t.lon:.7f}")
         _text(wpt, "name", t.target_id)

@@ -41,8 +41,8 @@ from poppyscan.field.kmz import write_field_kmz
 from poppyscan.field.printable import write_printable_list
 from poppyscan.field.qgis_project import write_qgis_project
 from poppyscan.field.registry.geo import LocalUTM
-from poppyscan.field.registry.timefmt import now_utc
 from poppyscan.field.selection import FieldTarget, select_targets
+from poppyscan.provenance import utc_now
 
 __all__ = ["FieldPackage", "write_field_package"]
 
@@ -143,7 +143,7 @@ def _write_all(folder: Path, name: str, targets, *, registry, mission, states, c
                        gpkg_name="field.gpkg", imagery_name="imagery.gpkg" if imagery else None)
     write_field_gpx(targets, folder / "targets.gpx", title=name)
     write_field_kmz(targets, folder / "targets.kmz", title=name)
-    created_at = now_utc()
+    created_at = utc_now()
     write_printable_list(targets, folder / "list.html", title=name, created_at=created_at)
     manifest = {
         "schema": "poppyscan.field-package/1", "created_at": created_at,

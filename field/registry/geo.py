@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import Transformer
 
-__all__ = ["LocalUTM", "buffer_m", "utm_crs"]
+from poppyscan.tiles.geometry import utm_crs
 
-
-def utm_crs(lon: float, lat: float) -> CRS:
-    """The WGS 84 UTM zone holding ``(lon, lat)``: ``utm_crs(102.0, 20.3).to_epsg() == 32648``."""
-    zone = min(60, int(math.floor((lon + 180.0) / 6.0)) + 1)
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+__all__ = ["LocalUTM", "buffer_m"]
 
 
 class LocalUTM:

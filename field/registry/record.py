@@ -25,7 +25,7 @@ from poppyscan.field.registry.matching import match_sightings
 from poppyscan.field.registry.refresh import refresh_targets
 from poppyscan.field.registry.runfolder import RunFolder, read_run_folder
 from poppyscan.field.registry.schema import connect, next_target_id
-from poppyscan.field.registry.timefmt import now_utc
+from poppyscan.provenance import utc_now
 
 __all__ = ["RecordSummary", "record_run"]
 
@@ -122,7 +122,7 @@ def _insert_run(con, run: RunFolder, u_m: float) -> None:
         "conf_threshold, gsd_m, position_uncertainty_m, inputs, n_sightings, n_matched, n_new, "
         "n_flown_not_seen, n_replants, coverage_km2) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, ?)",
-        (run.run_id, run.mission, run.flown_at, run.created_at, now_utc(), str(run.run_dir),
+        (run.run_id, run.mission, run.flown_at, run.created_at, utc_now(), str(run.run_dir),
          run.model_id, run.conf_threshold, run.gsd_m, u_m, json.dumps(run.inputs),
          len(run.sightings), area_km2))
 

@@ -11,7 +11,7 @@ import datetime as dt
 
 from poppyscan.errors import ConfigError
 
-__all__ = ["iso_utc", "now_utc", "parse_time"]
+__all__ = ["iso_utc", "parse_time"]
 
 
 def parse_time(value: str | dt.date | dt.datetime | None) -> str | None:
@@ -42,8 +42,3 @@ def iso_utc(value, *, what: str) -> str:
         raise ConfigError(f"{what} {value!r} is not a date or time; use ISO 8601, e.g. "
                           "2026-05-03 or 2026-05-03T10:20:00Z")
     return text
-
-
-def now_utc() -> str:
-    """The current time, to the second."""
-    return parse_time(dt.datetime.now(dt.timezone.utc))

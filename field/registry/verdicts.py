@@ -27,7 +27,8 @@ from poppyscan.detect.targets import STATUSES
 from poppyscan.field.registry.readers import VerdictFile, VerdictRow, read_verdict_files
 from poppyscan.field.registry.refresh import refresh_targets, target_verdicts
 from poppyscan.field.registry.schema import connect
-from poppyscan.field.registry.timefmt import now_utc, parse_time
+from poppyscan.field.registry.timefmt import parse_time
+from poppyscan.provenance import utc_now
 
 __all__ = ["ImportSummary", "import_verdicts", "normalise_status"]
 
@@ -76,7 +77,7 @@ def _import_file(con, vf: VerdictFile) -> ImportSummary:
     known = {r[0] for r in con.execute("SELECT target_id FROM targets")}
     checked = [_check(row, known, summary) for row in vf.rows]
     ready = sorted((c for c in checked if c is not None), key=lambda c: (c[2] or "", c[0]))
-    recorded_at = now_utc()
+    recorded_at = utc_now()
     for target_id, status, visited_at, row in ready:
         verdict_id = _verdict_id(target_id, status, visited_at, row)
         if con.execute("SELECT 1 FROM verdicts WHERE verdict_id = ?", (verdict_id,)).fetchone():
