@@ -213,7 +213,7 @@ def write_untrained_bundle(out_dir: str | os.PathLike, *, architecture: str = "y
     """A bundle of randomly initialised weights, for plumbing tests and speed benchmarks only."""
     from poppyscan.detect._ultralytics import configure_offline
 
-    configure_offline()
+    configure_offline("an untrained bundle")
     import torch
     from ultralytics.nn.tasks import DetectionModel
 

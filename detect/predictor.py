@@ -8,6 +8,7 @@ in float32 or on CUDA in half precision. The faster CPU runtimes live in
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -41,12 +42,14 @@ def resolve_device(device: str | None) -> str:
     torch is imported only where an NVIDIA GPU may be present or CUDA is asked for.
     """
     if device in (None, "auto"):
-        if not _nvidia_gpu_may_exist():
+        # Without PyTorch (the base install) CUDA is out of reach: the CPU runtimes run.
+        if not _nvidia_gpu_may_exist() or importlib.util.find_spec("torch") is None:
             return "cpu"
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
+        configure_offline("CUDA")
         import torch
 
         if not torch.cuda.is_available():
@@ -81,7 +84,7 @@ class YoloPredictor:
         half: bool | None = None,
         max_det: int = 300,
     ) -> None:
-        configure_offline()
+        configure_offline("the PyTorch backend")
         import torch
 
         from poppyscan.detect.safe_load import load_model

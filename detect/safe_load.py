@@ -42,7 +42,7 @@ def enable_safe_loading() -> None:
     Process-wide and never undone: a switch that is turned back off at the end
     of a block would leave another thread's load unprotected.
     """
-    configure_offline()
+    configure_offline("loading .pt weights")
     import torch
 
     if not hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint"):

@@ -31,7 +31,7 @@ def chip_map(
         )
     from poppyscan.detect._ultralytics import configure_offline
 
-    configure_offline()
+    configure_offline("mAP on the test chips (Ultralytics' validation)")
     from ultralytics import YOLO
 
     dev = ultralytics_device(device)

@@ -62,7 +62,7 @@ def export_bundle(bundle_dir: str | os.PathLike,
 def export_onnx(weights: str | os.PathLike, out_path: str | os.PathLike, *, tile_px: int,
                 batch: int | None = None) -> Path:
     """Ultralytics' ONNX export of ``weights``; ``batch=None`` leaves batch and size dynamic."""
-    configure_offline()
+    configure_offline("exporting a model")
     from ultralytics import YOLO
 
     out_path = Path(out_path)
