@@ -36,7 +36,6 @@ from poppyscan.config import defaults
 from poppyscan.detect._ultralytics import configure_offline
 from poppyscan.detect.backends.export import EXPORT_FORMATS, export_bundle
 from poppyscan.detect.bundle import ModelBundle, write_bundle
-from poppyscan.detect.cpu_threads import set_torch_threads
 from poppyscan.detect.merge import MERGE_RULES
 from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint
 from poppyscan.errors import ConfigError, ModelError
@@ -44,7 +43,7 @@ from poppyscan.train.dataset import DatasetSummary, load_summary
 from poppyscan.train.model_card import NOMINAL_BATCH, model_card, parent_card, parent_changes
 
 __all__ = [
-    "TRAIN_DEFAULTS", "check_train_config", "hold_threads", "offline_ultralytics", "parent_changes",
+    "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "parent_changes",
     "small_data_batch", "start_weights", "train_model", "ultralytics_device",
 ]
 
@@ -74,9 +73,6 @@ def check_train_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, low in (("epochs", 1), ("batch", 1), ("workers", 0), ("patience", 1)):
         if not isinstance(cfg[key], int) or cfg[key] < low:
             raise ConfigError(f"training config: {key}={cfg[key]!r} must be an integer >= {low}")
-    if cfg["threads"] is not None and (not isinstance(cfg["threads"], int) or cfg["threads"] < 1):
-        raise ConfigError(f"training config: threads={cfg['threads']!r} must be null (the machine's "
-                          "cores) or an integer >= 1")
     for key, high in (("conf", 0.999), ("iou_nms", 1.0), ("min_overlap", 1.0)):
         if not 0 < float(cfg[key]) <= high:
             raise ConfigError(f"training config: {key}={cfg[key]!r} must be in (0, {high:g}]")
@@ -178,12 +174,12 @@ def train_model(
         if state != "none":
             _note_other_data(run_dir, data_yaml)
         if state == "interrupted":
-            _watch(YOLO(str(last)), on_epoch, cfg["threads"]).train(resume=True, data=data_yaml, device=device,
+            _watch(YOLO(str(last)), on_epoch).train(resume=True, data=data_yaml, device=device,
                                                     workers=cfg["workers"], plots=False,
                                                     save_dir=str(run_dir.resolve()))
         elif state == "none":
             shutil.rmtree(run_dir, ignore_errors=True)
-            _watch(_base_model(YOLO, cfg["architecture"]), on_epoch, cfg["threads"]).train(**args)
+            _watch(_base_model(YOLO, cfg["architecture"]), on_epoch).train(**args)
         weights = _best_weights(run_dir)
         metrics = _validate(YOLO, weights, data_yaml, imgsz, device, cfg, run_dir)
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
@@ -237,13 +233,8 @@ def _slug(text: str) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", text.lower())) or "model"
 
 
-def _watch(model, on_epoch, threads: int | None = None):
-    """``model`` reporting each finished epoch to ``on_epoch`` (Ultralytics' own log is quiet).
-
-    Its torch threads are set to ``threads`` (None: the machine's cores) once
-    Ultralytics' ``select_device`` has set them to its own count.
-    """
-    hold_threads(model, threads)
+def _watch(model, on_epoch):
+    """``model`` reporting each finished epoch to ``on_epoch`` (Ultralytics' own log is quiet)."""
     if on_epoch is not None:
         def report(trainer) -> None:
             metrics = {k.split("/")[-1].removesuffix("(B)"): float(v)
@@ -334,16 +325,6 @@ def _best_weights(run_dir: Path) -> Path:
     raise ModelError(f"{run_dir}: training wrote no weights (see the log above)")
 
 
-def hold_threads(model, threads: int | None):
-    """``model`` (a YOLO) with torch's threads set to ``threads`` whenever Ultralytics resets them."""
-    def reset(_owner) -> None:
-        set_torch_threads(threads)
-
-    for event in ("on_pretrain_routine_start", "on_train_start", "on_val_start"):
-        model.add_callback(event, reset)  # each follows a select_device() in Ultralytics 8.4
-    return model
-
-
 @contextlib.contextmanager
 def offline_ultralytics(*, cuda: bool) -> Iterator[None]:
     """Stub the two Ultralytics checks that reach the network during training."""
@@ -363,7 +344,7 @@ def offline_ultralytics(*, cuda: bool) -> Iterator[None]:
 def _validate(YOLO, weights: Path, data_yaml: str, imgsz: int, device: str, cfg: dict,
               run_dir: Path) -> dict[str, float]:
     """Precision, recall, mAP50 and mAP50-95 of ``weights`` on the validation chips."""
-    result = hold_threads(YOLO(str(weights), task="detect"), cfg["threads"]).val(
+    result = YOLO(str(weights), task="detect").val(
         data=data_yaml, split="val", imgsz=imgsz, batch=cfg["batch"], device=device,
         workers=cfg["workers"], plots=False, verbose=False, project=str(run_dir.resolve()),
         name="val", exist_ok=True, conf=0.001, iou=float(cfg["iou_nms"]),
