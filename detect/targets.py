@@ -55,6 +55,8 @@ class Target:
     label: str  # the model class it is suspected to be (the most confident detection's)
     status: str = "pending"
     thumbnail: str | None = None  # relative to the output dir, e.g. "thumbs/M1-0001.jpg"
+    # The run's own id when target_id is a mission registry's (detect.republish.name_targets).
+    run_target_id: str | None = None
 
     def __post_init__(self) -> None:
         # Accept any iterable of names but store a tuple, so the value stays hashable.
@@ -84,6 +86,7 @@ class Target:
             "label": self.label,
             "status": self.status,
             "thumbnail": self.thumbnail,
+            **({"run_target_id": self.run_target_id} if self.run_target_id else {}),
         }
 
 

@@ -34,17 +34,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import shapely
-from shapely.geometry import shape
-
 from poppyscan.atomic import atomic_write_text
-from poppyscan.detect.export import write_all, write_thumbnail
+from poppyscan.detect.export import write_thumbnail
 from poppyscan.detect.export._rfc7946 import dumps, feature, feature_collection
-from poppyscan.detect.export.manifest import file_record
-from poppyscan.detect.run import MANIFEST, OUTPUTS
+from poppyscan.detect.republish import read_targets, republish
+from poppyscan.detect.run import MANIFEST
 from poppyscan.detect.targets import Target
 from poppyscan.errors import ConfigError, OutputError, RasterError
-from poppyscan.output_folder import OutputFolder, verify_outputs
+from poppyscan.output_folder import verify_outputs
 from poppyscan.provenance import utc_now
 
 __all__ = ["DECISIONS", "REJECTED", "REVIEW_FILE", "Applied", "Review"]
@@ -88,7 +85,7 @@ class Review:
                 raise OutputError(f"{run_dir}: not a complete run folder to review ({problems[0]})")
             _snapshot(run_dir, original)
         manifest = json.loads((original / MANIFEST).read_text())
-        targets = _read_targets(original / "plots.geojson")
+        targets = read_targets(original / "plots.geojson")
         state = run_dir / REVIEW_FILE
         decisions = json.loads(state.read_text())["decisions"] if state.is_file() else {}
         review = cls(run_dir, targets, manifest, decisions)
@@ -138,29 +135,10 @@ class Review:
         return Applied(len(kept), len(rejected), unsure, path, verdicts)
 
     def _publish(self, kept: list[Target], n_rejected: int) -> None:
-        original = self.run_dir / REVIEW_DIR / "original"
-        folder = OutputFolder(self.run_dir, OUTPUTS, manifest=MANIFEST)
-        counts = self.manifest.get("counts", {})
-        with folder.open():
-            staging = folder.staging()
-            (staging / "thumbs").mkdir()
-            for t in kept:
-                if t.thumbnail and (original / t.thumbnail).is_file():
-                    shutil.copy2(original / t.thumbnail, staging / t.thumbnail)
-            coverage = _read_coverage(original / "coverage.geojson")
-            written = write_all(
-                staging, kept, mission=kept[0].mission if kept else self.targets[0].mission,
-                model_id=self.manifest["model"]["model_id"], coverage=coverage,
-                overview=_overview(self.manifest), chips_processed=counts.get("chips_processed"),
-                chips_skipped=counts.get("chips_skipped_collar"))
-            manifest = dict(self.manifest)
-            manifest["counts"] = {**counts, "targets": len(kept)}
-            manifest["outputs"] = [file_record(p, relative_to=staging) for p in written.values()]
-            manifest["extra"] = {**(manifest.get("extra") or {}), "review": {
-                "reviewed_at": utc_now(), "kept": len(kept), "rejected": n_rejected,
-                "targets_before": len(self.targets)}}
-            atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-            folder.publish(staging)
+        republish(self.run_dir, kept, self.manifest, source=self.run_dir / REVIEW_DIR / "original",
+                  thumbs={t.target_id: t.thumbnail for t in kept if t.thumbnail},
+                  extra={"review": {"reviewed_at": utc_now(), "kept": len(kept),
+                                    "rejected": n_rejected, "targets_before": len(self.targets)}})
 
     def _to_registry(self, registry: str | os.PathLike, rejected: list[Target]) -> int:
         """Record the run as first published; each rejection becomes an office verdict."""
@@ -177,9 +155,10 @@ class Review:
         rows = csv.writer(text, lineterminator="\n")
         rows.writerow(["target_id", "status", "visited_at", "crew", "note"])
         for t in rejected:
-            rows.writerow([ids[t.target_id], "false_positive", self.decisions[t.target_id]["at"],
+            rows.writerow([ids[t.run_target_id or t.target_id], "false_positive",
+                           self.decisions[t.target_id]["at"],
                            OFFICE_CREW, f"rejected in office triage of run {run_id} "
-                                        f"({t.target_id}), from the thumbnail"])
+                                        f"({t.run_target_id or t.target_id}), from the thumbnail"])
         path = self.run_dir / REVIEW_DIR / "office-verdicts.csv"
         atomic_write_text(path, text.getvalue())
         return sum(s.applied for s in import_verdicts(registry, [path]))
@@ -216,34 +195,3 @@ def _snapshot(run_dir: Path, original: Path) -> None:
         elif src.is_file():
             shutil.copy2(src, original / name)
     shutil.copy2(run_dir / MANIFEST, original / MANIFEST)
-
-
-def _read_targets(plots_geojson: Path) -> list[Target]:
-    """The run's targets back from its plots.geojson (every Target field is a property)."""
-    features = json.loads(plots_geojson.read_text())["features"]
-    fields = {f.name for f in dataclasses.fields(Target)} - {"polygon"}
-    targets = []
-    for f in features:
-        props = {k: v for k, v in f["properties"].items() if k in fields}
-        props["sources"] = tuple(s for s in (props.get("sources") or "").split(";") if s)
-        targets.append(Target(polygon=shape(f["geometry"]), **props))
-    return sorted(targets, key=lambda t: t.rank)
-
-
-def _read_coverage(path: Path):
-    if not path.is_file():
-        return None
-    geoms = [shape(f["geometry"]) for f in json.loads(path.read_text())["features"]]
-    return shapely.union_all(geoms) if geoms else shapely.MultiPolygon(), "EPSG:4326"
-
-
-def _overview(manifest: dict):
-    """The report's mission overview, when the run's orthomosaics are still where they were."""
-    from poppyscan.detect.export.overview import mission_overview
-    from poppyscan.tiles import inspect_raster
-
-    paths = [Path(i["path"]) for i in manifest.get("inputs", [])]
-    if not paths or not all(p.is_file() for p in paths):
-        return None
-    infos = [inspect_raster(p) for p in paths]
-    return mission_overview(infos, infos[0].crs)

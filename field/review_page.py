@@ -54,7 +54,8 @@ function show() {
   const targets = state.targets;
   if (!targets.length) { $("title").textContent = "no targets in " + state.run; return; }
   const t = targets[index];
-  $("title").textContent = t.target_id + " (" + (index + 1) + " of " + targets.length + ")";
+  $("title").textContent = t.target_id + (t.run_target_id ? " [run id " + t.run_target_id + "]" : "")
+    + " (" + (index + 1) + " of " + targets.length + ")";
   $("title").className = t.decision || "";
   $("meta").textContent = "conf " + t.conf.toFixed(2) + ", " + t.area_m2.toFixed(0) + " m2, " +
     t.lat.toFixed(6) + ", " + t.lon.toFixed(6) + ", " + t.sources.join("; ") +

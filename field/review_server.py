@@ -97,7 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
         return {
             "run": review.run_dir.name, "counts": review.counts(),
             "registry": str(self.registry) if self.registry else None,
-            "targets": [{"target_id": t.target_id, "rank": t.rank, "conf": t.conf,
+            "targets": [{"target_id": t.target_id, "run_target_id": t.run_target_id,
+                         "rank": t.rank, "conf": t.conf,
                          "area_m2": t.area_m2, "lat": t.lat, "lon": t.lon,
                          "sources": list(t.sources), "decision": review.decision(t.target_id)}
                         for t in review.targets],

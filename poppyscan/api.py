@@ -125,13 +125,16 @@ def detect(
 
         with connect(registry, write=False):  # a broken registry fails now, not after the run
             pass
-    ran = {"device": predictor.device, "backend": predictor.backend, "precision": predictor.precision}
+    ran = {"device": predictor.device, "backend": predictor.backend, "precision": predictor.precision,
+           **({"fallback": predictor.fallback} if getattr(predictor, "fallback", None) else {})}
     found = run_to_folder(infos, out_dir, overwrite=overwrite, settings=ran,
                           on_plan=progress.start if progress is not None else None, **options)
-    if registry is not None:
-        from poppyscan.field.registry import record_run
+    if registry is not None:  # one name per plot: the outputs take the registry's ids
+        from poppyscan.detect.republish import read_targets
+        from poppyscan.field.registry import record_and_name
 
-        found.recorded = record_run(registry, out_dir)
+        found.recorded = record_and_name(registry, out_dir)
+        found.targets = read_targets(Path(out_dir) / "plots.geojson")
     return found
 
 
@@ -251,6 +254,7 @@ def train(
     out_dir: PathLike,
     *,
     from_model: ModelBundle | PathLike | None = None,
+    from_scratch: bool = False,
     config: PathLike | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -260,11 +264,19 @@ def train(
 
     ``config``: a YAML file or a built-in preset (``demo``, ``tiny``);
     ``settings``: keys of ``configs/train/default.yaml``. ``from_model``: a
-    bundle (or ``.pt``) to fine-tune instead of training from the architecture.
+    bundle (or ``.pt``) to fine-tune instead of the bundled pretrained start;
+    ``from_scratch``: random YOLO11n weights instead.
     """
+    from poppyscan.train.start import SCRATCH_ARCHITECTURE
     from poppyscan.train.training import start_weights, train_model
 
+    if from_model is not None and from_scratch:
+        from poppyscan.errors import ConfigError
+
+        raise ConfigError("--from-model and --from-scratch exclude each other")
     cfg = load_config("train/default", config, **settings)
+    if from_scratch:
+        cfg["architecture"] = SCRATCH_ARCHITECTURE
     if from_model is not None:
         cfg["architecture"] = start_weights(from_model, out_dir)
     on_epoch = None

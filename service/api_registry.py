@@ -27,14 +27,17 @@ _TEXT = (".csv", ".gpx", ".kml")
 
 @router.get("/missions/{mission_id}/registry")
 def registry(mission_id: str, request: Request, user: Caller, con: Db) -> dict:
-    """``poppyscan registry status`` of the team's registry, for this mission."""
-    from poppyscan.field.registry import registry_status
+    """``poppyscan registry status`` of the team's registry for this mission, with its coverage."""
+    from poppyscan.field.registry.status import mission_coverage, registry_status
 
     mission = owned(con, "mission", mission_id, user)
     path = data_of(request).registry(user.team_id)
     if not path.exists():
-        return {"missions": [], "targets": [], "imports": 0, "conflicts": 0}
-    return registry_status(path, mission=mission["name"]).to_dict()
+        return {"missions": [], "targets": [], "imports": 0, "conflicts": 0,
+                "coverage": {"type": "FeatureCollection", "features": []}}
+    # The mission page is the mission: every flight's targets and coverage, not the last job's.
+    return {**registry_status(path, mission=mission["name"]).to_dict(),
+            "coverage": mission_coverage(path, mission["name"])}
 
 
 @router.put("/missions/{mission_id}/returns")

@@ -167,7 +167,7 @@ class Worker:
     def _run(self, job, progress: JobProgress) -> int:
         import poppyscan.api as ps
         from poppyscan.field import select_targets, write_field_package
-        from poppyscan.field.registry import record_run
+        from poppyscan.field.registry import record_and_name
         from poppyscan.output_folder import verify_outputs
 
         mission, team, paths = self._inputs(job)
@@ -179,7 +179,8 @@ class Worker:
         progress.stage("registry")
         registry = self.data.registry(job["team_id"])
         registry.parent.mkdir(parents=True, exist_ok=True)
-        record_run(registry, out, prefix=re.sub(r"[^A-Za-z0-9]", "", team)[:16] or "T")
+        # Recorded, then named: every output and page calls a plot by its registry id.
+        record_and_name(registry, out, prefix=re.sub(r"[^A-Za-z0-9]", "", team)[:16] or "T")
         if select_targets(registry, mission=mission):  # else no package: nothing for crews
             progress.stage("field package")
             write_field_package(registry, job_dir / "field", mission=mission, overwrite=True)

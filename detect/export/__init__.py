@@ -8,7 +8,7 @@ overwrite an existing file: refusing to do so is the CLI's job.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,15 @@ def write_all(
     overview: Overview | None = None,
     chips_processed: int | None = None,
     chips_skipped: int | None = None,
+    skipped: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Path]:
     """Write the chosen ``formats`` into ``out_dir``; return output key -> path.
 
     ``coverage`` is ``(footprints, crs)`` of the processed chips (see
     :func:`write_coverage_geojson`); when given, ``coverage.geojson`` is written
     and its area goes into the report. Thumbnails are not made here: write them
-    first (:func:`write_thumbnail`) and set ``Target.thumbnail``.
+    first (:func:`write_thumbnail`) and set ``Target.thumbnail``. ``skipped``: input
+    files the run left out, ``{"path", "reason"}`` each, for the report.
     """
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     unknown = sorted(set(formats) - set(FORMATS))
@@ -109,5 +111,6 @@ def write_all(
             coverage_area_km2=area_km2,
             chips_processed=chips_processed,
             chips_skipped=chips_skipped,
+            skipped=skipped,
         )
     return written

@@ -64,6 +64,9 @@ def _write_points(targets: list[Target], path: Path) -> None:
     masks = [None] * len(fields)
     masks[list(fields).index("visit_time")] = np.ones(n, dtype=bool)
     masks[list(fields).index("thumbnail")] = np.array([t.thumbnail is None for t in targets])
+    if any(t.run_target_id for t in targets):  # named by a registry: the run's id kept beside
+        fields["run_target_id"] = _strings([t.run_target_id or "" for t in targets])
+        masks.append(None)
     points = [Point(t.lon, t.lat) for t in targets]
     _write_layer(path, "targets", "Point", points, fields, masks, append=False)
 

@@ -47,6 +47,7 @@ def write_report_html(
     thumbnail_root: str | os.PathLike | None = None,
     generated_at: str | None = None,
     overview_max_px: int = 1600,
+    skipped: Sequence[Mapping[str, str]] = (),
 ) -> Path:
     """Write the HTML report to ``path`` atomically.
 
@@ -56,7 +57,8 @@ def write_report_html(
     and the raster CRS. Targets are drawn on it numbered by rank.
     Thumbnails (``Target.thumbnail``) are read relative to ``thumbnail_root``
     (default: the report's folder) and inlined. ``figures`` adds rows to the
-    summary (label -> value).
+    summary (label -> value). ``skipped``: the input files left out of the run,
+    each ``{"path", "reason"}``, listed under their own heading.
     """
     path = Path(path)
     ordered = ordered_targets(targets)
@@ -86,6 +88,7 @@ def write_report_html(
             "(red &ge; 80&nbsp;%, orange &ge; 50&nbsp;%, yellow below).</figcaption></figure>"
         )
     parts.append(_target_table(ordered, root))
+    parts.append(_skipped(skipped))
     parts.append(_coverage(coverage_area_km2, chips_processed, chips_skipped))
     parts.append("</body></html>\n")
     return atomic_write_text(path, "\n".join(parts))
@@ -191,7 +194,8 @@ def _target_table(targets: Sequence[Target], root: Path) -> str:
         colour = conf_band(t.conf)[1]
         cells = [
             _e(t.rank),
-            f'<span class="dot" style="background:{colour}"></span>{_e(t.target_id)}',
+            f'<span class="dot" style="background:{colour}"></span>{_e(t.target_id)}'
+            + (f'<br><small>run id {_e(t.run_target_id)}</small>' if t.run_target_id else ""),
             f"{t.conf * 100:.0f}&nbsp;%",
             f"{t.area_m2:,.0f}",
             f'<a href="geo:{lat},{lon}">{lat}</a>',
@@ -215,6 +219,16 @@ def _thumbnail_img(t: Target, root: Path) -> str:
         return f"missing: {_e(t.thumbnail)}"
     data = base64.b64encode(file.read_bytes()).decode("ascii")
     return f'<img class="thumb" alt="{_e(t.target_id)}" src="data:{mime};base64,{data}">'
+
+
+def _skipped(skipped: Sequence[Mapping[str, str]]) -> str:
+    if not skipped:
+        return ""
+    rows = "".join(f"<tr><td>{_e(s['path'])}</td><td>{_e(s['reason'])}</td></tr>" for s in skipped)
+    return (f"<h2>Files skipped ({len(skipped)})</h2><p>Unusable inputs left out of this run "
+            "(--skip-unusable): nothing was searched in them.</p>"
+            f'<table class="summary"><thead><tr><th>File</th><th>Why</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
 
 
 def _coverage(coverage_area_km2, chips_processed, chips_skipped) -> str:

@@ -7,6 +7,7 @@ with :func:`import_verdicts`; :func:`registry_status` counts what is open, and
 """
 
 from poppyscan.field.registry.evidence import EvidenceRule, VerdictFeatures, verdict_features
+from poppyscan.field.registry.naming import name_run, record_and_name
 from poppyscan.field.registry.record import RecordSummary, record_run
 from poppyscan.field.registry.schema import SCHEMA, connect
 from poppyscan.field.registry.state import OPEN_STATES, STATES
@@ -24,6 +25,8 @@ __all__ = [
     "VerdictFeatures",
     "connect",
     "import_verdicts",
+    "name_run",
+    "record_and_name",
     "record_run",
     "registry_status",
     "verdict_features",

@@ -112,7 +112,9 @@ def _sightings(run_dir: Path) -> list[Sighting]:
             geom = shape(feature["geometry"])
             lon, lat = float(props["lon"]), float(props["lat"])
             area_m2 = float(props["area_m2"])
-            target_id, conf = str(props["target_id"]), float(props["conf"])
+            # A run named by a registry keeps its own id beside (detect.republish.name_targets).
+            target_id = str(props.get("run_target_id") or props["target_id"])
+            conf = float(props["conf"])
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ConfigError(f"{path}: a feature lacks {err} (target_id, conf, area_m2, lon, "
                               "lat and a geometry are needed)") from None

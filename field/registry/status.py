@@ -6,11 +6,13 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+import shapely.geometry
+
 from poppyscan.field.registry.gpkg import decode_geometry
 from poppyscan.field.registry.schema import connect
 from poppyscan.field.registry.state import OPEN_STATES, STATES
 
-__all__ = ["MissionStatus", "RegistryStatus", "TargetRow", "registry_status"]
+__all__ = ["MissionStatus", "RegistryStatus", "TargetRow", "mission_coverage", "registry_status"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,17 @@ def registry_status(registry: str | os.PathLike, *, mission: str | None = None) 
         [_mission(m, [t for t in targets if t.mission == m], by_mission.get(m, 0),
                   sightings.get(m, 0)) for m in missions],
         targets, imports, sum(conflicts.values()))
+
+
+def mission_coverage(registry: str | os.PathLike, mission: str) -> dict:
+    """Every run's coverage of ``mission`` as a GeoJSON FeatureCollection (EPSG:4326)."""
+    with connect(registry, write=False) as con:
+        rows = con.execute("SELECT geom, run_id, flown_at, area_km2 FROM coverage WHERE mission = ? "
+                           "ORDER BY flown_at", (mission,)).fetchall()
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": shapely.geometry.mapping(decode_geometry(r["geom"])),
+         "properties": {"run_id": r["run_id"], "flown_at": r["flown_at"],
+                        "area_km2": r["area_km2"]}} for r in rows]}
 
 
 def _runs_by_mission(con) -> dict[str, int]:

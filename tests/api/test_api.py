@@ -59,3 +59,11 @@ def test_detect_records_into_a_registry(survey, tmp_path):
     assert again.recorded.n_new == 0 and again.recorded.n_matched == len(first.targets)
     manifest = json.loads(first.paths["run"].read_text())
     assert manifest["run_id"] == first.run_id and first.recorded.run_id == first.run_id
+    # One name per plot: both runs' outputs call each plot by its registry id.
+    ids = [t.target_id for t in first.targets]
+    assert all(i.startswith("AREA-") for i in ids)
+    assert [t.target_id for t in again.targets] == ids
+    assert [t.run_target_id for t in first.targets][0].endswith("-0001")
+    features = json.loads((tmp_path / "b" / "targets.geojson").read_text())["features"]
+    assert [f["properties"]["target_id"] for f in features] == ids
+    assert manifest["extra"]["names"] == {"by": "area.gpkg", "n": len(ids)}

@@ -103,7 +103,9 @@ def test_a_job_runs_to_targets_outputs_field_package_and_registry(finished):
                                  headers=service.auth("ann")).json()["features"]
     assert len(targets) == job["targets"] >= 1
     assert all(f"thumbs/{t['properties']['target_id']}.jpg" in names for t in targets)
-    assert targets[0]["properties"]["target_id"] == "M1-0001"
+    # Named by the team's registry, the run's own id kept beside (one name per plot).
+    assert (targets[0]["properties"]["target_id"],
+            targets[0]["properties"]["run_target_id"]) == ("NORTH-00001", "M1-0001")
     package = service.client.get(f"/api/jobs/{ids['job_id']}/field.zip",
                                  headers=service.auth("ann"))
     members = zipfile.ZipFile(io.BytesIO(package.content)).namelist()
