@@ -80,7 +80,8 @@ def detect(
     for this run (both are recorded in ``run.json``). With ``out_dir`` the run
     is journalled there and resumes if it is run again after a kill; without
     it nothing is written and only the targets come back. ``registry``: a mission
-    registry (GeoPackage) the published run is recorded into (``found.recorded``).
+    registry (GeoPackage) the published run is recorded into (``found.recorded``); the outputs
+    and ``found.targets`` then carry the registry's target ids, each with its ``run_target_id``.
 
     ``backend``: the network's runtime, ``auto`` (the fastest the bundle and
     this machine have), ``torch``, ``openvino`` or ``onnxruntime``; ``precision``:
@@ -125,8 +126,7 @@ def detect(
 
         with connect(registry, write=False):  # a broken registry fails now, not after the run
             pass
-    ran = {"device": predictor.device, "backend": predictor.backend, "precision": predictor.precision,
-           **({"fallback": predictor.fallback} if getattr(predictor, "fallback", None) else {})}
+    ran = {"device": predictor.device, "backend": predictor.backend, "precision": predictor.precision}
     found = run_to_folder(infos, out_dir, overwrite=overwrite, settings=ran,
                           on_plan=progress.start if progress is not None else None, **options)
     if registry is not None:  # one name per plot: the outputs take the registry's ids
@@ -254,7 +254,6 @@ def train(
     out_dir: PathLike,
     *,
     from_model: ModelBundle | PathLike | None = None,
-    from_scratch: bool = False,
     config: PathLike | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -264,19 +263,11 @@ def train(
 
     ``config``: a YAML file or a built-in preset (``demo``, ``tiny``);
     ``settings``: keys of ``configs/train/default.yaml``. ``from_model``: a
-    bundle (or ``.pt``) to fine-tune instead of the bundled pretrained start;
-    ``from_scratch``: random YOLO11n weights instead.
+    bundle (or ``.pt``) to fine-tune instead of training from the architecture.
     """
-    from poppyscan.train.start import SCRATCH_ARCHITECTURE
     from poppyscan.train.training import start_weights, train_model
 
-    if from_model is not None and from_scratch:
-        from poppyscan.errors import ConfigError
-
-        raise ConfigError("--from-model and --from-scratch exclude each other")
     cfg = load_config("train/default", config, **settings)
-    if from_scratch:
-        cfg["architecture"] = SCRATCH_ARCHITECTURE
     if from_model is not None:
         cfg["architecture"] = start_weights(from_model, out_dir)
     on_epoch = None
