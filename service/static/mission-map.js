@@ -24,29 +24,36 @@ const MissionMap = {
     }
   },
 
-  showResults(jobId, coverage, targets) {
+  // The mission as the registry holds it: every flight's coverage and targets; the map fits them.
+  showResults(jobId, coverage, targets, flight) {
     this.overlays.forEach((layer) => layer.remove());
     this.markers.clear();
     const outline = L.geoJSON(coverage, {style: {color: "#2b6cb0", weight: 2, fill: false}});
-    const points = targets.features.map((feature) => this.marker(jobId, feature));
+    const points = targets.map((t) => this.marker(jobId, t, flight.get(t.target_id)));
     this.overlays = [outline, ...points];
     this.overlays.forEach((layer) => layer.addTo(this.map));
+    const bounds = L.latLngBounds(targets.map((t) => [t.lat, t.lon]));
+    if (coverage.features.length) bounds.extend(outline.getBounds());
+    if (bounds.isValid()) this.map.fitBounds(bounds, {padding: [20, 20], maxZoom: 20});
   },
 
-  marker(jobId, feature) {
-    const p = feature.properties;
-    const marker = L.circleMarker([p.lat, p.lon], {
-      radius: 8, color: "#222", weight: 1, fillColor: p["marker-color"], fillOpacity: 0.9,
+  marker(jobId, t, seen) {
+    const colour = seen ? seen["marker-color"] : (t.state === "pending" ? "#bbbbbb" : "#666666");
+    const marker = L.circleMarker([t.lat, t.lon], {
+      radius: 8, color: "#222", weight: 1, fillColor: colour, fillOpacity: 0.9,
       className: "target-marker",
     });
+    const conf = t.max_conf === null ? "" : `poppy? ${Math.round(t.max_conf * 100)} %, `;
     const popup = el("div", {class: "popup"},
-      el("strong", {text: `${p.target_id} (rank ${p.rank})`}),
-      el("div", {text: `poppy? ${Math.round(p.conf * 100)} %, ${Math.round(p.area_m2)} m²`}));
-    if (p.thumbnail) {
-      popup.append(el("img", {src: `/api/jobs/${jobId}/outputs/${p.thumbnail}`, alt: p.target_id}));
+      el("strong", {text: `${t.target_id} (${t.state})`}),
+      el("div", {text: `${conf}${Math.round(t.area_m2 || 0)} m²`}),
+      el("div", {class: "muted", text: seen ? "seen by the last flight"
+        : `last seen ${(t.last_seen || "").slice(0, 10)}`}));
+    if (seen && seen.thumbnail) {
+      popup.append(el("img", {src: `/api/jobs/${jobId}/outputs/${seen.thumbnail}`, alt: t.target_id}));
     }
     marker.bindPopup(popup);
-    this.markers.set(p.target_id, marker);
+    this.markers.set(t.target_id, marker);
     return marker;
   },
 

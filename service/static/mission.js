@@ -5,6 +5,9 @@ const PRIORITY = {"#e31a1c": "high", "#ff7f00": "medium", "#ffd92f": "low"};
 let shownJob = null;
 let currentJob = null;
 
+// The registry's open states (field/registry/state.py OPEN_STATES): crews still go there.
+const OPEN = new Set(["pending", "inaccessible", "confirmed", "replant", "disputed"]);
+
 async function refresh() {
   const [mission, files, jobs] = await Promise.all([api(`/api/missions/${missionId}`),
     api(`/api/missions/${missionId}/files`), api(`/api/missions/${missionId}/jobs`)]);
@@ -12,10 +15,15 @@ async function refresh() {
   document.title = `poppyscan: ${mission.name}`;
   showFiles(files);
   showJob(jobs[0] || null);
+  showFlights(jobs, files);
   if (mission.result_job_id && mission.result_job_id !== shownJob) {
     shownJob = mission.result_job_id;
     await showResults(shownJob);
   }
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function showFiles(files) {
@@ -39,20 +47,32 @@ function showJob(job) {
   bar.value = job.fraction;
   const eta = job.eta_s !== null ? `, about ${clock(job.eta_s)} left` : "";
   const chips = job.chips_total ? ` · ${job.chips_done}/${job.chips_total} chips` : "";
-  state.textContent = job.state === "done" ? `Done: ${job.targets} targets.`
+  state.textContent = job.state === "done"
+    ? `Done: this flight found ${plural(job.targets, "target")}; the mission's are below.`
     : `${job.state}: ${job.stage}${chips}${running ? eta : ""}`;
   state.dataset.state = job.state;
   error.hidden = !job.error;
   error.textContent = job.error || "";
 }
 
+function showFlights(jobs, files) {
+  const names = new Map(files.map((f) => [f.id, f.name]));
+  const rows = jobs.map((job) => el("tr", {class: "flight"},
+    el("td", {text: (job.created_at || "").slice(0, 16).replace("T", " ")}),
+    el("td", {text: job.state}),
+    el("td", {text: job.state === "done" ? job.targets : ""}),
+    el("td", {text: job.file_ids.map((id) => names.get(id) || "(deleted)").join(", ")})));
+  document.querySelector("#flights tbody").replaceChildren(...rows);
+  document.getElementById("flights-section").hidden = jobs.length === 0;
+}
+
 async function showResults(jobId) {
   const base = `/api/jobs/${jobId}/outputs`;
-  const [listing, targets, coverage, registry] = await Promise.all([api(base),
-    api(`${base}/targets.geojson`), api(`${base}/coverage.geojson`),
-    api(`/api/missions/${missionId}/registry`)]);
-  MissionMap.showResults(jobId, coverage, targets);
-  showTargets(targets);
+  const [listing, flight, registry] = await Promise.all([api(base),
+    api(`${base}/targets.geojson`), api(`/api/missions/${missionId}/registry`)]);
+  const thumbs = new Map(flight.features.map((f) => [f.properties.target_id, f.properties]));
+  MissionMap.showResults(jobId, registry.coverage, registry.targets, thumbs);
+  showTargets(registry.targets, thumbs);
   const links = listing.files.filter((f) => !f.path.startsWith("thumbs/")).map((f) =>
     el("li", {}, el("a", f.path.endsWith(".html") ? {href: `${base}/${f.path}`, target: "_blank",
       rel: "noopener", text: f.path} : {href: `${base}/${f.path}`, download: f.path, text: f.path}),
@@ -65,20 +85,27 @@ async function showResults(jobId) {
   showRegistry(registry);
 }
 
-function showTargets(targets) {
-  const rows = targets.features.map((feature) => {
-    const p = feature.properties;
-    const priority = PRIORITY[p["marker-color"]] || "";
-    const row = el("tr", {class: "target", "data-target": p.target_id},
-      el("td", {text: p.rank}), el("td", {text: p.target_id}),
+// The registry's targets of this mission over every flight: open ones first, surest first.
+function showTargets(targets, thumbs) {
+  const ordered = [...targets].sort((a, b) => OPEN.has(b.state) - OPEN.has(a.state)
+    || (b.max_conf || 0) - (a.max_conf || 0));
+  const rows = ordered.map((t) => {
+    const flight = thumbs.get(t.target_id);
+    const priority = flight ? PRIORITY[flight["marker-color"]] || "" : "";
+    const row = el("tr", {class: "target", "data-target": t.target_id},
+      el("td", {text: t.target_id}), el("td", {text: t.state}),
       el("td", {}, el("span", {class: `dot ${priority}`}), ` ${priority}`),
-      el("td", {text: `${Math.round(p.conf * 100)} %`}), el("td", {text: Math.round(p.area_m2)}),
-      el("td", {text: `${p.lat.toFixed(6)}, ${p.lon.toFixed(6)}`}));
-    row.addEventListener("click", () => MissionMap.focus(p.target_id));
+      el("td", {text: t.max_conf === null ? "" : `${Math.round(t.max_conf * 100)} %`}),
+      el("td", {text: t.area_m2 === null ? "" : Math.round(t.area_m2)}),
+      el("td", {text: (t.last_seen || "").slice(0, 10)}), el("td", {text: t.n_flown_not_seen}),
+      el("td", {text: t.n_verdicts}), el("td", {text: `${t.lat.toFixed(6)}, ${t.lon.toFixed(6)}`}));
+    row.addEventListener("click", () => MissionMap.focus(t.target_id));
     return row;
   });
   document.querySelector("#targets tbody").replaceChildren(...rows);
-  document.getElementById("target-count").textContent = `${rows.length} in visit order`;
+  const open = targets.filter((t) => OPEN.has(t.state)).length;
+  document.getElementById("target-count").textContent =
+    `${plural(targets.length, "target")} over every flight, ${open} open`;
   document.getElementById("targets-section").hidden = false;
 }
 
@@ -134,7 +161,8 @@ document.getElementById("return-input").addEventListener("change", async (event)
       headers: {"X-Filename": file.name, "Content-Type": "application/octet-stream"}, body: file});
     result.textContent = summaries.map((s) => `${s.applied} verdicts applied, ${s.skipped} skipped` +
       (s.already ? " (imported before)" : "")).join("; ");
-    showRegistry(await api(`/api/missions/${missionId}/registry`));
+    shownJob = null;  // the targets' states and verdicts changed: show them again
+    await refresh();
   } catch (e) {
     result.textContent = e.message;
   }
