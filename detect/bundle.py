@@ -8,7 +8,7 @@ always fed chips at the GSD it was trained on.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,8 @@ from poppyscan.tiles.grid import GridSpec
 if TYPE_CHECKING:
     from poppyscan.detect.predictor import Predictor
 
-__all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "write_bundle", "write_untrained_bundle"]
+__all__ = ["ModelBundle", "load_bundle", "default_bundle_path", "update_card", "write_bundle",
+           "write_untrained_bundle"]
 
 REQUIRED = (
     "name",
@@ -201,10 +202,29 @@ def write_bundle(out_dir: str | os.PathLike, weights: str | os.PathLike, card: d
 
         atomic_write_bytes(target, Path(weights).read_bytes())
     card = {**card, "weights": {"file": target.name, "sha256": sha256_file(target)}}
-    atomic_write_text(
-        out_dir / "card.yaml", yaml.safe_dump(card, sort_keys=False, allow_unicode=True)
-    )
+    _write_card(out_dir / "card.yaml", card)
     return load_bundle(out_dir)
+
+
+def update_card(bundle_dir: str | os.PathLike, edit: Callable[[dict], dict]) -> dict:
+    """Write ``edit(card)`` over the bundle's card, atomically; return the new card.
+
+    The one writer of an existing card (exports, thresholds, scores): the weights
+    and their sha256 stay as they are, and a card that :func:`load_bundle` would
+    refuse is never written (ModelError naming the key).
+    """
+    card_path = load_bundle(bundle_dir, verify=False).path / "card.yaml"
+    card = edit(yaml.safe_load(card_path.read_text()))
+    missing = [key for key in REQUIRED if key not in card]
+    if missing:
+        raise ModelError(f"{card_path}: the edited card lacks {', '.join(missing)}")
+    _check_card(card_path, card)
+    _write_card(card_path, card)
+    return card
+
+
+def _write_card(card_path: Path, card: dict) -> None:
+    atomic_write_text(card_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
 
 
 def write_untrained_bundle(out_dir: str | os.PathLike, *, architecture: str = "yolo11n",

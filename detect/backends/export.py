@@ -21,11 +21,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
-from poppyscan.atomic import atomic_write_text
 from poppyscan.detect._ultralytics import configure_offline
-from poppyscan.detect.bundle import ModelBundle, load_bundle, sha256_file
+from poppyscan.detect.bundle import ModelBundle, load_bundle, sha256_file, update_card
 from poppyscan.errors import ConfigError
 
 __all__ = ["EXPORT_FORMATS", "export_bundle", "export_onnx", "export_openvino"]
@@ -53,9 +50,7 @@ def export_bundle(bundle_dir: str | os.PathLike,
             for path in made[fmt]:
                 os.replace(path, bundle.path / path.name)
             exports[fmt] = _record(bundle, [bundle.path / p.name for p in made[fmt]])
-    card = {**bundle.card, "exports": exports}
-    atomic_write_text(bundle.path / "card.yaml",
-                      yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+    update_card(bundle.path, lambda card: {**card, "exports": exports})
     return load_bundle(bundle.path)
 
 
