@@ -83,7 +83,8 @@ class ModelBundle:
 
     def predictor(self, device: str | None = "auto", *, conf: float | None = None,
                   backend: str = "auto", precision: str = "auto") -> Predictor:
-        """A predictor at the card's NMS IoU and ``conf`` (the card's by default).
+        """A predictor at the card's NMS IoU and ``conf`` (by default the card's for the
+        precision that runs).
 
         ``backend``: ``auto`` (the fastest available, see :mod:`poppyscan.detect.backends`),
         ``torch``, ``openvino`` or ``onnxruntime``; ``predictor.backend`` says which runs.
@@ -91,9 +92,9 @@ class ModelBundle:
         """
         from poppyscan.detect.backends import make_predictor
 
-        conf = self.conf if conf is None else float(conf)
-        if not 0 < conf < 1:
+        if conf is not None and not 0 < float(conf) < 1:
             raise ModelError(f"conf={conf!r} must be in (0, 1)")
+        conf = None if conf is None else float(conf)
         return make_predictor(self, backend=backend, device=device, conf=conf, precision=precision,
                               iou=float(self.thresholds.get("iou_nms", 0.5)))
 
@@ -170,6 +171,18 @@ def _check_card(card_path: Path, card: dict) -> None:
     if not 0.005 <= card["gsd_m"] <= 1.0:
         raise fail(f"gsd_m={card['gsd_m']} outside 0.005-1.0 m")
     _check_thresholds(card_path, card["thresholds"], card["classes"])
+    _check_precision_thresholds(card_path, card.get("exports") or {})
+
+
+def _check_precision_thresholds(card_path: Path, exports: Any) -> None:
+    """``exports.<fmt>.thresholds.<precision>.conf``: each precision's own threshold, in (0, 1)."""
+    for fmt, entry in (exports.items() if isinstance(exports, dict) else ()):
+        own = entry.get("thresholds", {}) if isinstance(entry, dict) else {}
+        for precision, values in (own.items() if isinstance(own, dict) else [("?", own)]):
+            conf = values.get("conf") if isinstance(values, dict) else values
+            if not _is_number(conf) or not 0 < conf < 1:
+                raise ModelError(f"{card_path}: exports.{fmt}.thresholds.{precision}.conf="
+                                 f"{conf!r} must be in (0, 1)")
 
 
 def _check_thresholds(card_path: Path, thresholds: Any, classes: list[str]) -> None:

@@ -14,14 +14,16 @@ its card says a held-out evaluation found no loss (see
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 
 from poppyscan.detect.backends.postprocess import non_max_suppression
 from poppyscan.errors import ConfigError
 
-__all__ = ["OpenVinoPredictor", "PRECISIONS", "cpu_has_bf16"]
+__all__ = ["OpenVinoPredictor", "PRECISIONS", "cpu_has_bf16", "model_cache_dir"]
 
 PRECISIONS = ("f32", "bf16")
 
@@ -31,6 +33,22 @@ def cpu_has_bf16() -> bool:
     import openvino as ov
 
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def model_cache_dir(core, key: str) -> Path:
+    """OpenVINO's model cache for one exported network (``key``: its sha256) on this CPU.
+
+    Under poppyscan's cache (``$POPPYSCAN_CACHE``), one folder per network and
+    device, so a cache shared between machines never hands one CPU another's
+    compiled code; OpenVINO keys each blob by the model and compile settings too.
+    """
+    from poppyscan.detect._ultralytics import cache_dir
+
+    name = core.get_property("CPU", "FULL_DEVICE_NAME")
+    device = "CPU-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    path = cache_dir() / "openvino" / key / device
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 class OpenVinoPredictor:
@@ -45,13 +63,15 @@ class OpenVinoPredictor:
     device = "cpu"
 
     def __init__(self, model_path: str | os.PathLike, *, conf: float, iou: float = 0.5,
-                 max_det: int = 300, precision: str = "f32") -> None:
+                 max_det: int = 300, precision: str = "f32", cache_key: str | None = None) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision={precision!r}: choose from {', '.join(PRECISIONS)}")
         import openvino as ov
 
         self._ov = ov
         self._core = ov.Core()
+        if cache_key:  # compiled networks, reused by the next run: see model_cache_dir
+            self._core.set_property({"CACHE_DIR": str(model_cache_dir(self._core, cache_key))})
         self._model_path = str(model_path)
         self._queues: dict[tuple[int, int], object] = {}
         self.conf, self.iou, self.max_det = conf, iou, max_det

@@ -22,6 +22,10 @@ def echo_run(run) -> None:
     stats, wall = run.result.stats, run.result.timings_s["total"]
     click.echo(f"{len(run.targets)} targets from {stats.yielded} chips ({stats.skipped_collar} collar "
                f"chips skipped) in {wall:.1f} s, {stats.read / max(wall, 1e-9):.1f} chips/s")
+    ran = run.settings
+    if "backend" in ran:  # what ran, and why when it is slower than this machine could run
+        click.echo(f"  ran on {ran['backend']} {ran['precision']} ({ran['device']})"
+                   + (f"; {ran['fallback']}" if ran.get("fallback") else ""))
     if run.result.blocks_resumed:
         click.echo(f"  resumed: {run.result.blocks_resumed} chip blocks came from the journal")
     for key in ("targets_geojson", "gpkg", "gpx", "kml", "report", "run"):

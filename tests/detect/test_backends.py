@@ -164,22 +164,79 @@ def test_unknown_backend_lists_the_choices(demo):
         choose_backend("tflite", "cpu", demo)
 
 
+def _checked(card, bf16_conf=0.3, recall_drop=0.0):
+    """What ``train_demo_model.py precision`` writes: verdict, bf16 threshold, both rows."""
+    f32 = {"recall_ge20": 0.9, "precision_ge20": 0.83, "recall": 0.85, "precision": 0.87}
+    card["exports"]["openvino"].update(
+        precision="bf16", thresholds={"bf16": {"conf": bf16_conf}},
+        precision_check={"f32": f32, "bf16": {**f32, "recall": 0.85 - recall_drop}})
+
+
 def test_precision_auto_is_the_cards_checked_one(exported, tmp_path, monkeypatch):
-    assert exported.predictor("cpu", backend="openvino").precision == "f32"
-    folder = tmp_path / "bundle"
-    shutil.copytree(exported.path, folder)
-    card = yaml.safe_load((folder / "card.yaml").read_text())
-    card["exports"]["openvino"]["precision"] = "bf16"  # what a held-out check writes
-    (folder / "card.yaml").write_text(yaml.safe_dump(card))
-    checked = load_bundle(folder)
+    unchecked = exported.predictor("cpu", backend="openvino")
+    assert unchecked.precision == "f32" and unchecked.conf == exported.conf
+    checked = _copy_with_card(exported, tmp_path / "bundle", _checked)
     has_bf16 = openvino_predictor.cpu_has_bf16()
-    assert checked.predictor("cpu", backend="openvino").precision == ("bf16" if has_bf16 else "f32")
+    auto = checked.predictor("cpu", backend="openvino")
+    assert auto.precision == ("bf16" if has_bf16 else "f32")
+    assert auto.conf == (0.3 if has_bf16 else exported.conf)  # each precision its own threshold
     monkeypatch.setattr(openvino_predictor, "cpu_has_bf16", lambda: False)
-    assert checked.predictor("cpu", backend="openvino").precision == "f32"  # never emulated
+    emulated = checked.predictor("cpu", backend="openvino")
+    assert (emulated.precision, emulated.conf) == ("f32", exported.conf)  # never emulated
+    assert "no bfloat16 instructions" in emulated.fallback
     monkeypatch.undo()
-    assert checked.predictor("cpu", backend="openvino", precision="f32").precision == "f32"
+    assert checked.predictor("cpu", backend="openvino", precision="f32").conf == exported.conf
+    assert checked.predictor("cpu", backend="openvino", precision="bf16").conf == 0.3
+    assert checked.predictor("cpu", backend="openvino", precision="bf16", conf=0.2).conf == 0.2
     with pytest.raises(ConfigError, match="openvino backend only"):
         checked.predictor("cpu", backend="torch", precision="bf16")
+
+
+def test_bf16_that_lost_more_than_001_runs_f32(exported, tmp_path, monkeypatch):
+    monkeypatch.setattr(openvino_predictor, "cpu_has_bf16", lambda: True)
+    held = _copy_with_card(exported, tmp_path / "held", lambda c: _checked(c, recall_drop=0.01))
+    assert held.predictor("cpu", backend="openvino").precision == "bf16"
+    lost = _copy_with_card(exported, tmp_path / "lost", lambda c: _checked(c, recall_drop=0.0101))
+    predictor = lost.predictor("cpu", backend="openvino")
+    assert (predictor.precision, predictor.conf) == ("f32", exported.conf)
+    assert "no bf16 threshold that held within 0.01" in predictor.fallback
+
+    def no_threshold(card):  # a verdict without its own threshold is not evidence enough
+        _checked(card)
+        card["exports"]["openvino"].pop("thresholds")
+
+    assert _copy_with_card(exported, tmp_path / "t", no_threshold).predictor(
+        "cpu", backend="openvino").precision == "f32"
+
+
+def test_bad_precision_threshold_is_one_line(exported, tmp_path):
+    with pytest.raises(ModelError, match=r"exports.openvino.thresholds.bf16.conf=1.5 must be in"):
+        _copy_with_card(exported, tmp_path / "b", lambda c: _checked(c, bf16_conf=1.5))
+
+
+def test_fallback_says_why_a_slower_backend_ran(exported, monkeypatch):
+    assert exported.predictor("cpu", backend="auto", precision="f32").fallback is None
+    real = backends._installed
+    monkeypatch.setattr(backends, "_installed", lambda b: b != "openvino" and real(b))
+    predictor = exported.predictor("cpu", backend="auto")
+    assert predictor.backend == "onnxruntime"
+    assert predictor.fallback == "ONNX Runtime, a slower backend: openvino is not installed"
+    monkeypatch.setattr(backends, "_installed", lambda b: False)
+    assert exported.predictor("cpu", backend="auto").fallback == (
+        "PyTorch, a slower backend: openvino is not installed, onnxruntime is not installed")
+    assert exported.predictor("cpu", backend="torch").fallback is None  # asked for
+
+
+def test_compiled_network_is_cached_per_bundle_and_cpu(exported, tmp_path, monkeypatch):
+    monkeypatch.setenv("POPPYSCAN_CACHE", str(tmp_path / "cache"))
+    images = np.zeros((1, 128, 128, 3), dtype="uint8")
+    first = exported.predictor("cpu", backend="openvino", precision="f32")(images)
+    blobs = list((tmp_path / "cache" / "openvino").glob("*/CPU-*/*.blob"))
+    assert len(blobs) == 1
+    assert blobs[0].parts[-3].startswith(exported.card["weights"]["sha256"][:16])
+    again = exported.predictor("cpu", backend="openvino", precision="f32")(images)  # from the cache
+    assert list((tmp_path / "cache" / "openvino").glob("*/CPU-*/*.blob")) == blobs
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -252,10 +309,13 @@ def test_detect_records_the_backend_that_ran(demo, survey, tmp_path, flag):
         expected = ["torch", "f32"]
     else:  # auto: OpenVINO, at the precision the bundled model's held-out check chose
         _needs("openvino")
-        checked = demo.card["exports"]["openvino"].get("precision", "f32")
+        from poppyscan.detect.backends.precision import bf16_holds
+
+        checked = "bf16" if bf16_holds(demo.card["exports"]["openvino"]) else "f32"
         expected = ["openvino", checked if openvino_predictor.cpu_has_bf16() else "f32"]
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["detect", str(survey), "--out", str(out), "--device", "cpu", *flag])
     assert result.exit_code == 0, result.output
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert [settings["backend"], settings["precision"]] == expected
+    assert f"ran on {expected[0]} {expected[1]} (cpu)" in result.output
