@@ -470,11 +470,8 @@ def check_precision(work: Path, model: Path) -> bool:
     ``exports.openvino.precision`` (the verdict), ``thresholds.bf16`` and
     ``precision_check`` (both rows) into the card; the weights stay as they are.
     """
-    import yaml
-
-    from poppyscan.atomic import atomic_write_text
     from poppyscan.detect.backends.precision import CHECKED, MAX_LOSS
-    from poppyscan.detect.bundle import load_bundle
+    from poppyscan.detect.bundle import load_bundle, update_card
 
     bundle = load_bundle(model)
     bf16_conf = float(tune(work, model, "cpu", "bf16", (bundle.card["thresholds"].get(
@@ -483,13 +480,8 @@ def check_precision(work: Path, model: Path) -> bool:
     rows = {p: evaluate_heldout(work, model, "cpu", precision=p, conf=c)["all"]
             for p, c in confs.items()}
     passed = all(rows["bf16"][k] >= rows["f32"][k] - MAX_LOSS for k in CHECKED)
-    card_path = model / "card.yaml"
-    card = yaml.safe_load(card_path.read_text())
-    entry = card["exports"]["openvino"]
-    entry["precision"] = "bf16" if passed else "f32"
-    entry["thresholds"] = {"bf16": {"conf": bf16_conf}}
     tuned = f"seeds {SEED0['tune_surveys']}-{SEED0['tune_surveys'] + len(TUNE_SURVEYS) - 1}"
-    entry["precision_check"] = {
+    check = {
         "on": f"{len(HELDOUT_SURVEYS)} held-out synthetic surveys (seeds {SEED0['heldout_surveys']}-"
               f"{SEED0['heldout_surveys'] + len(HELDOUT_SURVEYS) - 1}), each precision at its own "
               f"threshold (bf16's picked on the tuning surveys, {tuned}, by the card's rule)",
@@ -497,7 +489,14 @@ def check_precision(work: Path, model: Path) -> bool:
                 f"{MAX_LOSS} below f32's, and only on CPUs with AMX or AVX512-BF16",
         **{p: {"conf": confs[p], **{k: row[k] for k in (*CHECKED, "false_per_km2", "targets")}}
            for p, row in rows.items()}}
-    atomic_write_text(card_path, yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+
+    def write(card: dict) -> dict:
+        card["exports"]["openvino"].update(precision="bf16" if passed else "f32",
+                                           thresholds={"bf16": {"conf": bf16_conf}},
+                                           precision_check=check)
+        return card
+
+    update_card(model, write)
     print(f"bf16 {'passes' if passed else 'fails'} at conf {bf16_conf}: " + json.dumps(rows))
     return passed
 
