@@ -58,7 +58,7 @@ function showJob(job) {
 function showFlights(jobs, files) {
   const names = new Map(files.map((f) => [f.id, f.name]));
   const rows = jobs.map((job) => el("tr", {class: "flight"},
-    el("td", {text: (job.created_at || "").slice(0, 16).replace("T", " ")}),
+    el("td", {text: new Date(job.created_at * 1000).toISOString().slice(0, 16).replace("T", " ")}),
     el("td", {text: job.state}),
     el("td", {text: job.state === "done" ? job.targets : ""}),
     el("td", {text: job.file_ids.map((id) => names.get(id) || "(deleted)").join(", ")})));

@@ -34,6 +34,79 @@ def browser():
         chromium.close()
 
 
+def _log_in_and_open_mission(page, service, password: str, mission: str) -> None:
+    page.goto(f"{service.url}/")
+    assert page.url.startswith(f"{service.url}/login")
+    page.fill("input[name=name]", "ann")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{service.url}/")
+    page.fill("input[name=name]", mission)
+    page.click("#new-mission button")
+    page.wait_for_url(f"{service.url}/missions/*")
+
+
+def _fly(page, service, path: Path, n_jobs: int) -> None:
+    """Upload ``path``, run detection on it alone, wait for the mission's ``n_jobs``-th job."""
+    mission_id = page.url.split("/")[4]
+    page.set_input_files("#file-input", str(path))
+    page.locator("#files tr").filter(has_text=path.name).locator(
+        "td:nth-child(3):text-is('ready')").wait_for(timeout=120_000)
+    files = page.request.get(f"{service.url}/api/missions/{mission_id}/files").json()
+    file_id = next(f["id"] for f in files if f["name"] == path.name)
+    started = page.request.post(f"{service.url}/api/missions/{mission_id}/jobs",
+                                data={"file_ids": [file_id]}, headers={"Origin": service.url})
+    assert started.ok, started.text()
+    page.locator("#flights tr.flight").nth(n_jobs - 1).wait_for(timeout=30_000)
+    page.locator("#job-state[data-state=done]").wait_for(timeout=300_000)
+
+
+def _blank_flight(survey: Path, out: Path) -> Path:
+    """The survey's ground flown again with nothing on it: one flat colour, same footprint."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(survey) as src:
+        profile = {**src.profile, "count": 3, "photometric": "RGB", "compress": "deflate"}
+        profile.pop("nodata", None)
+        shape = (3, src.height, src.width)
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(np.broadcast_to(np.array([96, 110, 84], "uint8")[:, None, None], shape))
+    return out
+
+
+def test_a_second_flight_without_targets_still_shows_the_first_flights_target(browser, tmp_path):
+    from poppyscan.synth import generate_survey
+
+    survey = Path(generate_survey(tmp_path / "survey", seed=3, size_px=(1024, 1024),
+                                  gsd_m=0.05, overwrite=True).ortho_path)
+    blank = _blank_flight(survey, tmp_path / "again.tif")
+    password, _ = add_user(tmp_path / "data", "ann", "north")
+    service = LiveService(tmp_path / "data", tmp_path / "cache", model=None)  # the bundled model
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _log_in_and_open_mission(page, service, password, "F2")
+        _fly(page, service, survey, 1)
+        page.wait_for_selector("#targets tbody tr.target", timeout=30_000)
+        first = page.locator("#targets tbody tr.target td:first-child").all_text_contents()
+        assert first and all(t.startswith("NORTH-") for t in first)
+        _fly(page, service, blank, 2)
+        assert "found 0 targets" in page.locator("#job-state").text_content()
+        page.wait_for_timeout(3000)  # two of the page's refreshes after the second job ended
+        rows = page.locator("#targets tbody tr.target")
+        assert rows.locator("td:first-child").all_text_contents() == first  # still there
+        states = rows.locator("td:nth-child(2)").all_text_contents()
+        assert set(states) == {"pending"}
+        flown_not_seen = rows.locator("td:nth-child(7)").all_text_contents()
+        assert set(flown_not_seen) == {"1"}
+        assert page.locator(".target-marker").count() == len(first)
+        assert errors == []
+    finally:
+        service.stop()
+
+
 def test_a_team_uploads_watches_and_gets_targets_on_the_map(browser, tmp_path):
     from poppyscan.synth import generate_survey
 
@@ -49,15 +122,7 @@ def test_a_team_uploads_watches_and_gets_targets_on_the_map(browser, tmp_path):
             (service.url, "data:")) else None)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" and
                 LEAFLET_BLANK not in m.text else None)
-        page.goto(f"{service.url}/")
-        assert page.url.startswith(f"{service.url}/login")
-        page.fill("input[name=name]", "ann")
-        page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{service.url}/")
-        page.fill("input[name=name]", "F1")
-        page.click("#new-mission button")
-        page.wait_for_url(f"{service.url}/missions/*")
+        _log_in_and_open_mission(page, service, password, "F1")
         page.set_input_files("#file-input", str(survey))
         page.wait_for_selector("#files td:text('ready')", timeout=120_000)
         page.click("#run-job")
