@@ -9,20 +9,26 @@ of :data:`~poppyscan.service.api_results.REPORT_CSP`.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from poppyscan.service import api_missions, api_registry, api_results, pages, tus
 from poppyscan.service.intake import IntakeChecks, recheck_pending
-from poppyscan.service.store import DEFAULT_SETTINGS, DataDir, ServiceSettings
+from poppyscan.service.space import expire_uploads, is_disk_full
+from poppyscan.service.store import DEFAULT_SETTINGS, DataDir, ServiceSettings, connect
 
 __all__ = ["CSP", "create_app"]
 
 CSP = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+HOUSEKEEPING_S = 300.0
+log = logging.getLogger("poppyscan.service")
 SECURITY_HEADERS = {
     b"content-security-policy": CSP.encode(),
     b"x-content-type-options": b"nosniff",
@@ -43,17 +49,68 @@ def create_app(data_dir: str | Path, *, model=None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        threading.Thread(target=recheck_pending, args=(data, checks), daemon=True).start()
+        stop = threading.Event()
+        threading.Thread(target=_housekeeping, args=(data, checks, settings, stop),
+                         name="housekeeping", daemon=True).start()
         yield
+        stop.set()
 
     app = FastAPI(title="poppyscan", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.data, app.state.settings, app.state.checks = data, settings, checks
+    # Held open for the app's life: SQLite keeps the WAL index (-shm) while a connection is open,
+    # and on a full disk a first connection could not make it again, so not even read.
+    app.state.keeper = connect(data)
     for module in (pages, api_missions, api_results, api_registry, tus):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.add_exception_handler(sqlite3.DatabaseError, _database_error)
+    app.add_exception_handler(OSError, _os_error)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def _housekeeping(data: DataDir, checks: IntakeChecks, settings: ServiceSettings,
+                  stop: threading.Event) -> None:
+    """Recheck half-checked uploads once, then expire unfinished ones every few minutes."""
+    try:
+        recheck_pending(data, checks, settings)
+    except Exception as err:  # noqa: BLE001 - logged in one line; the service keeps answering
+        log.error("rechecking pending uploads failed: %s", err)
+    while True:
+        try:
+            expire_uploads(data, settings)
+        except Exception as err:  # noqa: BLE001 - same
+            log.error("expiring unfinished uploads failed: %s", err)
+        if stop.wait(HOUSEKEEPING_S):
+            return
+
+
+def _database_error(request: Request, err: Exception) -> JSONResponse:
+    """A database that cannot be used answers 507 (full) or 503 with what happened, never 500."""
+    if is_disk_full(err, request.app.state.data):
+        log.warning("disk full on %s %s", request.method, request.url.path, exc_info=err)
+        return _full()
+    if "locked" in str(err):
+        return JSONResponse({"detail": "the service is busy; retry in a minute"}, status_code=503)
+    log.error("state database error on %s %s: %s", request.method, request.url.path, err)
+    return JSONResponse({"detail": "the service's state database cannot be used; the "
+                                   "administrator must check it (poppyscan serve says how)"},
+                        status_code=503)
+
+
+def _os_error(request: Request, err: Exception) -> JSONResponse:
+    if is_disk_full(err, request.app.state.data):
+        log.warning("disk full on %s %s", request.method, request.url.path, exc_info=err)
+        return _full()
+    log.error("%s %s failed: %s", request.method, request.url.path, type(err).__name__)
+    return JSONResponse({"detail": "the server could not read or write its files"},
+                        status_code=500)
+
+
+def _full() -> JSONResponse:
+    return JSONResponse({"detail": "the server's disk is full: delete unfinished uploads or ask "
+                                   "the administrator to free space"}, status_code=507)
 
 
 class SecurityHeaders:

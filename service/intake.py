@@ -5,39 +5,36 @@ opens files by content, not by name, so an uploaded VRT (an XML file that
 points GDAL at any path on the server) is refused here before GDAL sees it.
 The web process also runs with ``GDAL_SKIP=VRT`` (:mod:`.gdal_env`); that
 alone is not enough, because rasterio's WarpedVRT registers the VRT driver
-again on first use. Then :func:`~poppyscan.tiles.raster.inspect_raster` and
+again on first use. The rest runs in a child process with CPU-time and
+memory limits (:mod:`.intake_child`), so a hostile file costs the web process
+nothing: the bytes its blocks really store (:mod:`.tiff_blocks`),
+:func:`~poppyscan.tiles.raster.inspect_raster` and
 :func:`~poppyscan.tiles.scale.check_scale`, as ``detect`` runs them, and a
-map preview (:mod:`.preview`). A refused file's bytes are deleted at once.
+map preview (:mod:`.preview`). Then the team's pixel quota. A refused file's
+bytes are deleted at once.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from poppyscan.errors import PoppyscanError
-from poppyscan.service.preview import write_preview
-from poppyscan.service.store import DataDir, connect, transaction
-from poppyscan.tiles.grid import GridSpec
+from poppyscan.errors import PoppyscanError, RasterError
+from poppyscan.service.intake_child import IntakeChecks, run_limited
+from poppyscan.service.store import (
+    DEFAULT_SETTINGS,
+    DataDir,
+    ServiceSettings,
+    connect,
+    transaction,
+)
 
 __all__ = ["IntakeChecks", "PART_NAME", "check_upload", "preview_path", "safe_file_name"]
 
 PART_NAME = "upload.part"  # the bytes while they arrive
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both orders
-log = logging.getLogger("poppyscan.service")
-
-
-@dataclass(frozen=True)
-class IntakeChecks:
-    """What a file must fit: the model's grid, the coarsest GSD ratio, the preview size."""
-
-    grid: GridSpec
-    max_gsd_ratio: float
-    preview_max_px: int
 
 
 def safe_file_name(name: str | None) -> str:
@@ -61,37 +58,37 @@ def preview_path(data: DataDir, file_id: str) -> Path:
     return data.file_dir(file_id) / "map" / "preview.tif"
 
 
-def check_upload(data: DataDir, checks: IntakeChecks, file_id: str) -> None:
+def check_upload(data: DataDir, checks: IntakeChecks, file_id: str,
+                 settings: ServiceSettings = DEFAULT_SETTINGS) -> None:
     """Check a complete upload and mark it ``ready`` (with its bounds) or ``rejected`` (why)."""
     con = connect(data)
     try:
-        row = con.execute("SELECT name, state FROM files WHERE id = ?", (file_id,)).fetchone()
+        row = con.execute("SELECT name, state, team_id FROM files WHERE id = ?",
+                          (file_id,)).fetchone()
         if row is None or row["state"] != "checking":
             return
         folder = data.file_dir(file_id)
         try:
-            bounds = _check(folder, row["name"], checks, preview_path(data, file_id))
+            bounds, pixels = _check(folder, row["name"], checks, settings)
+            _check_pixel_quota(con, row["team_id"], file_id, pixels, settings)
             state, error = "ready", None
         except PoppyscanError as err:
-            state, error, bounds = "rejected", str(err).replace(str(folder) + os.sep, ""), None
-        except Exception as err:  # noqa: BLE001 - whatever GDAL says, the file is refused
-            log.exception("checking upload %s", file_id)
-            state, error, bounds = "rejected", f"{row['name']}: cannot be read ({err})", None
+            state, error, bounds, pixels = "rejected", str(err).replace(str(folder) + os.sep, ""), \
+                None, None
         if state == "rejected":
-            for leftover in (folder / PART_NAME, folder / row["name"]):
+            for leftover in (folder / PART_NAME, folder / row["name"], preview_path(data, file_id)):
                 leftover.unlink(missing_ok=True)
         with transaction(con):
-            con.execute("UPDATE files SET state = ?, error = ?, bounds = ? WHERE id = ?",
-                        (state, error, json.dumps(bounds) if bounds else None, file_id))
+            con.execute("UPDATE files SET state = ?, error = ?, bounds = ?, pixels = ? "
+                        "WHERE id = ?", (state, error, json.dumps(bounds) if bounds else None,
+                                         pixels, file_id))
     finally:
         con.close()
 
 
-def _check(folder: Path, name: str, checks: IntakeChecks, preview: Path) -> list[float]:
-    from poppyscan.errors import RasterError
-    from poppyscan.tiles import inspect_raster
-    from poppyscan.tiles.scale import check_scale
-
+def _check(folder: Path, name: str, checks: IntakeChecks,
+           settings: ServiceSettings) -> tuple[list[float], int]:
+    """The content check here, then the raster's checks and preview in a limited child process."""
     part = folder / PART_NAME
     with open(part, "rb") as handle:
         head = handle.read(4)
@@ -100,12 +97,20 @@ def _check(folder: Path, name: str, checks: IntakeChecks, preview: Path) -> list
                           "orthomosaic itself as a GeoTIFF, never a VRT or another format")
     final = folder / name
     os.replace(part, final)
-    info = inspect_raster(final)
-    check_scale(info, checks.grid, max_gsd_ratio=checks.max_gsd_ratio)
-    return write_preview(info, preview, max_px=checks.preview_max_px)
+    return run_limited(final, checks, settings)
 
 
-def recheck_pending(data: DataDir, checks: IntakeChecks) -> None:
+def _check_pixel_quota(con, team_id: str, file_id: str, pixels: int,
+                       settings: ServiceSettings) -> None:
+    used = con.execute("SELECT COALESCE(SUM(pixels), 0) FROM files WHERE team_id = ? AND "
+                       "state = 'ready' AND id != ?", (team_id, file_id)).fetchone()[0]
+    if used + pixels > settings.team_quota_px:
+        raise RasterError(f"the team's files would hold {used + pixels:,} px, over its quota "
+                          f"of {settings.team_quota_px:,} px; delete files it no longer needs")
+
+
+def recheck_pending(data: DataDir, checks: IntakeChecks,
+                    settings: ServiceSettings = DEFAULT_SETTINGS) -> None:
     """Check uploads a stopped service left half-checked (run at start-up)."""
     con = connect(data)
     try:
@@ -119,4 +124,4 @@ def recheck_pending(data: DataDir, checks: IntakeChecks) -> None:
                 row = con.execute("SELECT name FROM files WHERE id = ?", (file_id,)).fetchone()
                 os.replace(data.file_dir(file_id) / row["name"], data.file_dir(file_id) / PART_NAME)
             con.close()
-        check_upload(data, checks, file_id)
+        check_upload(data, checks, file_id, settings)

@@ -26,7 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_SETTINGS", "DataDir", "ServiceSettings", "connect", "is_id", "new_id", "transaction"]
+from poppyscan.errors import ConfigError
+
+__all__ = ["DEFAULT_SETTINGS", "DataDir", "ServiceSettings", "check_state", "connect", "is_id",
+           "new_id", "transaction"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
 BUSY_TIMEOUT_S = 60.0
@@ -48,7 +51,7 @@ CREATE TABLE IF NOT EXISTS missions (
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY, team_id TEXT NOT NULL, mission_id TEXT NOT NULL REFERENCES missions(id),
     name TEXT NOT NULL, length INTEGER NOT NULL, offset INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL, error TEXT, bounds TEXT, created_at REAL NOT NULL);
+    state TEXT NOT NULL, error TEXT, bounds TEXT, created_at REAL NOT NULL, pixels INTEGER);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, team_id TEXT NOT NULL, mission_id TEXT NOT NULL REFERENCES missions(id),
     file_ids TEXT NOT NULL, state TEXT NOT NULL, stage TEXT NOT NULL,
@@ -70,6 +73,11 @@ class ServiceSettings:
     session_hours: float = 12.0
     preview_max_px: int = 4096  # longest side of a file's map preview
     lease_s: float = 60.0  # a worker's claim on a job lasts this long without a heartbeat
+    upload_expiry_h: float = 48.0  # an unfinished upload is deleted this long after creation
+    max_open_uploads: int = 32  # unfinished uploads one team may hold at once
+    team_quota_px: int = 2_000_000_000_000  # pixels of all of a team's checked files together
+    intake_cpu_s: int = 600  # CPU seconds one upload's checks and preview may take
+    intake_memory_bytes: int = 4 << 30  # address space of the process checking an upload
 
 
 DEFAULT_SETTINGS = ServiceSettings()
@@ -83,10 +91,18 @@ class DataDir:
         self.db = self.root / "state.sqlite"
 
     def create(self) -> DataDir:
+        """Make the folders and tables when new, after :func:`check_state` (damage refused)."""
         for sub in ("files", "jobs", "teams"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        with connect(self) as con:
+        check_state(self)
+        con = connect(self)
+        try:
             con.executescript(SCHEMA)
+            columns = {r["name"] for r in con.execute("PRAGMA table_info(files)")}
+            if "pixels" not in columns:  # a data folder made before the pixel quota
+                con.execute("ALTER TABLE files ADD COLUMN pixels INTEGER")
+        finally:
+            con.close()
         return self
 
     def file_dir(self, file_id: str) -> Path:
@@ -100,6 +116,24 @@ class DataDir:
 
     def registry(self, team_id: str) -> Path:
         return self.team_dir(team_id) / "registry.gpkg"
+
+
+def check_state(data: DataDir) -> None:
+    """``PRAGMA quick_check`` of the state database: a damaged one is one ConfigError line."""
+    if not data.db.exists():
+        return
+    try:
+        con = connect(data)
+        try:
+            problems = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as err:
+        problems = [str(err)]
+    if problems != ["ok"]:
+        raise ConfigError(f"{data.db}: the state database is damaged ({problems[0]}); stop "
+                          "every service using it and restore the last backup (see the README, "
+                          "'Backup and restore')")
 
 
 def new_id() -> str:

@@ -15,24 +15,27 @@ the free disk (413 / 507, before any byte is stored); the server makes the id.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import os
+import re
 import shutil
+import sqlite3
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
 from starlette.requests import ClientDisconnect
 
 from poppyscan.service.deps import Caller, Db, data_of, owned, settings_of
 from poppyscan.service.intake import PART_NAME, check_upload, safe_file_name
+from poppyscan.service.space import check_room, expire_uploads, is_disk_full
 from poppyscan.service.store import new_id, now, transaction
 
 __all__ = ["router"]
 
 TUS_VERSION = "1.0.0"
 router = APIRouter(prefix="/api/uploads")
-_locks: dict[str, asyncio.Lock] = {}
+_receiving: set[str] = set()  # uploads a PATCH is writing now (freed when it ends)
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() takes '²', int() does not
 
 
 def _tus_headers(**extra: str) -> dict[str, str]:
@@ -63,17 +66,10 @@ def create(request: Request, user: Caller, con: Db) -> Response:
     if length > settings.max_upload_bytes:
         raise HTTPException(413, f"{length:,} bytes is over the limit of "
                                  f"{settings.max_upload_bytes:,} bytes per file")
+    expire_uploads(data, settings)
     file_id = new_id()
     with transaction(con):
-        used = con.execute("SELECT COALESCE(SUM(length), 0) FROM files WHERE team_id = ? AND "
-                           "state != 'rejected'", (user.team_id,)).fetchone()[0]
-        if used + length > settings.team_quota_bytes:
-            raise HTTPException(413, f"team {user.team} would use {used + length:,} bytes, over "
-                                     f"its quota of {settings.team_quota_bytes:,}")
-        free = shutil.disk_usage(data.root).free
-        if free - length < settings.min_free_bytes:
-            raise HTTPException(507, f"the server has {free:,} bytes free; this file needs "
-                                     f"{length:,} and {settings.min_free_bytes:,} must stay free")
+        check_room(con, data, settings, user.team_id, user.team, length)
         con.execute("INSERT INTO files (id, team_id, mission_id, name, length, state, created_at) "
                     "VALUES (?, ?, ?, ?, ?, 'receiving', ?)",
                     (file_id, user.team_id, mission["id"], safe_file_name(meta.get("filename")),
@@ -100,23 +96,38 @@ async def patch(file_id: str, request: Request, user: Caller, con: Db,
     row = owned(con, "file", file_id, user)
     if request.headers.get("content-type") != "application/offset+octet-stream":
         raise HTTPException(415, "Content-Type must be application/offset+octet-stream")
-    lock = _locks.setdefault(file_id, asyncio.Lock())
-    if lock.locked():
+    if file_id in _receiving:
         raise HTTPException(409, "this upload is receiving another request")
-    async with lock:
+    _receiving.add(file_id)  # no await since the check: one event loop, so no race
+    try:
         row = owned(con, "file", file_id, user)  # the offset as of now
         offset = _length(request.headers.get("upload-offset"), name="Upload-Offset", least=0)
         if row["state"] != "receiving" or offset != row["offset"]:
             raise HTTPException(409, f"the upload is at offset {row['offset']} ({row['state']})")
         part = data_of(request).file_dir(file_id) / PART_NAME
-        written, too_long = await _append(request, part, offset, row["length"] - offset)
+        if not part.exists():
+            raise HTTPException(410, "the upload's bytes are gone (deleted or expired)")
+        written, too_long, full = await _append(request, part, offset, row["length"] - offset)
         end = offset + written
-        with transaction(con):
-            state = "checking" if end == row["length"] else "receiving"
-            con.execute("UPDATE files SET offset = ?, state = ? WHERE id = ?",
-                        (end, state, file_id))
+        state = "checking" if end == row["length"] else "receiving"
+        try:
+            with transaction(con):
+                con.execute("UPDATE files SET offset = ?, state = ? WHERE id = ?",
+                            (end, state, file_id))
+        except sqlite3.OperationalError as err:
+            if not is_disk_full(err, data_of(request)):
+                raise
+            os.truncate(part, offset)  # the database kept the old offset: resume from there
+            end, full = offset, True
+    finally:
+        _receiving.discard(file_id)
+    if full:
+        raise HTTPException(507, f"the server's disk is full; {end:,} bytes are kept, resume "
+                                 "from there later",
+                            headers=_tus_headers(**{"Upload-Offset": str(end)}))
     if state == "checking":
-        background.add_task(check_upload, data_of(request), request.app.state.checks, file_id)
+        background.add_task(check_upload, data_of(request), request.app.state.checks, file_id,
+                            settings_of(request))
     # A body running past Upload-Length is cut there and answered 413.
     return Response(status_code=413 if too_long else 204,
                     headers=_tus_headers(**{"Upload-Offset": str(end)}))
@@ -127,38 +138,58 @@ def delete(file_id: str, request: Request, user: Caller, con: Db) -> Response:
     """Terminate an upload (or remove a finished file no queued or running job needs)."""
     _require_tus(request)
     row = owned(con, "file", file_id, user)
-    with transaction(con):
+    with transaction(con):  # held while the bytes go, so no job can take the file meanwhile
         busy = con.execute("SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND "
                            "file_ids LIKE ?", (f"%{row['id']}%",)).fetchone()
-        if busy or row["state"] == "checking":
+        if busy or row["state"] == "checking" or row["id"] in _receiving:
             raise HTTPException(409, "the file is in use; cancel its job first")
+        # Bytes first: on a full disk the database can record the deletion only once they are gone.
+        shutil.rmtree(data_of(request).file_dir(row["id"]), ignore_errors=True)
         con.execute("DELETE FROM files WHERE id = ?", (row["id"],))
-    shutil.rmtree(data_of(request).file_dir(row["id"]), ignore_errors=True)
     return Response(status_code=204, headers=_tus_headers())
 
 
-async def _append(request: Request, part, offset: int, room: int) -> tuple[int, bool]:
-    """Write the body at ``offset``, at most ``room`` bytes: (bytes written, body was longer)."""
-    written, too_long = 0, False
-    with open(part, "r+b") as out:
+async def _append(request: Request, part, offset: int, room: int) -> tuple[int, bool, bool]:
+    """Write the body at ``offset``, at most ``room`` bytes: (written, body was longer, disk full).
+
+    Unbuffered writes, so ``written`` counts only bytes the file took; on a full
+    disk the part is cut back to them and the upload can resume from there.
+    """
+    written, too_long, full = 0, False, False
+    with open(part, "r+b", buffering=0) as out:
         out.seek(offset)
         try:
             async for chunk in request.stream():
                 if written + len(chunk) > room:
                     chunk, too_long = chunk[: room - written], True
-                out.write(chunk)
-                written += len(chunk)
+                written += _write_all(out, chunk)
                 if too_long:
                     break
         except ClientDisconnect:
             pass  # keep what arrived: the client resumes from the offset HEAD reports
-        out.flush()
+        except OSError as err:
+            if not is_disk_full(err):
+                raise
+            full = True
+            written += getattr(err, "written_in_chunk", 0)
+            out.truncate(offset + written)
         os.fsync(out.fileno())
-    return written, too_long
+    return written, too_long, full
+
+
+def _write_all(out, chunk: bytes) -> int:
+    view, done = memoryview(chunk), 0
+    while done < len(chunk):
+        try:
+            done += out.write(view[done:])
+        except OSError as err:
+            err.written_in_chunk = done
+            raise
+    return done
 
 
 def _length(value: str | None, *, name: str = "Upload-Length", least: int = 1) -> int:
-    if value is None or not value.isdigit() or int(value) < least:
+    if value is None or not _DIGITS.fullmatch(value) or int(value) < least:
         raise HTTPException(400, f"{name} must be a whole number of bytes (deferred lengths are "
                                  "not supported)")
     return int(value)
