@@ -23,6 +23,7 @@ from poppyscan.service import api_missions, api_registry, api_results, pages, tu
 from poppyscan.service.intake import IntakeChecks, recheck_pending
 from poppyscan.service.space import expire_uploads, is_disk_full
 from poppyscan.service.store import DEFAULT_SETTINGS, DataDir, ServiceSettings, connect
+from poppyscan.service.throttle import LoginThrottle
 
 __all__ = ["CSP", "create_app"]
 
@@ -61,6 +62,7 @@ def create_app(data_dir: str | Path, *, model=None,
     # Held open for the app's life: SQLite keeps the WAL index (-shm) while a connection is open,
     # and on a full disk a first connection could not make it again, so not even read.
     app.state.keeper = connect(data)
+    app.state.throttle = LoginThrottle()
     for module in (pages, api_missions, api_results, api_registry, tus):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

@@ -45,7 +45,8 @@ def caller(request: Request, con: Db) -> User:
     user = None
     if header:
         scheme, _, token = header.partition(" ")
-        user = user_from_token(con, token.strip()) if scheme.lower() == "bearer" else None
+        user = (user_from_token(con, data_of(request), token.strip())
+                if scheme.lower() == "bearer" else None)
     elif request.cookies.get(SESSION_COOKIE):
         user = user_from_session(con, request.cookies[SESSION_COOKIE])
         if user is not None and request.method not in ("GET", "HEAD", "OPTIONS"):

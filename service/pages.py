@@ -7,6 +7,7 @@ to it afterwards (only to a path on this site).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,9 +38,17 @@ class Credentials(BaseModel):
 
 @router.post("/api/session", status_code=204)
 def open_session(body: Credentials, request: Request, con: Db) -> Response:
+    throttle = request.app.state.throttle
+    keys = (f"user:{body.name}", f"addr:{request.client.host if request.client else '-'}")
+    wait_s = throttle.wait_s(*keys)
+    if wait_s > 0:  # refused before any password hash is computed
+        raise HTTPException(429, f"too many failed log-ins: try again in {math.ceil(wait_s)} s",
+                            headers={"Retry-After": str(math.ceil(wait_s))})
     user = check_password(con, body.name, body.password)
     if user is None:
+        throttle.failed(*keys)
         raise HTTPException(401, "wrong user name or password")
+    throttle.succeeded(*keys)
     response = Response(status_code=204)
     hours = settings_of(request).session_hours
     response.set_cookie(SESSION_COOKIE, login(con, user, hours), max_age=int(hours * 3600),

@@ -38,7 +38,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS teams (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL REFERENCES teams(id),
-    password_hash TEXT NOT NULL, created_at REAL NOT NULL);
+    password_hash TEXT NOT NULL, created_at REAL NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), secret_hash TEXT NOT NULL,
     created_at REAL NOT NULL);
@@ -89,6 +89,7 @@ class DataDir:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).absolute()
         self.db = self.root / "state.sqlite"
+        self._key: bytes | None = None
 
     def create(self) -> DataDir:
         """Make the folders and tables when new, after :func:`check_state` (damage refused)."""
@@ -98,12 +99,28 @@ class DataDir:
         con = connect(self)
         try:
             con.executescript(SCHEMA)
-            columns = {r["name"] for r in con.execute("PRAGMA table_info(files)")}
-            if "pixels" not in columns:  # a data folder made before the pixel quota
-                con.execute("ALTER TABLE files ADD COLUMN pixels INTEGER")
+            _add_columns(con)
         finally:
             con.close()
         return self
+
+    def secret_key(self) -> bytes:
+        """The folder's 256-bit key for API tokens' HMACs (``secret.key``, made when missing)."""
+        if self._key is None:
+            path = self.root / "secret.key"
+            if not path.exists():  # made whole, then linked: a racing process reads all or none
+                tmp = self.root / f".secret.key.{new_id()}"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32))
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    pass
+                finally:
+                    tmp.unlink()
+            self._key = bytes.fromhex(path.read_text().strip())
+        return self._key
 
     def file_dir(self, file_id: str) -> Path:
         return self.root / "files" / _checked(file_id)
@@ -116,6 +133,14 @@ class DataDir:
 
     def registry(self, team_id: str) -> Path:
         return self.team_dir(team_id) / "registry.gpkg"
+
+
+def _add_columns(con: sqlite3.Connection) -> None:
+    """Columns added since the first release, for data folders made before them."""
+    for table, column, kind in (("files", "pixels", "INTEGER"),
+                                ("users", "disabled", "INTEGER NOT NULL DEFAULT 0")):
+        if column not in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def check_state(data: DataDir) -> None:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "field": ("poppyscan.cli.field", "field", "Packages for crews' phones; verdicts back."),
     "serve": ("poppyscan.cli.serve", "serve", "Run the survey service (web app and workers)."),
     "users": ("poppyscan.cli.serve", "users", "Accounts of the survey service."),
+    "backup": ("poppyscan.cli.serve", "backup", "Copy a survey service's state and registries."),
     "upload": ("poppyscan.cli.upload", "upload", "Upload orthomosaics to a service; get targets."),
     "review": ("poppyscan.cli.review", "review", "Triage a run's targets on a local page."),
 }

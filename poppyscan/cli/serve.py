@@ -74,3 +74,86 @@ def add(name, team, data_dir) -> None:
     click.echo(f"user {user.name} in team {user.team}; shown once, stored only hashed:")
     click.echo(f"  password: {password}")
     click.echo(f"  token:    {token}")
+
+
+@users.command("list")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=DATA_HELP)
+def list_cmd(data_dir) -> None:
+    """Every user: team, state, API tokens held, created (UTC)."""
+    import datetime as dt
+
+    from poppyscan.service.accounts import list_users
+
+    for a in list_users(_existing(data_dir)):
+        created = dt.datetime.fromtimestamp(a.created_at, dt.timezone.utc).strftime("%Y-%m-%d")
+        click.echo(f"{a.name}\tteam {a.team}\t{'disabled' if a.disabled else 'active'}\t"
+                   f"{a.tokens} token{'s' if a.tokens != 1 else ''}\tcreated {created}")
+
+
+def _name_command(name: str, help_text: str):
+    def decorate(func):
+        func.__doc__ = help_text
+        func = click.option("--data", "data_dir", required=True, help=DATA_HELP,
+                            type=click.Path(file_okay=False, path_type=Path))(func)
+        return users.command(name)(click.argument("name")(func))
+    return decorate
+
+
+@_name_command("disable", "Disable user NAME: sessions end, password and tokens are refused.")
+def disable(name, data_dir) -> None:
+    from poppyscan.service.accounts import set_disabled
+
+    set_disabled(_existing(data_dir), name, True)
+    click.echo(f"user {name} disabled")
+
+
+@_name_command("enable", "Enable user NAME again (its password and tokens work again).")
+def enable(name, data_dir) -> None:
+    from poppyscan.service.accounts import set_disabled
+
+    set_disabled(_existing(data_dir), name, False)
+    click.echo(f"user {name} enabled")
+
+
+@_name_command("remove", "Remove user NAME, its sessions and tokens (the team's work stays).")
+def remove(name, data_dir) -> None:
+    from poppyscan.service.accounts import remove_user
+
+    remove_user(_existing(data_dir), name)
+    click.echo(f"user {name} removed")
+
+
+@_name_command("rotate-token", "Revoke every API token of NAME and print a new one, once.")
+def rotate_token(name, data_dir) -> None:
+    from poppyscan.service.accounts import rotate_token as rotate
+
+    token = rotate(_existing(data_dir), name)
+    click.echo(f"user {name}: old tokens revoked; new token, shown once: {token}")
+
+
+@click.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=DATA_HELP)
+@click.argument("out", type=click.Path(path_type=Path))
+def backup(data_dir, out) -> None:
+    """Copy the service's state, token key and team registries into new folder OUT.
+
+    A consistent copy while the service runs (SQLite's online backup). Uploads and
+    runs (files/, jobs/) are copied with any file tool; the README says how to restore.
+    """
+    from poppyscan.service.backup import backup as run
+
+    for path in run(_existing(data_dir), out):
+        click.echo(str(path))
+
+
+def _existing(data_dir: Path):
+    """The data folder of a service that exists (checked, never created here)."""
+    need_serve_extra()
+    from poppyscan.service.store import DataDir
+
+    data = DataDir(data_dir)
+    if not data.db.is_file():
+        raise ConfigError(f"{data_dir}: no service data folder (no state.sqlite)")
+    return data.create()  # checks the database and adds columns newer than the folder

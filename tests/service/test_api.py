@@ -29,12 +29,13 @@ def test_wrong_password_and_unknown_user_answer_alike(service):
         assert (answer.status_code, answer.json()) == (401, {"detail": "wrong user name or password"})
 
 
-def test_passwords_and_tokens_are_stored_only_as_scrypt_hashes(service):
+def test_passwords_and_tokens_are_stored_only_as_hashes(service):
     db = sqlite3.connect(service.data.db)
     hashes = [r[0] for r in db.execute("SELECT password_hash FROM users UNION ALL "
                                        "SELECT secret_hash FROM tokens")]
     db.close()
-    assert len(hashes) == 4 and all(h.startswith("scrypt$16384$8$1$") for h in hashes)
+    assert len(hashes) == 4 and all(h.startswith("scrypt$16384$8$1$") for h in hashes[:2])
+    assert all(h.startswith("hmac-sha256$") for h in hashes[2:])  # keyed: secret.key
     stored = b"".join(p.read_bytes() for p in service.data.root.glob("state.sqlite*"))
     for password, token in service.secrets.values():
         assert password.encode() not in stored and token.split("_")[-1].encode() not in stored
