@@ -34,7 +34,7 @@ from poppyscan.output_folder import MIN_FREE_BYTES, OutputFolder, output_error
 from poppyscan.provenance import utc_now
 from poppyscan.tiles.plan import RasterPlan
 from poppyscan.tiles.raster import RasterInfo
-from poppyscan.tiles.sources import flight_date, source_labels
+from poppyscan.tiles.sources import flight_date, mission_name, source_labels
 
 __all__ = ["FoundTargets", "MANIFEST", "OUTPUTS", "detect_targets", "run_to_folder"]
 
@@ -61,6 +61,7 @@ class FoundTargets:
     out_dir: Path | None = None
     paths: dict[str, Path] = field(default_factory=dict)
     recorded: Any = None  # what recording into a mission registry did, when one was given
+    skipped: list[dict] = field(default_factory=list)  # inputs left out: {"path", "reason"}
 
 
 def detect_targets(
@@ -78,15 +79,18 @@ def detect_targets(
     engine: str = "local",
     predictor_factory: Callable[[], Predictor] | None = None,
     plans: Sequence[RasterPlan] | None = None,
+    skipped: Sequence[Mapping] = (),
 ) -> FoundTargets:
     """Detect on ``infos`` with ``predictor``, merge with ``merge`` and rank the targets.
 
     ``on_source(label, i, n)`` names each orthomosaic as the run reaches it;
     ``engine``, ``predictor_factory`` and ``plans`` (made here when not given)
-    as in :func:`~poppyscan.detect.pipeline.run_detection`.
+    as in :func:`~poppyscan.detect.pipeline.run_detection`. ``mission``: by
+    default the inputs' folder (:func:`~poppyscan.tiles.sources.mission_name`).
+    ``skipped``: inputs left out before the run, recorded in its outputs.
     """
     labels = source_labels([info.path for info in infos])
-    mission = mission or labels[infos[0].path].replace("/", "-")
+    mission = mission or mission_name([info.path for info in infos])
     named = (lambda path, i, n: on_source(labels[path], i, n)) if on_source else None
     result = run_detection(infos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
                            merge=merge, on_chips=on_chips, on_source=named, journal=journal,
@@ -96,7 +100,7 @@ def detect_targets(
                            source_labels=labels, full_area_m2=bundle.card.get("full_priority_area_m2"))
     return FoundTargets(targets, result, bundle, mission, float(predictor.conf), merge, labels,
                         {"batch_size": batch_size, "workers": workers, "engine": engine},
-                        journal.run_id if journal is not None else "")
+                        journal.run_id if journal is not None else "", skipped=list(skipped))
 
 
 def run_to_folder(
@@ -116,6 +120,7 @@ def run_to_folder(
     on_source: Callable[[str, int, int], None] | None = None,
     engine: str = "local",
     predictor_factory: Callable[[], Predictor] | None = None,
+    skipped: Sequence[Mapping] = (),
 ) -> FoundTargets:
     """Detect and publish every field output into ``out_dir``, resuming a journalled run there.
 
@@ -134,7 +139,8 @@ def run_to_folder(
             found = detect_targets(infos, bundle=bundle, predictor=predictor, merge=merge,
                                    mission=mission, batch_size=batch_size, workers=workers,
                                    on_chips=on_chips, on_source=on_source, journal=journal,
-                                   engine=engine, predictor_factory=predictor_factory, plans=plans)
+                                   engine=engine, predictor_factory=predictor_factory, plans=plans,
+                                   skipped=skipped)
         except KeyboardInterrupt:
             done = len(journal.done_blocks())
             raise RunInterrupted(
@@ -214,6 +220,7 @@ def _write(found: FoundTargets, staging: Path) -> tuple[list[Target], dict[str, 
         staging, targets, mission=found.mission, model_id=bundle.model_id,
         coverage=(result.coverage, result.crs), overview=mission_overview(result.infos, result.crs),
         chips_processed=result.stats.yielded, chips_skipped=result.stats.skipped_collar,
+        skipped=found.skipped,
     )
     written["run"] = write_run_manifest(
         staging / MANIFEST, inputs=[info.path for info in result.infos],
@@ -224,7 +231,8 @@ def _write(found: FoundTargets, staging: Path) -> tuple[list[Target], dict[str, 
                     **found.merge.options},
         counts=_counts(result, targets), timings=result.timings_s, outputs=list(written.values()),
         settings={**found.settings, "mission": found.mission},
-        extra={"sources": found.labels, "blocks_resumed": result.blocks_resumed},
+        extra={"sources": found.labels, "blocks_resumed": result.blocks_resumed,
+               **({"skipped": found.skipped} if found.skipped else {})},
         run_id=found.run_id or None, flown_at=flight_date([info.path for info in result.infos]),
     )
     return targets, written

@@ -73,6 +73,8 @@ def detect(
     registry: PathLike | None = None,
     progress: Progress | None = None,
     engine: str = "local",
+    max_gsd_ratio: float | None = None,
+    skip_unusable: bool = False,
 ) -> FoundTargets:
     """Find targets in ``orthos`` (files, or folders of them) and write the field outputs to ``out_dir``.
 
@@ -91,18 +93,22 @@ def detect(
     ``engine``: ``"local"`` (this process) or ``"ray"``: Ray actors on the
     cluster in ``RAY_ADDRESS`` (or a local one), each loading the model once;
     it needs ``pip install 'poppyscan[ray]'`` and gives the same targets.
+
+    Every input is checked first (readable, georeferenced, at most
+    ``max_gsd_ratio`` times coarser than the model); one RasterError names every
+    unusable file, unless ``skip_unusable``: then the rest run and run.json and
+    the report list the files left out, with their reasons (``found.skipped``).
     """
     from poppyscan.detect.run import detect_targets, run_to_folder
-    from poppyscan.tiles import inspect_raster
-    from poppyscan.tiles.scale import check_scale
+    from poppyscan.tiles.scale import usable_rasters
     from poppyscan.tiles.sources import find_orthomosaics
 
     settings = load_config("detect", config, device=device, backend=backend, precision=precision,
-                           batch_size=batch_size, workers=workers)
+                           batch_size=batch_size, workers=workers, max_gsd_ratio=max_gsd_ratio)
     bundle = load_model(model)
-    infos = [inspect_raster(path) for path in find_orthomosaics(orthos)]
-    for info in infos:  # bad input fails here, in seconds, before any work
-        check_scale(info, bundle.grid, max_gsd_ratio=float(settings["max_gsd_ratio"]))
+    infos, unusable = usable_rasters(  # bad input fails here, in seconds, before any work
+        find_orthomosaics(orthos), bundle.grid, max_gsd_ratio=float(settings["max_gsd_ratio"]),
+        skip_unusable=skip_unusable)
     predictor = bundle.predictor(settings["device"], conf=conf, backend=settings["backend"],
                                  precision=settings["precision"])
     options = dict(bundle=bundle, predictor=predictor, merge=bundle.merge_settings(merge),
@@ -110,7 +116,8 @@ def detect(
                    workers=int(settings["workers"]), engine=engine,
                    predictor_factory=_predictor_factory(engine, bundle, predictor, conf),
                    on_chips=progress.advance if progress is not None else None,
-                   on_source=getattr(progress, "source", None))
+                   on_source=getattr(progress, "source", None),
+                   skipped=[u.to_dict() for u in unusable])
     if out_dir is None:
         if registry is not None:
             from poppyscan.errors import ConfigError

@@ -8,13 +8,15 @@ plan a hundred thousand chips of nothing: both are refused with one line.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from poppyscan.errors import RasterError
 from poppyscan.tiles.grid import GridSpec
 from poppyscan.tiles.raster import RasterInfo
 
-__all__ = ["check_scale"]
+__all__ = ["Unusable", "check_scale", "usable_rasters"]
 
 MAX_AREA_KM2 = 10_000.0  # one orthomosaic: several counties at most
 MIN_BYTES_PER_MPX = 1_000  # real imagery, even JPEG and mostly collar, stores far more
@@ -27,12 +29,52 @@ def check_scale(info: RasterInfo, spec: GridSpec, *, max_gsd_ratio: float) -> No
         raise RasterError(
             f"{info.path}: {gsd_m:.3g} m per pixel is more than {max_gsd_ratio:g} times coarser than "
             f"the model's {spec.gsd_m:g} m; detection needs drone imagery near the model's GSD "
-            "(max_gsd_ratio in configs/detect.yaml)")
+            "(--max-gsd-ratio, or max_gsd_ratio in configs/detect.yaml)")
     area_km2 = info.width * info.height * info.res_m[0] * info.res_m[1] / 1e6
     if area_km2 > MAX_AREA_KM2:
         raise RasterError(f"{info.path}: covers {area_km2:,.0f} km2, more than any drone mission "
                           f"({MAX_AREA_KM2:,.0f} km2); is its georeference right?")
     _check_stored_bytes(info)
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """An input left out of a run, and why (the reason without the file's path)."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+def usable_rasters(paths: Sequence[str | os.PathLike], spec: GridSpec, *, max_gsd_ratio: float,
+                   skip_unusable: bool = False) -> tuple[list[RasterInfo], list[Unusable]]:
+    """Every input inspected and checked: the usable ones and, with ``skip_unusable``, the rest.
+
+    Without ``skip_unusable`` one RasterError names every unusable file and its
+    reason (not only the first); with it, only a set with no usable file fails.
+    """
+    from poppyscan.tiles.raster import inspect_raster
+
+    infos, unusable = [], []
+    for path in paths:
+        try:
+            info = inspect_raster(path)
+            check_scale(info, spec, max_gsd_ratio=max_gsd_ratio)
+        except RasterError as err:
+            reason = str(err).removeprefix(f"{path}: ")
+            unusable.append(Unusable(str(path), reason))
+        else:
+            infos.append(info)
+    if unusable and len(paths) == 1:
+        raise RasterError(f"{unusable[0].path}: {unusable[0].reason}")
+    if unusable and (not skip_unusable or not infos):
+        listed = "; ".join(f"{u.path}: {u.reason}" for u in unusable)
+        advice = " (--skip-unusable runs the rest)" if infos else ""
+        raise RasterError(f"{len(unusable)} of {len(paths)} orthomosaics are unusable{advice}: "
+                          f"{listed}")
+    return infos, unusable
 
 
 def _check_stored_bytes(info: RasterInfo) -> None:

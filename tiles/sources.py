@@ -8,12 +8,13 @@ identifies it. Labels are the shortest names that tell a mission's files apart.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from poppyscan.errors import RasterError
 
-__all__ = ["find_orthomosaics", "flight_date", "source_labels"]
+__all__ = ["find_orthomosaics", "flight_date", "mission_name", "source_labels"]
 
 ODM_NAME = "odm_orthophoto.tif"
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
@@ -69,6 +70,25 @@ def source_labels(paths: Sequence[str | os.PathLike]) -> dict[str, str]:
             for twin in twins:
                 labels[twin] = _distinct_label(parts[twin], [parts[t] for t in twins if t != twin])
     return labels
+
+
+def mission_name(paths: Sequence[str | os.PathLike]) -> str:
+    """A mission's default name: one file's label, else the folder its files share.
+
+    Never the first of several files: ``/m/f11/odm_orthophoto/odm_orthophoto.tif``
+    and ``/m/f12/...`` make ``m``; letters, digits, ``_`` and ``-`` only.
+
+    >>> mission_name(["/data/north/a.tif", "/data/north/b.tif"])
+    'north'
+    >>> mission_name(["/data/north/flight 1.tif"])
+    'flight-1'
+    """
+    if len(paths) == 1:
+        name = next(iter(source_labels(paths).values()))
+    else:
+        common = Path(os.path.commonpath([Path(p).absolute() for p in paths]))
+        name = common.name or "mission"
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "mission"
 
 
 def _distinct_label(parts: tuple[str, ...], others: list[tuple[str, ...]]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from poppyscan.cli.options import Progress, default_of, inference_options
+from poppyscan.cli.options import Progress, default_of, inference_options, plural
 from poppyscan.detect.merge import MERGE_RULES, parse_merge_rule
 
 
@@ -20,8 +20,12 @@ def _merge_rule(ctx, param, value):
 def echo_run(run) -> None:
     """One summary line and the paths of the outputs a user opens."""
     stats, wall = run.result.stats, run.result.timings_s["total"]
-    click.echo(f"{len(run.targets)} targets from {stats.yielded} chips ({stats.skipped_collar} collar "
-               f"chips skipped) in {wall:.1f} s, {stats.read / max(wall, 1e-9):.1f} chips/s")
+    # Chips read, as the progress bar counts them; then how many the model saw.
+    click.echo(f"{plural(len(run.targets), 'target')} in {plural(stats.read, 'chip')} read "
+               f"({stats.yielded:,d} searched, {stats.skipped_collar:,d} mostly collar) in "
+               f"{wall:.1f} s, {stats.read / max(wall, 1e-9):.1f} chips/s")
+    for left_out in run.skipped:
+        click.echo(f"  skipped {left_out['path']}: {left_out['reason']}")
     ran = run.settings
     if "backend" in ran:  # what ran, and why when it is slower than this machine could run
         click.echo(f"  ran on {ran['backend']} {ran['precision']} ({ran['device']})"
@@ -48,7 +52,14 @@ def echo_run(run) -> None:
 @click.option("--merge", default=None, metavar="RULE|CLASS=RULE,...", callback=_merge_rule,
               help=f"Rule merging detections across chips and files, one of {', '.join(MERGE_RULES)}, "
                    "or one per class [the model card's].")
-@click.option("--mission", default=None, help="Mission name used in target ids [first file's name].")
+@click.option("--mission", default=None,
+              help="Mission name used in target ids [the inputs' folder; one file: its name].")
+@click.option("--max-gsd-ratio", type=click.FloatRange(1, min_open=False), default=None,
+              help="Refuse orthomosaics more than this many times coarser than the model's GSD "
+                   f"{default_of('detect', 'max_gsd_ratio')}.")
+@click.option("--skip-unusable", is_flag=True,
+              help="Run the usable inputs and list the others, with why, in run.json and the "
+                   "report (default: refuse the run, naming every unusable file).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML file of run settings, keys as in configs/detect.yaml.")
 @click.option("--registry", "registry_path", default=None, type=click.Path(dir_okay=False),
@@ -60,7 +71,7 @@ def echo_run(run) -> None:
                    "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') "
                    "[local].")
 def detect(orthos, out, model, device, backend, precision, batch_size, workers, conf, merge, mission, config_path,
-           registry_path, overwrite, engine) -> None:
+           registry_path, overwrite, engine, max_gsd_ratio, skip_unusable) -> None:
     """Find suspected plots in ORTHOS (GeoTIFFs, or folders of them) and write one target per plot.
 
     A folder gives its GeoTIFFs, or its OpenDroneMap projects'
@@ -73,7 +84,8 @@ def detect(orthos, out, model, device, backend, precision, batch_size, workers, 
         run = ps.detect(orthos, out, model=model, device=device, backend=backend, precision=precision, conf=conf, merge=merge,
                         mission=mission, batch_size=batch_size, workers=workers,
                         config=config_path, overwrite=overwrite, registry=registry_path,
-                        progress=progress, engine=engine)
+                        progress=progress, engine=engine, max_gsd_ratio=max_gsd_ratio,
+                        skip_unusable=skip_unusable)
     echo_run(run)
     if run.recorded is not None:
         from poppyscan.cli.registry import echo_recorded

@@ -19,6 +19,11 @@ def default_of(config: str, key: str) -> str:
     return f"[configs/{config}.yaml: {shown}]"
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "target") == "1 target"``, ``plural(2, "chip") == "2 chips"`` (thousands split)."""
+    return f"{n:,d} {word}{'' if n == 1 else 's'}"
+
+
 def parse_bands(value: str | None) -> list[int] | None:
     if value is None:
         return None
