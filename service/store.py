@@ -156,7 +156,8 @@ def check_state(data: DataDir) -> None:
     except sqlite3.DatabaseError as err:
         problems = [str(err)]
     if problems != ["ok"]:
-        raise ConfigError(f"{data.db}: the state database is damaged ({problems[0]}); stop "
+        detail = " ".join(problems[0].replace("*** in database main ***", "").split())
+        raise ConfigError(f"{data.db}: the state database is damaged ({detail}); stop "
                           "every service using it and restore the last backup (see the README, "
                           "'Backup and restore')")
 
