@@ -93,6 +93,10 @@ class YoloPredictor:
         self.half = self.device.startswith("cuda") if half is None else half
         self.precision = "f16" if self.half else "f32"
         model = load_model(weights)  # never runs code from the pickle
+        if self.device == "cpu":  # Ultralytics' import sets OMP_NUM_THREADS=1
+            from poppyscan.detect.cpu_threads import set_torch_threads
+
+            set_torch_threads()
         model = model.fuse() if hasattr(model, "fuse") else model
         self.model = model.to(self.device).eval()
         self.model = self.model.half() if self.half else self.model.float()

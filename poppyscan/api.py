@@ -261,6 +261,7 @@ def train(
     out_dir: PathLike,
     *,
     from_model: ModelBundle | PathLike | None = None,
+    from_scratch: bool = False,
     config: PathLike | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -270,11 +271,19 @@ def train(
 
     ``config``: a YAML file or a built-in preset (``demo``, ``tiny``);
     ``settings``: keys of ``configs/train/default.yaml``. ``from_model``: a
-    bundle (or ``.pt``) to fine-tune instead of training from the architecture.
+    bundle (or ``.pt``) to fine-tune instead of the bundled pretrained start;
+    ``from_scratch``: random YOLO11n weights instead.
     """
+    from poppyscan.train.start import SCRATCH_ARCHITECTURE
     from poppyscan.train.training import start_weights, train_model
 
+    if from_model is not None and from_scratch:
+        from poppyscan.errors import ConfigError
+
+        raise ConfigError("--from-model and --from-scratch exclude each other")
     cfg = load_config("train/default", config, **settings)
+    if from_scratch:
+        cfg["architecture"] = SCRATCH_ARCHITECTURE
     if from_model is not None:
         cfg["architecture"] = start_weights(from_model, out_dir)
     on_epoch = None

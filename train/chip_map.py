@@ -18,7 +18,7 @@ def chip_map(
 ) -> dict[str, Any] | None:
     """mAP of the bundle on a dataset's ``split`` chips (Ultralytics val); None if it has none."""
     from poppyscan.train.dataset import load_summary
-    from poppyscan.train.training import offline_ultralytics, ultralytics_device
+    from poppyscan.train.training import hold_threads, offline_ultralytics, ultralytics_device
 
     summary = load_summary(data_dir)
     images = int(summary.splits.get(split, {}).get("images", 0))
@@ -37,7 +37,8 @@ def chip_map(
     dev = ultralytics_device(device)
     with offline_ultralytics(cuda=dev != "cpu"), \
             tempfile.TemporaryDirectory(prefix="poppyscan-val-") as scratch:
-        result = YOLO(str(bundle.weights_path), task="detect").val(
+        model = hold_threads(YOLO(str(bundle.weights_path), task="detect"), None)  # every core
+        result = model.val(
             data=str(summary.data_yaml.resolve()), split=split, imgsz=summary.tile_px,
             batch=batch_size, device=dev, workers=0, plots=False, verbose=False,
             project=scratch, name="val", exist_ok=True, conf=0.001,

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from poppyscan.detect.cpu_threads import cpu_cores
 from poppyscan.detect.safe_load import load_checkpoint
 from poppyscan.provenance import sha256_file, utc_now
 from poppyscan.train.dataset import DatasetSummary
@@ -19,7 +20,7 @@ NOMINAL_BATCH = 64  # Ultralytics' nbs: images per optimizer step, batches accum
 
 def parent_changes(parent: Mapping[str, Any] | None, summary: DatasetSummary) -> list[str]:
     """What fine-tuning ``parent`` (a bundle's card) on ``summary``'s dataset changes: classes, grid."""
-    if not parent:
+    if not parent or parent.get("kind") == "start":  # a start knows no classes or grid
         return []
     changes = []
     if list(parent.get("classes", [])) != list(summary.class_names):
@@ -107,6 +108,11 @@ def model_card(cfg: dict, summary: DatasetSummary, weights: Path, metrics: dict,
             **({"model_id": str(parent["model_id"])} if parent and "model_id" in parent else {}),
             **({"changed": changes} if (changes := parent_changes(parent, summary)) else {}),
         }
+        if parent and parent.get("kind") == "start":
+            card["training"]["start"] = {
+                "name": parent.get("name"), "source": parent.get("source"),
+                "licence": parent.get("licence")}
+    card["training"]["torch_threads"] = int(cfg.get("threads") or cpu_cores())
     if cfg["notice"]:
         card["notice"] = str(cfg["notice"])
     return card

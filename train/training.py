@@ -36,14 +36,16 @@ from poppyscan.config import defaults
 from poppyscan.detect._ultralytics import configure_offline
 from poppyscan.detect.backends.export import EXPORT_FORMATS, export_bundle
 from poppyscan.detect.bundle import ModelBundle, write_bundle
+from poppyscan.detect.cpu_threads import set_torch_threads
 from poppyscan.detect.merge import MERGE_RULES
 from poppyscan.detect.safe_load import enable_safe_loading, load_checkpoint
 from poppyscan.errors import ConfigError, ModelError
 from poppyscan.train.dataset import DatasetSummary, load_summary
 from poppyscan.train.model_card import NOMINAL_BATCH, model_card, parent_card, parent_changes
+from poppyscan.train.start import START, is_start_folder, start_weights_path
 
 __all__ = [
-    "TRAIN_DEFAULTS", "check_train_config", "offline_ultralytics", "parent_changes",
+    "TRAIN_DEFAULTS", "check_train_config", "hold_threads", "offline_ultralytics", "parent_changes",
     "small_data_batch", "start_weights", "train_model", "ultralytics_device",
 ]
 
@@ -73,15 +75,19 @@ def check_train_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, low in (("epochs", 1), ("batch", 1), ("workers", 0), ("patience", 1)):
         if not isinstance(cfg[key], int) or cfg[key] < low:
             raise ConfigError(f"training config: {key}={cfg[key]!r} must be an integer >= {low}")
+    if cfg["threads"] is not None and (not isinstance(cfg["threads"], int) or cfg["threads"] < 1):
+        raise ConfigError(f"training config: threads={cfg['threads']!r} must be null (the machine's "
+                          "cores) or an integer >= 1")
     for key, high in (("conf", 0.999), ("iou_nms", 1.0), ("min_overlap", 1.0)):
         if not 0 < float(cfg[key]) <= high:
             raise ConfigError(f"training config: {key}={cfg[key]!r} must be in (0, {high:g}]")
     if cfg["merge_rule"] not in MERGE_RULES:
         raise ConfigError(f"training config: merge_rule={cfg['merge_rule']!r}: use one of {', '.join(MERGE_RULES)}")
-    if not str(cfg["architecture"]).endswith((".yaml", ".yml", ".pt")):
+    if cfg["architecture"] != START and not str(cfg["architecture"]).endswith(
+            (".yaml", ".yml", ".pt")):
         raise ConfigError(
-            f"training config: architecture={cfg['architecture']!r}: give a model YAML such as "
-            "yolo11n.yaml (or a local .pt to fine-tune)"
+            f"training config: architecture={cfg['architecture']!r}: give 'start' (the bundled "
+            "pretrained YOLOv8n), a model YAML such as yolo11n.yaml or a local .pt to fine-tune"
         )
     if not isinstance(cfg["export"], list) or not set(cfg["export"]) <= set(EXPORT_FORMATS):
         raise ConfigError(f"training config: export={cfg['export']!r} must be a list of "
@@ -102,6 +108,8 @@ def start_weights(model: ModelBundle | str | os.PathLike, out_dir: str | os.Path
         path = model.weights_path
     else:
         path = Path(model)
+        if path.is_dir() and is_start_folder(path):
+            return str(start_weights_path(path))
         path = load_bundle(path).weights_path if path.is_dir() else path
     if path.resolve().is_relative_to(Path(out_dir).resolve()):
         raise ConfigError(f"--from-model {path}: lies in --out {out_dir}, which training replaces; "
@@ -144,6 +152,8 @@ def train_model(
     """
     configure_offline("training")  # before any work: the base install has no PyTorch
     cfg = check_train_config(config)
+    if cfg["architecture"] == START:
+        cfg["architecture"] = str(start_weights_path())
     summary = load_summary(data_dir)
     cfg["name"] = cfg["name"] or _slug(Path(data_dir).resolve().name)
     imgsz = _check_imgsz(cfg, summary)
@@ -174,12 +184,12 @@ def train_model(
         if state != "none":
             _note_other_data(run_dir, data_yaml)
         if state == "interrupted":
-            _watch(YOLO(str(last)), on_epoch).train(resume=True, data=data_yaml, device=device,
+            _watch(YOLO(str(last)), on_epoch, cfg["threads"]).train(resume=True, data=data_yaml, device=device,
                                                     workers=cfg["workers"], plots=False,
                                                     save_dir=str(run_dir.resolve()))
         elif state == "none":
             shutil.rmtree(run_dir, ignore_errors=True)
-            _watch(_base_model(YOLO, cfg["architecture"]), on_epoch).train(**args)
+            _watch(_base_model(YOLO, cfg["architecture"]), on_epoch, cfg["threads"]).train(**args)
         weights = _best_weights(run_dir)
         metrics = _validate(YOLO, weights, data_yaml, imgsz, device, cfg, run_dir)
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
@@ -233,8 +243,13 @@ def _slug(text: str) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", text.lower())) or "model"
 
 
-def _watch(model, on_epoch):
-    """``model`` reporting each finished epoch to ``on_epoch`` (Ultralytics' own log is quiet)."""
+def _watch(model, on_epoch, threads: int | None = None):
+    """``model`` reporting each finished epoch to ``on_epoch`` (Ultralytics' own log is quiet).
+
+    Its torch threads are set to ``threads`` (None: the machine's cores) once
+    Ultralytics' ``select_device`` has set them to its own count.
+    """
+    hold_threads(model, threads)
     if on_epoch is not None:
         def report(trainer) -> None:
             metrics = {k.split("/")[-1].removesuffix("(B)"): float(v)
@@ -325,6 +340,16 @@ def _best_weights(run_dir: Path) -> Path:
     raise ModelError(f"{run_dir}: training wrote no weights (see the log above)")
 
 
+def hold_threads(model, threads: int | None):
+    """``model`` (a YOLO) with torch's threads set to ``threads`` whenever Ultralytics resets them."""
+    def reset(_owner) -> None:
+        set_torch_threads(threads)
+
+    for event in ("on_pretrain_routine_start", "on_train_start", "on_val_start"):
+        model.add_callback(event, reset)  # each follows a select_device() in Ultralytics 8.4
+    return model
+
+
 @contextlib.contextmanager
 def offline_ultralytics(*, cuda: bool) -> Iterator[None]:
     """Stub the two Ultralytics checks that reach the network during training."""
@@ -344,7 +369,7 @@ def offline_ultralytics(*, cuda: bool) -> Iterator[None]:
 def _validate(YOLO, weights: Path, data_yaml: str, imgsz: int, device: str, cfg: dict,
               run_dir: Path) -> dict[str, float]:
     """Precision, recall, mAP50 and mAP50-95 of ``weights`` on the validation chips."""
-    result = YOLO(str(weights), task="detect").val(
+    result = hold_threads(YOLO(str(weights), task="detect"), cfg["threads"]).val(
         data=data_yaml, split="val", imgsz=imgsz, batch=cfg["batch"], device=device,
         workers=cfg["workers"], plots=False, verbose=False, project=str(run_dir.resolve()),
         name="val", exist_ok=True, conf=0.001, iou=float(cfg["iou_nms"]),

@@ -32,6 +32,11 @@ def _default(key: str) -> str:
 @click.option("--from-model", "from_model", type=click.Path(exists=True), default=None,
               help="Fine-tune from this model bundle folder (or a local .pt) instead of "
                    "training from scratch, e.g. the bundled model's folder [config: architecture].")
+@click.option("--from-scratch", "from_scratch", is_flag=True,
+              help="Train YOLO11n from random weights instead of the bundled pretrained "
+                   "YOLOv8n start [config: architecture, default start].")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="torch compute threads, 1-1024 [config: threads; default every core].")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help=f"Training seed, >= 0 {_default('seed')}.")
 @click.option("--name", default=None,
@@ -44,13 +49,13 @@ def _default(key: str) -> str:
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing bundle in --out (with --resume and a finished run: "
                    "re-bundle it, e.g. with a new --conf, without training).")
-def train(data_dir, out_dir, config_path, from_model, overwrite, **settings) -> None:
+def train(data_dir, out_dir, config_path, from_model, from_scratch, overwrite, **settings) -> None:
     """Train a YOLO detector on --data offline (CPU or GPU) and write a model bundle."""
     import poppyscan.api as ps
 
     with Progress("train", unit="epochs") as progress:
-        bundle = ps.train(data_dir, out_dir, from_model=from_model, config=config_path,
-                          overwrite=overwrite, progress=progress, **settings)
+        bundle = ps.train(data_dir, out_dir, from_model=from_model, from_scratch=from_scratch,
+                          config=config_path, overwrite=overwrite, progress=progress, **settings)
     metrics = bundle.card.get("metrics", {})
     scores = "  ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
     click.echo(f"Model {bundle.model_id} -> {Path(out_dir)}")
