@@ -94,16 +94,18 @@ def write_imagery(targets: Sequence[FieldTarget], path: str | os.PathLike, *,
         if missing == len(targets):
             return None
         with atomic_path(path) as tmp:
-            with rasterio.open(tmp, "w", driver="GPKG", width=width, height=height, count=3,
+            # RGBA: JPEG tiles where the imagery is whole, PNG where it has a transparent edge,
+            # so the orthomosaic's collar and unflown ground never cover the base layers.
+            with rasterio.open(tmp, "w", driver="GPKG", width=width, height=height, count=4,
                                dtype="uint8", crs=_MERCATOR, transform=grid,
-                               RASTER_TABLE=IMAGERY_TABLE, TILE_FORMAT="JPEG",
+                               RASTER_TABLE=IMAGERY_TABLE, TILE_FORMAT="AUTO",
                                QUALITY=jpeg_quality, VERSION=GPKG_VERSION, BLOCKXSIZE=TILE_PX,
                                BLOCKYSIZE=TILE_PX) as dst:
                 written = set()
                 for window, vrt in plan:
                     key = (window.col_off, window.row_off, window.width)
                     if vrt is not None and key not in written:
-                        dst.write(_read_rgb(vrt, window), window=window)
+                        dst.write(_read_rgba(vrt, window), window=window)
                         written.add(key)
             tiles, tile_bytes = _count_tiles(tmp)
     size = Path(path).stat().st_size
@@ -151,11 +153,13 @@ class _Sources:
         return self.vrts[path]
 
 
-def _read_rgb(vrt: WarpedVRT, window: Window) -> np.ndarray:
+def _read_rgba(vrt: WarpedVRT, window: Window) -> np.ndarray:
+    """RGB, black where the orthomosaic has no data, and its valid mask as alpha."""
     indexes = [1, 2, 3] if vrt.count >= 3 else [1, 1, 1]
     data = to_uint8(vrt.read(indexes, window=window), vrt.nodata)
-    data[:, vrt.dataset_mask(window=window) == 0] = 0
-    return data
+    mask = vrt.dataset_mask(window=window)
+    data[:, mask == 0] = 0
+    return np.concatenate([data, (mask > 0).astype("uint8")[None] * 255])
 
 
 def _count_tiles(path: Path) -> tuple[int, int]:

@@ -166,7 +166,8 @@ def _plots_layer(gpkg_name: str, extent) -> ET.Element:
 def _imagery_layer(imagery_name: str, extent) -> ET.Element:
     layer = _map_layer("raster", "imagery_layer", "Imagery", f"./{imagery_name}", "gdal", extent)
     pipe = ET.SubElement(layer, "pipe")
-    ET.SubElement(pipe, "rasterrenderer", type="multibandcolor", opacity="1", alphaBand="-1",
+    # Band 4 is the imagery's alpha: without it the unflown 80 % of its extent draws black.
+    ET.SubElement(pipe, "rasterrenderer", type="multibandcolor", opacity="1", alphaBand="4",
                   redBand="1", greenBand="2", blueBand="3", nodataColor="")
     return layer
 
