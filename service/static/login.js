@@ -1,5 +1,17 @@
 "use strict";
 // Log in, then go back to the page that sent us here (a path on this site only).
+
+// `next` resolved as the browser would against this page's origin, kept only when the
+// origin stays the same: '/\evil', '/%09/evil' and '//evil' all resolve to another host.
+function sameOriginPath(next) {
+  try {
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
+  } catch (error) {
+    return "/";
+  }
+}
+
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
@@ -10,7 +22,7 @@ document.getElementById("login").addEventListener("submit", async (event) => {
   });
   if (answer.ok) {
     const next = new URLSearchParams(location.search).get("next") || "/";
-    location.assign(next.startsWith("/") && !next.startsWith("//") ? next : "/");
+    location.assign(sameOriginPath(next));
   } else {
     const error = document.getElementById("login-error");
     error.textContent = (await answer.json()).detail || "Log in failed";
