@@ -129,12 +129,11 @@ def load_bundle(path: str | os.PathLike | None = None, *, verify: bool = True) -
     if missing:
         raise ModelError(f"{card_path}: card lacks {', '.join(missing)}")
     _check_card(card_path, card)
-    weights = card_path.parent / card["weights"]["file"]
-    if not weights.resolve().is_relative_to(card_path.parent.resolve()):
-        raise ModelError(
-            f"{card_path}: weights file {card['weights']['file']!r} lies outside the bundle folder; "
-            "a card may name only a file beside it"
-        )
+    weights = bundle_file(card_path, "weights file", card["weights"]["file"])
+    for fmt, entry in (card.get("exports") or {}).items():
+        for key in ("file", "data_file"):
+            if isinstance(entry, dict) and key in entry:
+                bundle_file(card_path, f"exports.{fmt}.{key}", entry[key])
     if not weights.is_file():
         raise ModelError(f"{card_path}: weights file {weights.name!r} not found beside the card")
     if verify and card["weights"].get("sha256") != sha256_file(weights):
@@ -144,6 +143,17 @@ def load_bundle(path: str | os.PathLike | None = None, *, verify: bool = True) -
         )
     grid = GridSpec(float(card["gsd_m"]), int(card["tile_px"]), int(card["overlap_px"]))
     return ModelBundle(card_path.parent, card, weights, grid)
+
+
+def bundle_file(card_path: Path, what: str, name: object) -> Path:
+    """The path of a file the card names; ModelError unless it resolves inside the bundle folder."""
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise ModelError(f"{card_path}: {what}={name!r} must name a file beside the card")
+    path = card_path.parent / name
+    if not path.resolve().is_relative_to(card_path.parent.resolve()):
+        raise ModelError(f"{card_path}: {what} {name!r} lies outside the bundle folder; a card "
+                         "may name only a file beside it")
+    return path
 
 
 def _check_card(card_path: Path, card: dict) -> None:

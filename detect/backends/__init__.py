@@ -151,12 +151,21 @@ def _installed(backend: str) -> bool:
 
 
 def _verify(bundle: ModelBundle, path: Path) -> None:
-    """Check the sha256 of the export's files against the card."""
-    entry = next(e for e in bundle.card["exports"].values() if e["file"] == path.name)
-    files = [(entry["file"], entry["sha256"])]
-    if "data_file" in entry:
-        files.append((entry["data_file"], entry["data_sha256"]))
-    for name, digest in files:
-        if sha256_file(bundle.path / name) != digest:
-            raise ModelError(f"{bundle.path / name}: sha256 does not match the card "
+    """Check the sha256 of the files the runtime will load (the export and OpenVINO's .bin)."""
+    entry = next((e for e in (bundle.card.get("exports") or {}).values()
+                  if (bundle.path / e["file"]).resolve() == path.resolve()), None)
+    if entry is None:
+        raise ModelError(f"{bundle.path}: no export in the card names {path.name}")
+    files = [(path, entry.get("sha256"))]
+    if path.suffix == ".xml":  # OpenVINO loads the .bin of the same name, whatever the card says
+        loaded = path.with_suffix(".bin")
+        if (bundle.path / entry.get("data_file", "")).resolve() != loaded.resolve():
+            raise ModelError(f"{bundle.path}: the card's data_file for {path.name} is not "
+                             f"{loaded.name}, the file OpenVINO loads")
+        files.append((loaded, entry.get("data_sha256")))
+    for loaded, digest in files:
+        if not loaded.is_file():
+            raise ModelError(f"{loaded}: export file missing; rerun export_bundle")
+        if sha256_file(loaded) != digest:
+            raise ModelError(f"{loaded}: sha256 does not match the card "
                              "(export replaced or corrupt); rerun export_bundle")
