@@ -89,8 +89,7 @@ def write_field_package(
     if not targets:
         raise ConfigError(f"{registry}: no target in state {', '.join(states)}"
                           f"{f' of mission {mission}' if mission else ''}; nothing to package")
-    if crews is not None:
-        targets = with_crews(targets, crews)
+    targets = with_crews(targets, crews or 1, named=crews is not None)  # one walk without crews
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the package from the crew's other accounts
@@ -114,8 +113,12 @@ def write_field_package(
     return FieldPackage(out, zip_path, targets, paths, imagery)
 
 
-def with_crews(targets: list[FieldTarget], n_crews: int) -> list[FieldTarget]:
-    """Targets (rank order) with a crew list and a visit order within it."""
+def with_crews(targets: list[FieldTarget], n_crews: int, *,
+               named: bool = True) -> list[FieldTarget]:
+    """Targets (rank order) with a crew list and a visit order within it.
+
+    ``named=False`` (one crew, no --crews): the walking order only, no crew name.
+    """
     lon, lat = np.array([t.lon for t in targets]), np.array([t.lat for t in targets])
     xy = LocalUTM(float(lon.mean()), float(lat.mean())).xy(lon, lat)
     labels = assign_crews(xy, n_crews)
@@ -124,7 +127,7 @@ def with_crews(targets: list[FieldTarget], n_crews: int) -> list[FieldTarget]:
         members = np.flatnonzero(labels == crew)  # rank order: the walk starts at the most urgent
         for stop, k in enumerate(visit_order(xy[members]), start=1):
             i = members[k]
-            out[i] = replace(out[i], crew=f"crew {crew + 1}", visit_order=stop)
+            out[i] = replace(out[i], crew=f"crew {crew + 1}" if named else "", visit_order=stop)
     return out
 
 
@@ -138,16 +141,18 @@ def _write_all(folder: Path, name: str, targets, *, registry, mission, states, c
     write_field_gpkg(targets, folder / "field.gpkg")
     imagery = write_imagery(targets, folder / "imagery.gpkg", **imagery_options)
     lons, lats = [t.lon for t in targets], [t.lat for t in targets]
-    write_qgis_project(folder / f"{name}.qgz", title=name,
+    title = package_title(mission, targets)
+    write_qgis_project(folder / f"{name}.qgz", title=title,
                        extent=(min(lons), min(lats), max(lons), max(lats)),
                        gpkg_name="field.gpkg", imagery_name="imagery.gpkg" if imagery else None)
-    write_field_gpx(targets, folder / "targets.gpx", title=name)
-    write_field_kmz(targets, folder / "targets.kmz", title=name)
+    write_field_gpx(targets, folder / "targets.gpx", title=title)
+    write_field_kmz(targets, folder / "targets.kmz", title=title)
     created_at = utc_now()
-    write_printable_list(targets, folder / "list.html", title=name, created_at=created_at)
+    write_printable_list(targets, folder / "list.html", title=title, created_at=created_at)
     manifest = {
         "schema": "poppyscan.field-package/1", "created_at": created_at,
-        "registry": str(Path(registry).resolve()), "mission": mission, "states": list(states),
+        # The registry's name only: a package travels, the server's folders stay private.
+        "registry": Path(registry).name, "mission": mission, "states": list(states),
         "crews": {c: sum(t.crew == c for t in targets) for c in sorted({t.crew for t in targets})}
         if crews else None,
         "targets": [t.target_id for t in targets],
@@ -157,6 +162,12 @@ def _write_all(folder: Path, name: str, targets, *, registry, mission, states, c
     }
     (folder / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return imagery
+
+
+def package_title(mission: str | None, targets: Sequence[FieldTarget]) -> str:
+    """``Mission M7``, or ``Missions M1, M2`` for a package of several: never the folder's name."""
+    missions = [mission] if mission else sorted({t.mission for t in targets})
+    return f"Mission{'s' if len(missions) > 1 else ''} {', '.join(missions)}"
 
 
 def _zip(folder: Path, zip_path: Path, name: str) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from poppyscan.atomic import atomic_write_text
+from poppyscan.detect.export._labels import lat_lon_text
+from poppyscan.detect.targets import STATUSES
 from poppyscan.field.selection import FieldTarget
 
 __all__ = ["write_printable_list"]
@@ -24,25 +26,27 @@ tr { page-break-inside: avoid; } th { background: #eee; }
 .low { border-left: 3mm solid #ffd92f; }
 .box { white-space: nowrap; } .write { width: 22%; }
 """
-_BOXES = "&#9744; confirmed &#9744; eradicated &#9744; false positive &#9744; not found"
+# Every verdict a crew can bring back (detect.targets.STATUSES but "pending").
+_BOXES = " ".join(f"&#9744;&nbsp;{s.replace('_', '&nbsp;')}" for s in STATUSES if s != "pending")
 
 
 def write_printable_list(targets: Sequence[FieldTarget], path: str | os.PathLike, *, title: str,
                          created_at: str) -> Path:
-    """Write the HTML page (print it from any browser)."""
+    """Write the HTML page (print it from any browser); ``title``: the mission(s)."""
     crews = sorted({t.crew for t in targets}) or [""]
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
-             f"<p>{len(targets)} targets, made {html.escape(created_at[:16].replace('T', ' '))} "
+             f"<p>{len(targets)} target{'' if len(targets) == 1 else 's'}, made "
+             f"{html.escape(created_at[:16].replace('T', ' '))} "
              "UTC. Coordinates WGS 84 (lat, lon). Tick one verdict, write the time and a note; "
              "photograph every plot.</p>"]
     for crew in crews:
         rows = sorted((t for t in targets if t.crew == crew), key=lambda t: (t.visit_order, t.rank))
-        if crew:
-            parts.append(f"<h2>{html.escape(crew)}: {len(rows)} targets in visit order</h2>")
-        parts.append("<table><tr><th>#</th><th>Target</th><th>Lat, lon</th><th>Priority</th>"
-                     "<th>Area</th><th>Why</th><th>Verdict</th><th>Time</th>"
+        parts.append(f"<h2>{html.escape(crew or 'Walking order')}: {len(rows)} "
+                     f"target{'' if len(rows) == 1 else 's'} in visit order</h2>")
+        parts.append("<table><tr><th>Stop</th><th>Target</th><th>Lat, lon</th><th>Priority</th>"
+                     "<th>Why</th><th>Verdict</th><th>Time</th>"
                      "<th class=\"write\">Note</th></tr>")
         parts += [_row(t) for t in rows]
         parts.append("</table>")
@@ -51,8 +55,17 @@ def write_printable_list(targets: Sequence[FieldTarget], path: str | os.PathLike
 
 
 def _row(t: FieldTarget) -> str:
-    cells = [str(t.visit_order or t.rank), html.escape(t.target_id), f"{t.lat:.6f}, {t.lon:.6f}",
-             f"{t.priority} ({round(t.conf * 100):d}%)", f"{t.area_m2:.0f} m2",
-             html.escape(t.note)]
+    cells = [str(t.visit_order or t.rank), html.escape(t.target_id),
+             ", ".join(lat_lon_text(t.lat, t.lon)), t.priority, html.escape(_why(t))]
     tds = "".join(f"<td>{c}</td>" for c in cells)
     return f"<tr class=\"{t.priority}\">{tds}<td class=\"box\">{_BOXES}</td><td></td><td></td></tr>"
+
+
+def _why(t: FieldTarget) -> str:
+    """Why it is on the list, at this priority: how sure, how big, and what raised it."""
+    facts = [f"{round(t.conf * 100):d}% sure", f"{t.area_m2:.0f} m2"]
+    if t.note:
+        facts.append(t.note)  # replant, confirmed standing, disputed, could not reach
+    if t.n_sightings > 1:
+        facts.append(f"seen by {t.n_sightings} flights")
+    return ", ".join(facts)

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from poppyscan.detect.targets import Target
 from poppyscan.errors import ConfigError
 
-__all__ = ["conf_band", "ordered_targets", "target_description", "target_name", "target_title"]
+__all__ = ["conf_band", "lat_lon_text", "ordered_targets", "target_description", "target_name",
+           "target_title"]
 
 # (lowest conf, band, simplestyle colour): red = visit first, then orange, then yellow.
 CONF_BANDS: tuple[tuple[float, str, str], ...] = (
@@ -23,6 +24,16 @@ def conf_band(conf: float) -> tuple[str, str]:
         if conf >= lowest:
             return band, colour
     return CONF_BANDS[-1][1], CONF_BANDS[-1][2]
+
+
+def lat_lon_text(lat: float, lon: float) -> tuple[str, str]:
+    """Latitude and longitude as people read them, 6 decimals (about 0.1 m).
+
+    Rounded from the 7 decimals the GeoJSON and the registry store, so every
+    page prints the same digits whichever of them it read:
+    ``lat_lon_text(18.1234567, 102.5) == ("18.123457", "102.500000")``.
+    """
+    return f"{round(lat, 7):.6f}", f"{round(lon, 7):.6f}"
 
 
 def target_name(t: Target) -> str:

@@ -20,7 +20,7 @@ from pyproj import CRS, Transformer
 
 from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export._imaging import display_uint8, hex_to_bgr
-from poppyscan.detect.export._labels import conf_band, ordered_targets
+from poppyscan.detect.export._labels import conf_band, lat_lon_text, ordered_targets
 from poppyscan.detect.targets import Target
 from poppyscan.errors import ConfigError
 from poppyscan.provenance import utc_now
@@ -190,7 +190,7 @@ def _target_table(targets: Sequence[Target], root: Path) -> str:
     )
     rows = []
     for t in targets:
-        lat, lon = f"{t.lat:.6f}", f"{t.lon:.6f}"
+        lat, lon = lat_lon_text(t.lat, t.lon)
         colour = conf_band(t.conf)[1]
         cells = [
             _e(t.rank),

@@ -16,6 +16,7 @@ from shapely.geometry import box
 
 from poppyscan.detect.export import thumbnail_bgr, write_report_html, write_thumbnail
 from poppyscan.detect.export._imaging import display_uint8
+from poppyscan.detect.export._labels import lat_lon_text
 from poppyscan.detect.export.report import draw_overview
 from poppyscan.errors import ConfigError, RasterError
 from tests.detect.export_samples import sample_targets
@@ -180,7 +181,8 @@ def test_report_is_self_contained_with_ids_and_inlined_thumbnails(tmp_path):
     assert "<link" not in text and "<script" not in text
     for t in targets:
         assert t.target_id in text
-        assert f"{t.lat:.6f}" in text and f"{t.lon:.6f}" in text
+        lat, lon = lat_lon_text(t.lat, t.lon)  # the digits every page prints, from 7 decimals
+        assert lat in text and lon in text
     assert "M1 &lt;north&gt;" in text and "M1 <north>" not in text  # escaped
     images = re.findall(r'src="data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)"', text)
     assert len(images) == 1 + len(targets)  # overview + one thumbnail per target

@@ -139,6 +139,25 @@ def test_printable_list_has_every_target_by_crew(package):
     assert text.count("<tr class=") == 6 and "crew 1: 3 targets" in text
 
 
+def test_printable_list_without_crews_is_one_walk_named_for_the_mission(registry, tmp_path):
+    from poppyscan.detect.export._labels import lat_lon_text
+
+    pack = write_field_package(registry, tmp_path / "pkg", mission="M1")
+    text = pack.paths["list.html"].read_text()
+    assert "<title>Mission M1</title>" in text and "pkg" not in text.split("<body>")[1]
+    assert "Walking order: 6 targets in visit order" in text
+    assert sorted(t.visit_order for t in pack.targets) == list(range(1, 7))
+    assert {t.crew for t in pack.targets} == {""}
+    rows = text.split("<tr class=")[1:]
+    assert len(rows) == 6 and all("% sure" in r and " m2" in r for r in rows)  # Why, filled
+    assert all("&#9744;&nbsp;inaccessible" in r and "&#9744;&nbsp;not&nbsp;found" in r
+               for r in rows)
+    for t in pack.targets:  # the digits the report prints (lat_lon_text), from the registry
+        assert ", ".join(lat_lon_text(t.lat, t.lon)) in text
+    manifest = json.loads(pack.paths["package.json"].read_text())
+    assert manifest["registry"] == "area.gpkg"  # no server folder in what travels
+
+
 def test_existing_package_is_not_overwritten(registry, package):
     with pytest.raises(ConfigError, match="already exists"):
         write_field_package(registry, package.out_dir)
