@@ -105,7 +105,10 @@ class ImageLocator:
     ) -> ImageGeoref:
         """Georeferenced image for the first of ``names`` found (each tried with ``suffixes``)."""
         dirs = [*self.search_dirs, *extra_dirs]
-        candidates = [p for name in names for p in _candidates(name, dirs, suffixes)]
+        named = [p for name in names for p in _candidates(name, dirs, suffixes)]
+        # A label file names images, never other paths: '../', absolute paths and the like
+        # must stay inside a search folder (its basename is still looked up there).
+        candidates = [p for p in named if _inside(p, dirs)]
         first_error: LabelError | None = None
         for path in candidates:
             if not path.is_file():
@@ -123,10 +126,19 @@ class ImageLocator:
         if first_error is not None:
             raise first_error
         looked = ", ".join(str(d) for d in dict.fromkeys(dirs))
+        if len(candidates) < len(named):
+            raise LabelError(f"{self.label_file}: image {names[0]!r} lies outside the images "
+                             f"folder ({looked}) and no file of its name is inside it")
         raise LabelError(
             f"{self.label_file}: image {names[0]!r} not found (looked in {looked}); "
             "pass the folder of the images (images_dir= / --images)"
         )
+
+
+def _inside(path: Path, dirs: Sequence[Path]) -> bool:
+    """True when ``path``, with '..' folded, lies in one of ``dirs`` (links are the user's own)."""
+    here = Path(os.path.normpath(os.path.abspath(path)))
+    return any(here.is_relative_to(os.path.normpath(os.path.abspath(d))) for d in dirs)
 
 
 def _candidates(name: str, dirs: Sequence[Path], suffixes: Sequence[str]) -> list[Path]:
