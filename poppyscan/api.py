@@ -214,20 +214,24 @@ def build_dataset(
     """
     from poppyscan.errors import ConfigError
     from poppyscan.tiles import GridSpec, inspect_raster, plan_raster
-    from poppyscan.train.dataset import OUTPUTS, HardNegatives
+    from poppyscan.train.dataset import OUTPUTS, DatasetOptions, HardNegatives
     from poppyscan.train.dataset import build_dataset as build
 
-    tiling, options = _split_settings(settings, config)
+    tiling, dataset_settings = _split_settings(settings, config)
     if model is not None:
         if any(settings.get(k) is not None for k in ("gsd_m", "tile_px", "overlap_px")):
             raise ConfigError("a model fixes the grid; drop gsd_m, tile_px and overlap_px")
         grid = load_model(model).grid
     else:
         grid = GridSpec.from_settings(tiling)
+    min_valid = float(tiling["min_valid_frac"])
+    options = DatasetOptions.from_settings({  # bad settings fail before any file is read
+        "grid": grid, "class_names": class_names, "class_map": class_map,
+        "default_class": default_class, "min_valid_frac": min_valid, "bands": tiling["bands"],
+        "workers": int(tiling["workers"]), **dataset_settings})
     from poppyscan.atomic import check_outputs_free
 
     check_outputs_free(out_dir, OUTPUTS, overwrite)
-    min_valid = float(tiling["min_valid_frac"])
     hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)  # bad files fail now
     if registry is not None:
         from poppyscan.api_verdicts import add_verdicts
@@ -236,12 +240,9 @@ def build_dataset(
     if progress is not None:
         infos = [inspect_raster(path, bands=tiling["bands"]) for path in [*orthos, *negatives_from]]
         progress.start(sum(plan_raster(i, grid, prescreen=min_valid > 0).n_to_read for i in infos))
-    return build(orthos, list(labels), out_dir, grid=grid, class_names=class_names,
-                 class_map=class_map, default_class=default_class,
-                 hard_negatives=hard, negatives_from=list(negatives_from), min_valid_frac=min_valid,
-                 bands=tiling["bands"],
-                 workers=int(tiling["workers"]), overwrite=overwrite,
-                 on_chips=progress.advance if progress is not None else None, **options)
+    return build(orthos, list(labels), out_dir, options, hard_negatives=hard,
+                 negatives_from=list(negatives_from), overwrite=overwrite,
+                 on_chips=progress.advance if progress is not None else None)
 
 
 def _split_settings(settings: dict, config: PathLike | None) -> tuple[dict, dict]:

@@ -7,12 +7,7 @@ from pathlib import Path
 import click
 
 from poppyscan.cli.options import Progress, class_map_option, default_of, grid_options
-
-# Kept in step with train.labels.LABEL_FORMATS and train.dataset; repeated here so
-# `--help` does not import GDAL.
-LABEL_FORMATS = ("auto", "ogr", "yolo", "coco", "voc", "labelstudio", "deepforest")
-SPLIT_MODES = ("block", "ortho")
-IMAGE_FORMATS = ("png", "jpg")
+from poppyscan.train.dataset_options import IMAGE_FORMATS, LABEL_FORMATS, SPLIT_MODES  # no GDAL
 
 
 @click.group("dataset")
@@ -83,7 +78,7 @@ def dataset() -> None:
                    f"{default_of('dataset', 'test_frac')}.")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help=f"Seed of the split and the negative draw, >= 0 {default_of('dataset', 'seed')}.")
-@click.option("--image-format", type=click.Choice(IMAGE_FORMATS), default=None,
+@click.option("--image-format", type=click.Choice(list(IMAGE_FORMATS)), default=None,
               help="Chip images: png (lossless) or jpg (see --jpeg-quality) "
                    f"{default_of('dataset', 'image_format')}.")
 @click.option("--jpeg-quality", type=click.IntRange(1, 100), default=None,

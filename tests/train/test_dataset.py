@@ -16,7 +16,7 @@ from pyogrio.raw import read as ogr_read
 from pyogrio.raw import write as ogr_write
 from rasterio.features import geometry_mask
 
-from poppyscan.errors import ConfigError, LabelError
+from poppyscan.errors import ConfigError
 from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
 from poppyscan.tiles.geometry import (
     pixel_box_to_polygon,
@@ -384,30 +384,6 @@ def test_native_gsd_builds_at_the_sources_gsd_and_records_it(tmp_path, real_dir)
     other = write_rgba(tmp_path / "coarse.tif", (128, 128), gsd_m=0.102)  # 2 % coarser
     with pytest.raises(ConfigError, match=r"coarse.tif: pixels of 0.102 x 0.102 m.*within 1%"):
         build_dataset([ortho, other], csv, tmp_path / "x", grid=GridSpec(None, 128, 32))
-
-
-def test_options_are_checked_up_front(tmp_path, real_dir):
-    ortho, csv = real_dir / "OSBS_029.tif", real_dir / "OSBS_029.csv"
-    with pytest.raises(ConfigError, match="block, ortho"):
-        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, split="random")
-    with pytest.raises(ConfigError, match="multiple of 32"):
-        build_dataset([ortho], csv, tmp_path / "a", grid=GridSpec(0.1, 100, 0))
-    with pytest.raises(ConfigError, match="chip plus its overlap"):
-        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, block_m=10.0)
-    with pytest.raises(ConfigError, match="val_frac"):
-        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, val_frac=0.0)
-    with pytest.raises(ConfigError, match="png, jpg"):
-        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, image_format="tif")
-    with pytest.raises(LabelError, match=r"\['Tree'\] are not in the class names"):
-        build_dataset([ortho], csv, tmp_path / "a", grid=GRID, class_names=["poppy"])
-    build_dataset([ortho], csv, tmp_path / "b", grid=GRID)
-    with pytest.raises(ConfigError, match="overwrite"):
-        build_dataset([ortho], csv, tmp_path / "b", grid=GRID)
-    summary = build_dataset([ortho], csv, tmp_path / "b", grid=GRID, overwrite=True,
-                            image_format="jpg")
-    assert len(list((tmp_path / "b" / "images").rglob("*.png"))) == 0
-    assert len(list((tmp_path / "b" / "images").rglob("*.jpg"))) == sum(
-        s["images"] for s in summary.splits.values())
 
 
 def test_a_failed_overwrite_keeps_the_old_dataset(survey, survey_ds, tmp_path, monkeypatch):

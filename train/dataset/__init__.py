@@ -8,9 +8,11 @@ from poppyscan.train.dataset.build import OUTPUTS, DatasetSummary, build_dataset
 from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.dataset.images import IMAGE_FORMATS, write_chip_image
 from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, default_block_m
+from poppyscan.train.dataset_options import DatasetOptions
 
 __all__ = [
     "ChipLabels",
+    "DatasetOptions",
     "DatasetSummary",
     "HardNegatives",
     "IMAGE_FORMATS",

@@ -21,16 +21,16 @@ import json
 import os
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
 from pyproj import CRS
 
 from poppyscan.atomic import atomic_write_text
-from poppyscan.config import defaults
 from poppyscan.errors import ConfigError, LabelError
 from poppyscan.output_folder import OutputFolder
 from poppyscan.tiles import (
@@ -42,7 +42,6 @@ from poppyscan.tiles import (
     with_progress,
 )
 from poppyscan.tiles.chip import Chip
-from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 from poppyscan.tiles.write import ChipIndex, write_chip_index
 from poppyscan.train.dataset.boxes import chip_labels
 from poppyscan.train.dataset.crop import crop_chip, ground_in_chip_crs
@@ -50,7 +49,7 @@ from poppyscan.train.dataset.hard_negatives import HardNegatives
 from poppyscan.train.dataset.images import image_suffix, write_chip_image
 from poppyscan.train.dataset.negatives import Background, negative_sources, read_negative_sources
 from poppyscan.train.dataset.plan import ChipPlan, plan_dataset
-from poppyscan.train.dataset.split import SPLIT_MODES, SPLITS, check_fracs, default_block_m
+from poppyscan.train.dataset.split import SPLITS, default_block_m
 from poppyscan.train.dataset.summary import (
     DATA_YAML,
     INDEX_NAME,
@@ -62,13 +61,12 @@ from poppyscan.train.dataset.summary import (
     native_gsd_m,
     relative_names,
 )
+from poppyscan.train.dataset_options import DatasetOptions
 from poppyscan.train.labels import LabelSet, read_labels
 from poppyscan.train.labels.yolo import yolo_label_text
 
-__all__ = ["DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
+__all__ = ["DatasetOptions", "DatasetSummary", "build_dataset", "load_summary", "OUTPUTS"]
 
-DEFAULTS = defaults("dataset")
-YOLO_STRIDE_PX = 32
 MIN_POSITIVES_FOR_VAL = 3  # with this many labelled chips, val must get one
 
 
@@ -82,45 +80,36 @@ class _Tally:
     kept_labels: set[int] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a dataset is cut from: rasters, labels, and places known to hold no plot."""
+
+    orthos: Sequence[str | os.PathLike]
+    labels: LabelSet | str | os.PathLike | Sequence[str | os.PathLike]
+    hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None
+    negatives_from: Sequence[str | os.PathLike]
+
+
 def build_dataset(
     orthos: Sequence[str | os.PathLike],
     labels: LabelSet | str | os.PathLike | Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
+    options: DatasetOptions | None = None,
     *,
-    grid: GridSpec,
-    class_names: Sequence[str] | None = None,
-    class_map: Mapping[str, str] | None = None,
-    default_class: str | None = None,
-    min_visible_frac: float = DEFAULTS["min_visible_frac"],
-    negative_ratio: float = DEFAULTS["negative_ratio"],
     hard_negatives: HardNegatives | Sequence[str | os.PathLike] | None = None,
     negatives_from: Sequence[str | os.PathLike] = (),
-    split: str = DEFAULTS["split"],
-    block_m: float | None = DEFAULTS["block_m"],
-    val_frac: float = DEFAULTS["val_frac"],
-    test_frac: float = DEFAULTS["test_frac"],
-    seed: int = DEFAULTS["seed"],
-    image_format: str = DEFAULTS["image_format"],
-    jpeg_quality: int = DEFAULTS["jpeg_quality"],
-    min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
-    bands: Sequence[int] | None = None,
-    label_format: str = DEFAULTS["label_format"],
-    workers: int = 2,
     overwrite: bool = False,
     on_chips: Callable[[int], None] | None = None,
+    **settings: Any,
 ) -> DatasetSummary:
     """Cut ``orthos`` into labelled chips in the Ultralytics layout (see the module doc).
 
-    ``grid``: the model's chip grid (``tile_px`` a multiple of 32); ``gsd_m=None``
-    keeps the source resolution, which every ortho must share within 1 % (the
+    ``options``: a :class:`~poppyscan.train.dataset_options.DatasetOptions` (the grid,
+    classes, negatives, split and image settings), or its fields as keywords
+    (``grid=GridSpec(...), split="ortho"``); defaults: ``configs/dataset.yaml``.
+    With ``grid.gsd_m=None`` every ortho must share its GSD within 1 % (the
     summary records it as the dataset's GSD).
-    ``class_names`` (default: the labels' classes, sorted) fixes the class indexes;
-    ``class_map`` renames label classes first (``{"Tree": "tree"}``);
-    ``default_class`` names labels whose file gives no class (else they are an error).
-    ``min_visible_frac`` (0-1): least visible part of a label for it to be kept
-    in a chip (see :mod:`poppyscan.train.dataset.boxes`). ``negative_ratio``
-    (>= 0): chips without any label kept per positive chip, per split, drawn at
-    random among non-collar chips. ``hard_negatives``: vector files (or a
+    ``hard_negatives``: vector files (or a
     :class:`~poppyscan.train.dataset.hard_negatives.HardNegatives`) of places
     known to hold no plot; every label-free chip meeting one is kept, on top of
     the random draw, and hard negatives touching a label are ignored.
@@ -128,13 +117,7 @@ def build_dataset(
     ground): every non-collar chip of theirs, on the same grid, is written as a
     background chip (empty label file) into the train split. They hold nothing
     for val and test to score; measure false targets on held-out poppy-free
-    images instead (``scripts/false_targets.py``).
-    ``split``: ``"block"`` (ground blocks of ``block_m`` metres, default
-    :func:`~poppyscan.train.dataset.split.default_block_m`) or ``"ortho"``
-    (whole orthomosaics, overlapping ones kept together). ``val_frac`` and
-    ``test_frac``: shares of chips per split. ``seed`` fixes the split and the
-    negatives. ``image_format``: ``"png"`` or ``"jpg"`` (``jpeg_quality``
-    1-100). ``on_chips(n)`` reports chips read. Defaults: ``configs/dataset.yaml``.
+    images instead (``scripts/false_targets.py``). ``on_chips(n)`` reports chips read.
 
     The summary's ``counts``: ``labels_in`` (labels given), ``slivers_dropped``
     (label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips
@@ -149,8 +132,13 @@ def build_dataset(
     dropped chips), ``negatives_from_chips`` (background chips from
     ``negatives_from``) and ``negatives_from_collar_chips`` (their collar chips, skipped).
     """
-    _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
-                   image_format, jpeg_quality, orthos)
+    if options is None:
+        options = DatasetOptions.from_settings(settings)
+    elif settings:
+        raise ConfigError(f"pass options or the settings {sorted(settings)} as keywords, not both")
+    if not orthos:
+        raise ConfigError("no orthomosaics given; pass at least one")
+    inputs = _Inputs(orthos, labels, hard_negatives, negatives_from)
     out_dir = Path(out_dir)
     folder = OutputFolder(out_dir, OUTPUTS, manifest=SUMMARY_NAME)
     with folder.open():  # the old dataset stays until the new one is complete
@@ -160,14 +148,7 @@ def build_dataset(
                               "--overwrite")
         stage = folder.staging()
         try:
-            summary = _build(
-                stage, out_dir, orthos, labels, grid=grid, class_names=class_names,
-                class_map=class_map, default_class=default_class, negatives_from=negatives_from,
-                min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
-                hard_negatives=hard_negatives, split=split, block_m=block_m, val_frac=val_frac,
-                test_frac=test_frac, seed=seed, image_format=image_format, jpeg_quality=jpeg_quality,
-                min_valid_frac=min_valid_frac, bands=bands, label_format=label_format,
-                workers=workers, on_chips=on_chips)
+            summary = _build(stage, out_dir, inputs, options, on_chips)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -175,102 +156,102 @@ def build_dataset(
     return summary
 
 
-def _build(out_dir: Path, final_dir: Path, orthos, labels, *, grid, class_names, class_map,
-           default_class, negatives_from, min_visible_frac, negative_ratio, hard_negatives, split, block_m, val_frac, test_frac,
-           seed, image_format, jpeg_quality, min_valid_frac, bands, label_format, workers,
-           on_chips) -> DatasetSummary:
-    """Write the dataset into the staging folder ``out_dir``; its summary names ``final_dir``."""
-    label_set = _as_label_set(labels, label_format, default_class).renamed(class_map)
-    names = _class_names(label_set, class_names)
-    hard = _as_hard_negatives(hard_negatives, label_set)
-    infos = [inspect_raster(path, bands=bands) for path in orthos]
-    gsd_m = grid.gsd_m if grid.gsd_m is not None else native_gsd_m(infos)
-    _check_block(grid, gsd_m, split, block_m)
-    negative_infos = negative_sources(negatives_from, infos, bands)
-    crs = CRS.from_user_input(infos[0].crs.to_wkt())
-    rng = np.random.default_rng(seed)
-    if split == "block" and block_m is None:
-        block_m = default_block_m(gsd_m, grid.tile_px, grid.overlap_px)
-    local = _LocalLabels(label_set, names)
-    plans = plan_dataset(infos, grid, crs, local.for_crs(crs)[1], split=split, block_m=block_m,
-                         val_frac=val_frac, test_frac=test_frac, rng=rng,
-                         min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac)
-    suffix = image_suffix(image_format)
-    tally, index = _Tally(), ChipIndex()
-    tally.counts["labels_in"] = len(label_set)
-    tally.counts["hard_negatives_in"] = hard.n_in
-    tally.counts["hard_negatives_on_labels"] = hard.n_on_labels
+class _Writer:
+    """Writes chips, labels and the chip index into the staging folder, and counts them."""
 
-    def write(chip: Chip, plan: ChipPlan | Background, boxes: np.ndarray, n_slivers: int) -> None:
-        name = f"{plan.chip_id}{suffix}"
-        write_chip_image(chip, out_dir / "images" / plan.split / name, image_format=image_format,
-                         jpeg_quality=jpeg_quality)
+    def __init__(self, out_dir: Path, names: Sequence[str], crs: CRS,
+                 options: DatasetOptions) -> None:
+        self.out_dir, self.names, self.crs, self.options = out_dir, names, crs, options
+        self.suffix = image_suffix(options.image_format)
+        self.tally, self.index = _Tally(), ChipIndex()
+
+    def write(self, chip: Chip, plan: ChipPlan | Background, boxes: np.ndarray,
+              n_slivers: int) -> None:
+        """One chip image and its YOLO label file, indexed and counted."""
+        name, split = f"{plan.chip_id}{self.suffix}", plan.split
+        write_chip_image(chip, self.out_dir / "images" / split / name,
+                         image_format=self.options.image_format,
+                         jpeg_quality=self.options.jpeg_quality)
         text = yolo_label_text(boxes[:, 0], boxes[:, 1:])
-        atomic_write_text(out_dir / "labels" / plan.split / f"{plan.chip_id}.txt", text)
-        index.add(chip, f"images/{plan.split}/{name}")
+        atomic_write_text(self.out_dir / "labels" / split / f"{plan.chip_id}.txt", text)
+        self.index.add(chip, f"images/{split}/{name}")
         window = chip.window
-        index.rows[-1].update(
-            chip_id=plan.chip_id, split=plan.split, negative=not len(boxes), n_labels=len(boxes),
+        self.index.rows[-1].update(
+            chip_id=plan.chip_id, split=split, negative=not len(boxes), n_labels=len(boxes),
             n_slivers=n_slivers, win_col_off=float(window.col_off),
             win_row_off=float(window.row_off), win_width=float(window.width),
             win_height=float(window.height), cropped=plan.region is not None,
-            geometry=ground_in_chip_crs(plan, crs, chip),
+            geometry=ground_in_chip_crs(plan, self.crs, chip),
         )
-        tally.counts["chips_cropped_split"] += plan.region is not None
-        counts = tally.splits[plan.split]
+        self.tally.counts["chips_cropped_split"] += plan.region is not None
+        counts = self.tally.splits[split]
         counts["images"] += 1
         counts["negative" if not len(boxes) else "positive"] += 1
-        counts["labels"].update(names[int(c)] for c in boxes[:, 0])
+        counts["labels"].update(self.names[int(c)] for c in boxes[:, 0])
 
-    negatives = _read_positives(infos, grid, crs, plans, local, hard, tally, write,
-                                min_valid_frac=min_valid_frac, min_visible_frac=min_visible_frac,
-                                workers=workers, on_chips=on_chips)
-    _add_negatives(negatives, plans, grid, crs, tally, write, negative_ratio=negative_ratio, rng=rng)
-    read_negative_sources(negative_infos, grid, tally.counts, write, min_valid_frac=min_valid_frac,
-                          workers=workers, on_chips=on_chips)
+    def finish(self, summary: DatasetSummary) -> None:
+        """The chip index, summary.json and (last) data.yaml."""
+        self.index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
+        write_chip_index(self.index, self.out_dir / INDEX_NAME)
+        atomic_write_text(self.out_dir / SUMMARY_NAME,
+                          json.dumps(summary.to_dict(), indent=2) + "\n")
+        splits = [sp for sp in SPLITS if self.tally.splits[sp]["images"]]
+        atomic_write_text(self.out_dir / DATA_YAML, data_yaml_text(self.names, splits))
+
+
+def _build(out_dir: Path, final_dir: Path, inputs: _Inputs, options: DatasetOptions,
+           on_chips: Callable[[int], None] | None) -> DatasetSummary:
+    """Write the dataset into the staging folder ``out_dir``; its summary names ``final_dir``."""
+    grid = options.grid
+    label_set = _as_label_set(inputs.labels, options.label_format,
+                              options.default_class).renamed(options.class_map)
+    names = _class_names(label_set, options.class_names)
+    hard = _as_hard_negatives(inputs.hard_negatives, label_set)
+    infos = [inspect_raster(path, bands=options.bands) for path in inputs.orthos]
+    gsd_m = grid.gsd_m if grid.gsd_m is not None else native_gsd_m(infos)
+    _check_block(grid, gsd_m, options.split, options.block_m)
+    negative_infos = negative_sources(inputs.negatives_from, infos, options.bands)
+    crs = CRS.from_user_input(infos[0].crs.to_wkt())
+    rng = np.random.default_rng(options.seed)
+    block_m = options.block_m
+    if options.split == "block" and block_m is None:
+        block_m = default_block_m(gsd_m, grid.tile_px, grid.overlap_px)
+    local = _LocalLabels(label_set, names)
+    plans = plan_dataset(infos, grid, crs, local.for_crs(crs)[1], split=options.split,
+                         block_m=block_m, val_frac=options.val_frac, test_frac=options.test_frac,
+                         rng=rng, min_valid_frac=options.min_valid_frac,
+                         min_visible_frac=options.min_visible_frac)
+    writer = _Writer(out_dir, names, crs, options)
+    tally = writer.tally
+    tally.counts.update(labels_in=len(label_set), hard_negatives_in=hard.n_in,
+                        hard_negatives_on_labels=hard.n_on_labels)
+    negatives = _read_positives(infos, plans, local, hard, writer, on_chips)
+    _add_negatives(negatives, plans, writer, rng)
+    read_negative_sources(negative_infos, grid, tally.counts, writer.write,
+                          min_valid_frac=options.min_valid_frac, workers=options.workers,
+                          on_chips=on_chips)
     _check_splits(final_dir, tally)
     summary = DatasetSummary(
         final_dir, names, float(gsd_m), grid.tile_px, grid.overlap_px,
         crs.to_string(), relative_names([i.path for i in infos]),
         {s: {**c, "labels": dict(sorted(c["labels"].items()))} for s, c in tally.splits.items()},
         _final_counts(tally, len(label_set)),
-        dict(split=split, block_m=block_m, val_frac=val_frac, test_frac=test_frac, seed=seed,
-             min_visible_frac=min_visible_frac, negative_ratio=negative_ratio,
-             min_valid_frac=min_valid_frac, image_format=image_format,
-             **({"gsd": "native"} if grid.gsd_m is None else {}),
-             **({"hard_negatives": list(relative_names(hard.sources))} if hard.sources else {}),
-             **({"negatives_from": list(relative_names([i.path for i in negative_infos]))}
-                if negative_infos else {}),
-             **({"jpeg_quality": int(jpeg_quality)} if image_format == "jpg" else {})),
+        _summary_options(options, block_m, hard, negative_infos),
     )
-    index.rows.sort(key=lambda row: (SPLITS.index(row["split"]), row["chip_id"]))
-    write_chip_index(index, out_dir / INDEX_NAME)
-    atomic_write_text(out_dir / SUMMARY_NAME, json.dumps(summary.to_dict(), indent=2) + "\n")
-    atomic_write_text(out_dir / DATA_YAML, data_yaml_text(names, [sp for sp in SPLITS if tally.splits[sp]["images"]]))
+    writer.finish(summary)
     return summary
 
 
-def _check_options(grid, min_visible_frac, negative_ratio, split, block_m, val_frac, test_frac,
-                   image_format, jpeg_quality, orthos) -> None:
-    if not orthos:
-        raise ConfigError("no orthomosaics given; pass at least one")
-    if grid.tile_px % YOLO_STRIDE_PX:
-        raise ConfigError(
-            f"tile_px={grid.tile_px} must be a multiple of {YOLO_STRIDE_PX} (YOLO stride), e.g. "
-            f"{max(YOLO_STRIDE_PX, grid.tile_px // YOLO_STRIDE_PX * YOLO_STRIDE_PX)}"
-        )
-    if not 0 < min_visible_frac <= 1:
-        raise ConfigError(f"min_visible_frac={min_visible_frac!r} must be in (0, 1]")
-    if not 0 <= negative_ratio <= 100:
-        raise ConfigError(f"negative_ratio={negative_ratio!r} must be in [0, 100] negatives per positive")
-    if split not in SPLIT_MODES:
-        raise ConfigError(f"split={split!r}: use one of {', '.join(SPLIT_MODES)}")
-    if block_m is not None and split != "block":
-        raise ConfigError(f"block_m={block_m!r} applies only to split='block'")
-    check_fracs(val_frac, test_frac)
-    image_suffix(image_format)
-    if not 1 <= jpeg_quality <= 100:
-        raise ConfigError(f"jpeg_quality={jpeg_quality!r} must be in [1, 100]")
+def _summary_options(options: DatasetOptions, block_m: float | None, hard: HardNegatives,
+                     negative_infos) -> dict[str, Any]:
+    """The options the summary records: what was asked, with block_m as resolved."""
+    jpg = options.image_format == "jpg"
+    return {**options.summary(block_m),
+            **({"gsd": "native"} if options.grid.gsd_m is None else {}),
+            **({"hard_negatives": list(relative_names(hard.sources))} if hard.sources else {}),
+            **({"negatives_from": list(relative_names([i.path for i in negative_infos]))}
+               if negative_infos else {}),
+            **({"jpeg_quality": int(options.jpeg_quality)} if jpg else {})}
 
 
 def _check_block(grid: GridSpec, gsd_m: float, split: str, block_m: float | None) -> None:
@@ -333,35 +314,38 @@ def _own_part(chip: Chip, plan: ChipPlan, crs) -> Chip:
     return chip if plan.region is None else crop_chip(chip, ground_in_chip_crs(plan, crs, chip))
 
 
-def _read_positives(infos, grid, crs, plans, local, hard, tally, write, *, min_valid_frac,
-                    min_visible_frac, workers, on_chips) -> dict[str, list]:
+def _read_positives(infos, plans, local: _LocalLabels, hard: HardNegatives, writer: _Writer,
+                    on_chips: Callable[[int], None] | None) -> dict[str, list]:
     """Read every chip once: write the labelled ones, return the label-free ones by split.
 
     Chips crossing a split edge are cropped first. A label-free chip meeting a
     hard negative is written at once.
     """
+    options, tally = writer.options, writer.tally
     negatives: dict[str, list] = defaultdict(list)
     stats = ChipStats()
-    chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
+    chips = iter_chips(infos, options.grid, min_valid_frac=options.min_valid_frac,
+                       workers=options.workers, stats=stats)
     for chip in with_progress(chips, stats, on_chips):
         plan = plans.get(chip.key)
         if plan is None or plan.split is None:
             tally.counts["chips_dropped_split"] += 1
             continue
-        chip = _own_part(chip, plan, crs)
-        if chip.valid_frac < min_valid_frac:  # its own split's part is all collar
+        chip = _own_part(chip, plan, writer.crs)
+        if chip.valid_frac < options.min_valid_frac:  # its own split's part is all collar
             tally.counts["chips_dropped_split"] += 1
             continue
         geoms, tree = local.for_crs(chip.crs)
-        found = chip_labels(chip, geoms, local.class_ids, tree, min_visible_frac=min_visible_frac)
+        found = chip_labels(chip, geoms, local.class_ids, tree,
+                            min_visible_frac=options.min_visible_frac)
         tally.counts["slivers_dropped"] += found.slivers
         if found.positive:
-            write(chip, plan, found.boxes, found.slivers)
+            writer.write(chip, plan, found.boxes, found.slivers)
             tally.kept_labels.update(found.label_ids)
         elif found.touched:
             tally.counts["sliver_only_chips"] += 1
         elif hard.in_chip(chip):
-            write(chip, plan, np.zeros((0, 5)), 0)
+            writer.write(chip, plan, np.zeros((0, 5)), 0)
             tally.counts["hard_negative_chips"] += 1
         else:
             negatives[plan.split].append((chip.key, chip.valid_frac))
@@ -369,22 +353,24 @@ def _read_positives(infos, grid, crs, plans, local, hard, tally, write, *, min_v
     return negatives
 
 
-def _add_negatives(negatives, plans, grid, crs, tally, write, *, negative_ratio, rng) -> None:
+def _add_negatives(negatives, plans, writer: _Writer, rng: np.random.Generator) -> None:
     """Draw ``negative_ratio`` label-free chips per positive chip in each split and write them."""
+    tally, ratio = writer.tally, writer.options.negative_ratio
     chosen: list[tuple[str, int, int]] = []
     for split in SPLITS:
         pool = sorted(key for key, _ in negatives.get(split, []))
         tally.counts["negatives_available"] += len(pool)
-        want = min(len(pool), int(round(negative_ratio * tally.splits[split]["positive"])))
+        want = min(len(pool), int(round(ratio * tally.splits[split]["positive"])))
         picks = rng.choice(len(pool), size=want, replace=False) if want else []
         chosen.extend(pool[i] for i in sorted(picks))
     by_source: dict[str, list] = defaultdict(list)
     for key in chosen:
         by_source[key[0]].append(plans[key])
     for items in by_source.values():
-        with ChipReader(items[0].info, grid) as reader:
+        with ChipReader(items[0].info, writer.options.grid) as reader:
             for plan in items:
-                write(_own_part(reader.read(plan.cell), plan, crs), plan, np.zeros((0, 5)), 0)
+                chip = _own_part(reader.read(plan.cell), plan, writer.crs)
+                writer.write(chip, plan, np.zeros((0, 5)), 0)
 
 
 def _check_splits(out_dir: Path, tally: _Tally) -> None:

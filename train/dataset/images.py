@@ -18,11 +18,10 @@ from affine import dumpsw
 from poppyscan.atomic import atomic_path, atomic_write_text
 from poppyscan.errors import ConfigError
 from poppyscan.tiles.chip import Chip
+from poppyscan.train.dataset_options import IMAGE_FORMATS
 
 __all__ = ["IMAGE_FORMATS", "image_suffix", "write_chip_image"]
 
-# format -> (image suffix, world-file suffix)
-IMAGE_FORMATS: dict[str, tuple[str, str]] = {"png": (".png", ".pgw"), "jpg": (".jpg", ".jgw")}
 
 
 def image_suffix(image_format: str) -> str:

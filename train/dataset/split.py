@@ -25,8 +25,8 @@ import numpy as np
 import shapely
 from shapely.strtree import STRtree
 
-from poppyscan.errors import ConfigError
 from poppyscan.tiles.geometry import connected_groups
+from poppyscan.train.dataset_options import SPLIT_MODES, check_fracs
 
 __all__ = [
     "SPLITS",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 SPLITS = ("train", "val", "test")
-SPLIT_MODES = ("block", "ortho")
 # Block edges within this fraction of a block of a chip edge count as the same line.
 _EDGE_TOL = 1e-6
 # Shared area below this fraction of a chip is an edge touching, not an overlap.
@@ -171,15 +170,3 @@ def drop_conflicts(footprints: Sequence, splits: Sequence[str]) -> np.ndarray:
 
 def _overlap(a, b) -> bool:
     return shapely.intersection(a, b).area > _AREA_TOL * min(a.area, b.area)
-
-
-def check_fracs(val_frac: float, test_frac: float) -> None:
-    """ConfigError unless ``val_frac`` is in (0, 1), ``test_frac`` in [0, 1) and their sum < 1."""
-    if not 0 < val_frac < 1:
-        raise ConfigError(f"val_frac={val_frac!r} must be in (0, 1): training needs a validation split")
-    if not 0 <= test_frac < 1:
-        raise ConfigError(f"test_frac={test_frac!r} must be in [0, 1)")
-    if val_frac + test_frac >= 1:
-        raise ConfigError(
-            f"val_frac + test_frac = {val_frac + test_frac:g} must be below 1 to leave a train split"
-        )

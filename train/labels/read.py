@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from poppyscan.errors import ConfigError, LabelError
+from poppyscan.train.dataset_options import LABEL_FORMATS  # its one home, light for --help
 
 from ._files import load_json
 from .coco import looks_like_coco, read_coco
@@ -19,8 +20,6 @@ from .voc import read_voc
 from .yolo import read_yolo
 
 __all__ = ["read_labels", "detect_format", "LABEL_FORMATS"]
-
-LABEL_FORMATS = ("auto", "ogr", "yolo", "coco", "voc", "labelstudio", "deepforest")
 
 # Suffixes OGR reads that no pixel format uses.
 _OGR_SUFFIXES = {".geojson", ".gpkg", ".shp", ".kml", ".gml", ".fgb", ".gpx", ".sqlite", ".parquet"}
