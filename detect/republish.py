@@ -56,14 +56,15 @@ def read_coverage(path: Path):
 
 def run_overview(manifest: dict):
     """The report's mission overview, when the run's orthomosaics are still where they were."""
-    from poppyscan.detect.export.overview import mission_overview
+    from poppyscan.detect.export.overview import mission_overviews
     from poppyscan.tiles import inspect_raster
 
     paths = [Path(i["path"]) for i in manifest.get("inputs", [])]
     if not paths or not all(p.is_file() for p in paths):
         return None
     infos = [inspect_raster(p) for p in paths]
-    return mission_overview(infos, infos[0].crs)
+    labels = (manifest.get("extra") or {}).get("sources")
+    return mission_overviews(infos, infos[0].crs, labels=labels)
 
 
 def republish(run_dir: Path, targets: Sequence[Target], manifest: dict, *, source: Path,

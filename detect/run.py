@@ -23,7 +23,7 @@ from typing import Any
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.bundle import ModelBundle
 from poppyscan.detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thumbnail
-from poppyscan.detect.export.overview import mission_overview
+from poppyscan.detect.export.overview import mission_overviews
 from poppyscan.detect.journal import Journal, JournalMismatch, journal_path
 from poppyscan.detect.merge import MergeSettings
 from poppyscan.detect.pipeline import BLOCK_CHIPS, DetectionResult, plan_detection, run_detection
@@ -218,7 +218,8 @@ def _write(found: FoundTargets, staging: Path) -> tuple[list[Target], dict[str, 
     targets = _thumbnails(found, staging)
     written = write_all(
         staging, targets, mission=found.mission, model_id=bundle.model_id,
-        coverage=(result.coverage, result.crs), overview=mission_overview(result.infos, result.crs),
+        coverage=(result.coverage, result.crs),
+        overview=mission_overviews(result.infos, result.crs, labels=found.labels),
         chips_processed=result.stats.yielded, chips_skipped=result.stats.skipped_collar,
         skipped=found.skipped,
     )

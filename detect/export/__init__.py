@@ -63,7 +63,7 @@ def write_all(
     model_id: str,
     formats: Iterable[str] = FORMATS,
     coverage: tuple[shapely.Geometry | Iterable[shapely.Geometry], Any] | None = None,
-    overview: Overview | None = None,
+    overview: Overview | list[tuple[str, Overview]] | None = None,
     chips_processed: int | None = None,
     chips_skipped: int | None = None,
     skipped: Sequence[Mapping[str, str]] = (),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,9 +14,58 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 
 from poppyscan.tiles.raster import RasterInfo, decimated_read_is_cheap, overview_read, to_uint8
 
-__all__ = ["mission_overview"]
+__all__ = ["GROUP_GAP_M", "group_far_apart", "mission_overview", "mission_overviews"]
 
 FOOTPRINT_GREY = 128
+# Files farther apart than this are drawn as separate overviews: one map of two valleys 10 km
+# apart still shows plots; one of two continents is a black box with a 2000 km scale bar.
+GROUP_GAP_M = 10_000.0
+
+
+def mission_overviews(infos: Sequence[RasterInfo], crs: CRS, *, max_px: int = 1600,
+                      labels: dict[str, str] | None = None) -> list[tuple[str, tuple]]:
+    """``[(caption, overview)]``: one overview per group of files lying near each other.
+
+    One group is drawn in ``crs``; several each in their first file's CRS, captioned
+    with their files' ``labels`` (full path -> label; default: file names).
+    """
+    groups = group_far_apart(infos)
+    out = []
+    for group in groups:
+        names = [(labels or {}).get(str(i.path)) or Path(i.path).name for i in group]
+        caption = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        out.append((caption, mission_overview(group, crs if len(groups) == 1 else group[0].crs,
+                                              max_px=max_px)))
+    return out
+
+
+def group_far_apart(infos: Sequence[RasterInfo], gap_m: float = GROUP_GAP_M
+                    ) -> list[list[RasterInfo]]:
+    """``infos`` in groups whose footprints lie within ``gap_m`` of another of the group."""
+    boxes = [transform_bounds(i.crs, "EPSG:4326", *_bounds(i)) for i in infos]
+    group = list(range(len(infos)))
+
+    def root(k: int) -> int:
+        while group[k] != k:
+            k = group[k]
+        return k
+
+    for a in range(len(infos)):
+        for b in range(a + 1, len(infos)):
+            if _gap_m(boxes[a], boxes[b]) <= gap_m:
+                group[root(b)] = root(a)
+    ordered: dict[int, list[RasterInfo]] = {}
+    for k, info in enumerate(infos):
+        ordered.setdefault(root(k), []).append(info)
+    return list(ordered.values())
+
+
+def _gap_m(a, b) -> float:
+    """Distance between two lon/lat boxes, equirectangular (good to a few % at this scale)."""
+    dlon = max(0.0, b[0] - a[2], a[0] - b[2])
+    dlat = max(0.0, b[1] - a[3], a[1] - b[3])
+    lat = math.radians((a[1] + a[3] + b[1] + b[3]) / 4)
+    return math.hypot(dlon * 111_320 * math.cos(lat), dlat * 110_540)
 
 
 def mission_overview(infos: Sequence[RasterInfo], crs: CRS, *, max_px: int = 1600):

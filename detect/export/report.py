@@ -39,7 +39,7 @@ def write_report_html(
     *,
     mission: str,
     model_id: str,
-    overview: Overview | None = None,
+    overview: Overview | list[tuple[str, Overview]] | None = None,
     coverage_area_km2: float | None = None,
     chips_processed: int | None = None,
     chips_skipped: int | None = None,
@@ -51,7 +51,8 @@ def write_report_html(
 ) -> Path:
     """Write the HTML report to ``path`` atomically.
 
-    ``overview`` is ``(image, transform, crs)``: an H x W x 3 (or 4, alpha
+    ``overview`` is ``(image, transform, crs)`` (or a list of ``(caption, overview)``,
+    one per group of files lying far apart): an H x W x 3 (or 4, alpha
     ignored) array, e.g. an overview level of the orthomosaic read with
     rasterio and turned channels-last, with the affine transform of that array
     and the raster CRS. Targets are drawn on it numbered by rank.
@@ -80,13 +81,7 @@ def write_report_html(
         ),
     ]
     if overview is not None:
-        jpeg = _jpeg(draw_overview(overview, ordered, max_px=overview_max_px))
-        parts.append(
-            "<h2>Overview</h2><figure>"
-            f'<img class="overview" alt="overview with targets numbered by rank" src="{jpeg}">'
-            "<figcaption>Markers are numbered by rank; colour = confidence "
-            "(red &ge; 80&nbsp;%, orange &ge; 50&nbsp;%, yellow below).</figcaption></figure>"
-        )
+        parts.append(_overviews(overview, ordered, overview_max_px))
     parts.append(_target_table(ordered, root))
     parts.append(_skipped(skipped))
     parts.append(_coverage(coverage_area_km2, chips_processed, chips_skipped))
@@ -219,6 +214,23 @@ def _thumbnail_img(t: Target, root: Path) -> str:
         return f"missing: {_e(t.thumbnail)}"
     data = base64.b64encode(file.read_bytes()).decode("ascii")
     return f'<img class="thumb" alt="{_e(t.target_id)}" src="data:{mime};base64,{data}">'
+
+
+def _overviews(overview, targets: Sequence[Target], max_px: int) -> str:
+    """One figure, or one per group of files lying far apart (``[(caption, overview)]``)."""
+    groups = overview if isinstance(overview, list) else [("", overview)]
+    parts = ["<h2>Overview</h2>"]
+    if len(groups) > 1:
+        parts.append(f'<p class="warn">The orthomosaics lie in {len(groups)} areas far apart; '
+                     "each is drawn on its own map below.</p>")
+    for caption, view in groups:
+        jpeg = _jpeg(draw_overview(view, targets, max_px=max_px))
+        parts.append(
+            f'<figure><img class="overview" alt="overview with targets numbered by rank" '
+            f'src="{jpeg}"><figcaption>{_e(caption) + ": " if len(groups) > 1 else ""}'
+            "Markers are numbered by rank; colour = confidence "
+            "(red &ge; 80&nbsp;%, orange &ge; 50&nbsp;%, yellow below).</figcaption></figure>")
+    return "".join(parts)
 
 
 def _skipped(skipped: Sequence[Mapping[str, str]]) -> str:

@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 
 from poppyscan.cli.main import cli
-from tests.detect.conftest import untrained_bundle  # noqa: F401 - a fixture
 from tests.detect.marks import MarkPredictor, make_marked_raster
 
 MARKS = [(40, 40, 70, 70), (300, 200, 330, 230)]
