@@ -113,12 +113,19 @@ def connected_groups(n: int, pairs: np.ndarray) -> np.ndarray:
     Items linked directly or through a chain share a label: the connected
     components of the graph, e.g. chips or boxes that overlap one another.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+    labels = np.arange(n)  # each item's root: the least item of its tree
+    a, b = pairs[:, 0], pairs[:, 1]
+    while True:  # numpy only (the base install has no scipy): hook roots, then compress
+        ra, rb = labels[a], labels[b]
+        apart = ra != rb
+        if not apart.any():
+            break
+        # Each tree with a smaller neighbour hooks under the least of them; then paths shorten.
+        np.minimum.at(labels, np.maximum(ra, rb)[apart], np.minimum(ra, rb)[apart])
+        while not np.array_equal(up := labels[labels], labels):
+            labels = up
+    return np.unique(labels, return_inverse=True)[1].reshape(-1)
 
 
 def reproject_geometry(geom, src_crs, dst_crs, *, max_segment: float | np.ndarray | None = 1.0):

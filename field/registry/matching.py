@@ -11,7 +11,7 @@ A sighting and a target are *candidates* when
   (large plots, whose centroids move with the drawn outline).
 
 Candidates form small connected groups; within each, the assignment that
-minimises the summed centroid distance (Hungarian, scipy) pairs them one to
+minimises the summed centroid distance (Hungarian, numpy) pairs them one to
 one, so two neighbouring plots never collapse into one target. Sightings left
 over become new targets.
 """
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy.optimize import linear_sum_assignment
 
+from poppyscan.field.registry.assignment import min_cost_assignment
 from poppyscan.tiles.geometry import connected_groups
 
 __all__ = ["MIN_OVERLAP_FRAC", "Match", "match_sightings"]
@@ -75,7 +75,7 @@ def match_sightings(
         cost = np.full((len(rows), len(cols)), np.inf)
         cost[row_of, col_of] = dist[sel]
         big = np.nanmax(dist[sel]) * 10 + 1e6  # "not a candidate": never chosen over a real pair
-        r, c = linear_sum_assignment(np.where(np.isfinite(cost), cost, big))
+        r, c = min_cost_assignment(np.where(np.isfinite(cost), cost, big))
         for i, j in zip(r, c, strict=True):
             if np.isfinite(cost[i, j]):
                 k = sel[(row_of == i) & (col_of == j)][0]
