@@ -116,8 +116,8 @@ def inference_options(func):
 
 
 class Progress:
-    """Progress for :mod:`poppyscan.api`'s ``progress``: a rich bar with rate and ETA on a
-    terminal, plain lines at a steady pace otherwise (so a log shows a live run).
+    """Progress for :mod:`poppyscan.api`'s ``progress``: a bar with rate and ETA redrawn in
+    place on a terminal, plain lines at a steady pace otherwise (so a log shows a live run).
 
     Opens at ``start(total)``, so errors raised before the work starts print alone.
     """
@@ -128,16 +128,18 @@ class Progress:
 
         self.description, self.unit, self.interval_s = description, unit, interval_s
         self.plain = not sys.stderr.isatty() if plain is None else plain
-        self._bar = self._task = None
+        self._note: str | None = None
         self._total, self._done, self._started, self._last_line = None, 0, 0.0, 0.0
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        elif self.plain and self._started and exc[0] is None:
+        if not self._started:
+            return
+        if not self.plain:
+            self._draw(final=True)
+        elif exc[0] is None:
             self._line()
 
     def start(self, total: int | None) -> None:
@@ -146,13 +148,13 @@ class Progress:
         self._total, self._started = total, time.monotonic()
         self._last_line = self._started
         if not self.plain:
-            self._start_bar(total)
+            self._draw()
 
     def source(self, label: str, index: int, count: int) -> None:
         """Name the file being worked on: ``label`` is number ``index`` of ``count``."""
         self.description = f"{self.description.split(' ')[0]} {label} ({index}/{count})"
-        if self._bar is not None:
-            self._bar.update(self._task, description=self.description)
+        if not self.plain and self._started:
+            self._draw()
         elif self.plain:
             self._line()
 
@@ -161,17 +163,14 @@ class Progress:
         import time
 
         self._done += n
-        if self._bar is not None:
-            self._bar.advance(self._task, n)
-            speed = self._bar.tasks[self._task].speed
-            if note is not None:
-                self._bar.update(self._task, rate=note)
-            elif speed:
-                self._bar.update(self._task, rate=f"{speed:,.1f} {self.unit}/s")
-        elif self.plain and time.monotonic() - self._last_line >= self.interval_s:
+        self._note = note if note is not None else self._note
+        if not self.plain:
+            if time.monotonic() - self._last_line >= 0.2:  # a few redraws a second
+                self._draw()
+        elif time.monotonic() - self._last_line >= self.interval_s:
             self._line(note)
 
-    def _line(self, note: str | None = None) -> None:
+    def _status(self, note: str | None = None) -> str:
         import time
 
         now = time.monotonic()
@@ -181,28 +180,19 @@ class Progress:
         eta = ""
         if self._total and rate > 0:
             eta = f", ETA {_clock((self._total - self._done) / rate)}"
-        click.echo(f"{self.description}: {self._done}{total} {self.unit}, "
-                   f"{note or f'{rate:,.1f} {self.unit}/s'}{eta}", err=True)
+        return (f"{self._done}{total} {self.unit}, "
+                f"{note or f'{rate:,.1f} {self.unit}/s'}{eta}")
 
-    def _start_bar(self, total: int | None) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as Bar
+    def _line(self, note: str | None = None) -> None:
+        click.echo(f"{self.description}: {self._status(note)}", err=True)
 
-        columns = [
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("[cyan]{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(),
-        ]
-        self._bar = Bar(*columns, console=Console(stderr=True), transient=False)
-        self._bar.start()
-        self._task = self._bar.add_task(self.description, total=total, rate="")
+    def _draw(self, final: bool = False) -> None:
+        """The bar, over the previous one (click's styling; no progress library needed)."""
+        width = 30
+        filled = min(width, round(width * self._done / self._total)) if self._total else 0
+        bar = click.style("━" * filled, fg="green") + click.style("━" * (width - filled), dim=True)
+        text = f"\r{click.style(self.description, bold=True)} {bar} {self._status(self._note)}"
+        click.echo(text + "\x1b[K", err=True, nl=final)
 
 
 def _clock(seconds: float) -> str:
