@@ -1,5 +1,12 @@
 """The GPU path: chips decoded on the device from JPEG tiles, and the model run on them there.
 
+**Experimental.** This is the one place that says so: it is a measured path
+(``scripts/bench_gpu.py``), not an engine of the pipeline. :func:`detect_on_device`
+keeps no journal (a killed run starts over), writes no output folder, returns its
+own :class:`DeviceRun` rather than the pipeline's result, and is offered by neither
+``poppyscan detect --engine`` nor :func:`poppyscan.api.detect`. It was built and tested
+on a CPU only; no GPU figures exist yet.
+
 :class:`JpegTileFeed` makes device batches, :class:`DevicePredictor` runs a
 YOLO predictor's network on them, :func:`detect_on_device` chains both with
 the pipeline's plan, box rule and merge. Torch is imported only when they run,

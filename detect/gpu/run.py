@@ -4,7 +4,7 @@ The same plan, blocks, collar rule, box rule and merge as
 :func:`poppyscan.detect.pipeline.run_detection`, with the chips made on the
 device by :class:`~poppyscan.detect.gpu.feed.JpegTileFeed` and the network run
 on them there by :class:`~poppyscan.detect.gpu.predict.DevicePredictor`.
-No journal: this is the measured GPU path, not yet the resumable engine.
+Experimental: see :mod:`poppyscan.detect.gpu` for what it is not.
 """
 
 from __future__ import annotations

@@ -265,3 +265,13 @@ def test_cuda_feed_matches_the_cpu_feed_and_runs_fp16(rasters):
                                               device="cuda"))
     assert predictor.dtype == torch.float16
     assert len(predictor(found.images)) == len(items)
+
+
+def test_the_experimental_gpu_path_is_offered_as_no_engine():
+    from poppyscan.cli.detect import detect as detect_command
+    from poppyscan.detect import gpu
+    from poppyscan.detect.pipeline import ENGINES
+
+    engine = next(p for p in detect_command.params if p.name == "engine")
+    assert "gpu" not in ENGINES and "gpu" not in engine.type.choices
+    assert "**Experimental.**" in gpu.__doc__
