@@ -76,25 +76,13 @@ class SurveyResult:
 
 
 def generate_survey(
-    out_dir: str | os.PathLike,
-    *,
-    seed: int,
-    size_px: tuple[int, int] = (2048, 2048),
-    gsd_m: float = 0.05,
-    crs: str = "EPSG:32647",
-    mask: str = "alpha",
-    stages: Sequence[str] = STAGES,
-    plot_density_per_ha: float = 3.0,
-    distractor_density_per_ha: float = 6.0,
-    roof_density_per_ha: float = 0.4,
-    forest_cover: float | None = None,
-    wgs84: bool = False,
-    compress: str = "jpeg",
-    jpeg_quality: int = 90,
-    block_px: int = 512,
-    overviews: bool = False,
-    conditions: dict | None = None,
-    overwrite: bool = False,
+    out_dir: str | os.PathLike, *, seed: int, size_px: tuple[int, int] = (2048, 2048),
+    gsd_m: float = 0.05, crs: str = "EPSG:32647", mask: str = "alpha",
+    stages: Sequence[str] = STAGES, plot_density_per_ha: float = 3.0,
+    distractor_density_per_ha: float = 6.0, roof_density_per_ha: float = 0.4,
+    forest_cover: float | None = None, wgs84: bool = False, compress: str = "jpeg",
+    jpeg_quality: int = 90, block_px: int = 512, overviews: bool = False,
+    conditions: dict | None = None, overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> SurveyResult:
     """Write ``ortho.tif``, ``plots.geojson`` and ``distractors.geojson`` into ``out_dir``.
@@ -117,17 +105,15 @@ def generate_survey(
     Existing outputs raise ConfigError unless ``overwrite``.
     """
     t0 = time.perf_counter()
-    width, height = _check(seed, size_px, gsd_m, mask, stages, plot_density_per_ha,
-                           distractor_density_per_ha, roof_density_per_ha, forest_cover, compress,
-                           jpeg_quality, block_px)
+    raster = _RasterFormat(mask, compress, jpeg_quality, block_px, overviews)
+    width, height = _check_extent(seed, size_px, gsd_m)
+    raster.check()
+    _check_scene(stages, {"plot_density_per_ha": plot_density_per_ha,
+                          "distractor_density_per_ha": distractor_density_per_ha,
+                          "roof_density_per_ha": roof_density_per_ha}, forest_cover)
     check_overrides(conditions)
     map_crs = _projected_crs(crs)
-    out_dir = Path(out_dir)
-    paths = [out_dir / name for name in OUTPUT_NAMES]
-    wgs84_path = out_dir / "plots_wgs84.geojson" if wgs84 else None
-    existing = [p for p in [*paths, wgs84_path] if p is not None and p.exists()]
-    if existing and not overwrite:
-        raise ConfigError(f"{existing[0]} already exists; pass overwrite=True (--overwrite) to replace it")
+    paths, wgs84_path = _free_outputs(Path(out_dir), wgs84, overwrite)
 
     origin = survey_origin(seed, map_crs)
     scene = build_scene(seed, width * gsd_m, height * gsd_m, stages=stages,
@@ -138,21 +124,35 @@ def generate_survey(
     transform = Affine(gsd_m, 0.0, origin[0], 0.0, -gsd_m, origin[1] + scene.height_m)
     log.info("synth seed %d: %d x %d px at %.3f m, %d plots", seed, width, height, gsd_m,
              len(scene.plots))
+    _write_ortho(paths[0], SceneIndex(scene, cond, gsd_m), transform, map_crs, (width, height),
+                 raster, progress)
+    plots, distractors = _write_truth(scene, origin, map_crs, paths, wgs84_path)
+    footprint = to_map(scene.footprint, origin)
+    return SurveyResult(paths[0], paths[1], paths[2], wgs84_path, plots, distractors, transform,
+                        map_crs, footprint, (width, height), gsd_m, cond,
+                        time.perf_counter() - t0)
 
-    index = SceneIndex(scene, cond, gsd_m)
-    _write_ortho(paths[0], index, transform, map_crs, (width, height), mask=mask,
-                 compress=compress, jpeg_quality=jpeg_quality, block_px=block_px,
-                 overviews=overviews, progress=progress)
+
+def _free_outputs(out_dir: Path, wgs84: bool, overwrite: bool) -> tuple[list[Path], Path | None]:
+    """The output paths; ConfigError if one exists and not ``overwrite``."""
+    paths = [out_dir / name for name in OUTPUT_NAMES]
+    wgs84_path = out_dir / "plots_wgs84.geojson" if wgs84 else None
+    existing = [p for p in [*paths, wgs84_path] if p is not None and p.exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{existing[0]} already exists; pass overwrite=True (--overwrite) to replace it")
+    return paths, wgs84_path
+
+
+def _write_truth(scene, origin: tuple[float, float], map_crs: CRS, paths: list[Path],
+                 wgs84_path: Path | None) -> tuple[list[dict], list[dict]]:
+    """plots.geojson, distractors.geojson (and plots_wgs84.geojson): the records written."""
     plots = plot_records(scene, origin)
     distractors = distractor_records(scene, origin)
     write_records(paths[1], plots, PLOT_FIELDS, map_crs, layer="plots")
     write_records(paths[2], distractors, DISTRACTOR_FIELDS, map_crs, layer="distractors")
     if wgs84_path is not None:
         write_records(wgs84_path, plots, PLOT_FIELDS, map_crs, layer="plots", wgs84=True)
-    footprint = to_map(scene.footprint, origin)
-    return SurveyResult(paths[0], paths[1], paths[2], wgs84_path, plots, distractors, transform,
-                        map_crs, footprint, (width, height), gsd_m, cond,
-                        time.perf_counter() - t0)
+    return plots, distractors
 
 
 def survey_origin(seed: int, crs: CRS) -> tuple[float, float]:
@@ -173,47 +173,86 @@ def survey_origin(seed: int, crs: CRS) -> tuple[float, float]:
     return float(np.round(x)), float(np.round(y))
 
 
+@dataclass(frozen=True)
+class _RasterFormat:
+    """How the orthomosaic is stored: mask, compression, render blocks, overviews."""
+
+    mask: str
+    compress: str
+    jpeg_quality: int
+    block_px: int
+    overviews: bool
+
+    def check(self) -> None:
+        """Errors name the value and the valid choices."""
+        if self.mask not in MASKS:
+            raise ConfigError(f"mask {self.mask!r} is not one of {MASKS}")
+        if self.compress not in COMPRESSIONS:
+            raise ConfigError(f"compress {self.compress!r} is not one of {COMPRESSIONS}")
+        if self.block_px not in BLOCK_SIZES:
+            raise ConfigError(f"block_px {self.block_px!r} is not one of {BLOCK_SIZES}")
+        if not 1 <= int(self.jpeg_quality) <= 100:
+            raise ConfigError(f"jpeg_quality {self.jpeg_quality} must be 1-100")
+
+    @property
+    def bands(self) -> int:
+        return 4 if self.mask == "alpha" else 3
+
+    def profile(self, size: tuple[int, int], crs: CRS, transform: Affine) -> dict:
+        """The GeoTIFF creation profile: tiled as TILE_PX, compressed, masked."""
+        import rasterio
+
+        width, height = size
+        profile = dict(driver="GTiff", width=width, height=height, count=self.bands,
+                       dtype="uint8", crs=rasterio.crs.CRS.from_wkt(crs.to_wkt()),
+                       transform=transform, tiled=True, blockxsize=TILE_PX, blockysize=TILE_PX,
+                       interleave="pixel", compress=self.compress, bigtiff="IF_SAFER")
+        if self.compress == "jpeg":
+            profile.update(jpeg_quality=self.jpeg_quality,
+                           photometric="ycbcr" if self.bands == 3 else "rgb")
+        else:
+            profile.update(predictor=2, photometric="rgb")
+        if self.mask == "nodata":
+            profile["nodata"] = 0
+        else:
+            profile["alpha"] = "YES"
+        return profile
+
+
 def _write_ortho(path: Path, index: SceneIndex, transform: Affine, crs: CRS, size: tuple[int, int],
-                 *, mask: str, compress: str, jpeg_quality: int, block_px: int, overviews: bool,
-                 progress) -> None:
+                 raster: _RasterFormat, progress) -> None:
     import rasterio
-    from rasterio.enums import ColorInterp, Resampling
+    from rasterio.enums import ColorInterp
     from rasterio.windows import Window
 
     width, height = size
-    bands = 4 if mask == "alpha" else 3
-    profile = dict(driver="GTiff", width=width, height=height, count=bands, dtype="uint8",
-                   crs=rasterio.crs.CRS.from_wkt(crs.to_wkt()), transform=transform, tiled=True,
-                   blockxsize=TILE_PX, blockysize=TILE_PX, interleave="pixel", compress=compress,
-                   bigtiff="IF_SAFER")
-    if compress == "jpeg":
-        profile.update(jpeg_quality=jpeg_quality, photometric="ycbcr" if bands == 3 else "rgb")
-    else:
-        profile.update(predictor=2, photometric="rgb")
-    if mask == "nodata":
-        profile["nodata"] = 0
-    else:
-        profile["alpha"] = "YES"
+    bands = raster.bands
     interp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha][:bands]
     # A small block cache: tiles go out in order and are never read back.
     with rasterio.Env(GDAL_CACHEMAX=64), atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
+        with rasterio.open(tmp, "w", **raster.profile(size, crs, transform)) as dst:
             dst.colorinterp = interp
             for r0 in range(0, height, TILE_PX):
                 for c0 in range(0, width, TILE_PX):
                     tile = _render_tile(index, r0, c0, min(TILE_PX, height - r0),
-                                        min(TILE_PX, width - c0), block_px)
-                    if mask == "nodata":
+                                        min(TILE_PX, width - c0), raster.block_px)
+                    if raster.mask == "nodata":
                         tile = _nodata_rgb(tile)
                     data = np.moveaxis(tile[..., :bands], -1, 0)
                     dst.write(data, window=Window(c0, r0, tile.shape[1], tile.shape[0]))
                 if progress is not None:
                     progress(min(r0 + TILE_PX, height) * width, width * height)
-            if overviews:
-                factors = [2**k for k in range(1, 12) if max(width, height) / 2**k >= 256]
-                if factors:
-                    dst.build_overviews(factors, Resampling.average)
-                    dst.update_tags(ns="rio_overview", resampling="average")
+            if raster.overviews:
+                _build_overviews(dst, width, height)
+
+
+def _build_overviews(dst, width: int, height: int) -> None:
+    from rasterio.enums import Resampling
+
+    factors = [2**k for k in range(1, 12) if max(width, height) / 2**k >= 256]
+    if factors:
+        dst.build_overviews(factors, Resampling.average)
+        dst.update_tags(ns="rio_overview", resampling="average")
 
 
 def _render_tile(index: SceneIndex, r0: int, c0: int, h: int, w: int, block_px: int) -> np.ndarray:
@@ -247,9 +286,8 @@ def _projected_crs(crs) -> CRS:
     return out
 
 
-def _check(seed, size_px, gsd_m, mask, stages, plot_density, distractor_density, roof_density,
-           forest_cover, compress, jpeg_quality, block_px) -> tuple[int, int]:
-    """Validate options up front; errors name the value and the valid choices."""
+def _check_extent(seed, size_px, gsd_m) -> tuple[int, int]:
+    """Validate the seed and the raster's extent up front; errors name the value and range."""
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ConfigError(f"seed {seed!r} must be an integer in 0..2**32-1")
     try:
@@ -261,22 +299,16 @@ def _check(seed, size_px, gsd_m, mask, stages, plot_density, distractor_density,
         raise ConfigError(f"size_px {size_px!r} out of range: each side must be {lo}-{hi} px")
     if not GSD_RANGE_M[0] <= float(gsd_m) <= GSD_RANGE_M[1]:
         raise ConfigError(f"gsd_m {gsd_m} out of range: must be {GSD_RANGE_M[0]}-{GSD_RANGE_M[1]} m")
-    if mask not in MASKS:
-        raise ConfigError(f"mask {mask!r} is not one of {MASKS}")
-    if compress not in COMPRESSIONS:
-        raise ConfigError(f"compress {compress!r} is not one of {COMPRESSIONS}")
-    if block_px not in BLOCK_SIZES:
-        raise ConfigError(f"block_px {block_px!r} is not one of {BLOCK_SIZES}")
-    if not 1 <= int(jpeg_quality) <= 100:
-        raise ConfigError(f"jpeg_quality {jpeg_quality} must be 1-100")
+    return width, height
+
+
+def _check_scene(stages, densities_per_ha: dict[str, float], forest_cover) -> None:
+    """Validate what the scene holds: stages, densities per hectare and forest cover."""
     bad = [s for s in stages if s not in STAGES]
     if bad or not len(stages):
         raise ConfigError(f"stages {list(stages)!r} must be a non-empty subset of {STAGES}")
-    for name, value in (("plot_density_per_ha", plot_density),
-                        ("distractor_density_per_ha", distractor_density),
-                        ("roof_density_per_ha", roof_density)):
+    for name, value in densities_per_ha.items():
         if not 0 <= value <= 200:
             raise ConfigError(f"{name} {value} must be 0-200 per hectare")
     if forest_cover is not None and not 0 <= forest_cover <= 0.9:
         raise ConfigError(f"forest_cover {forest_cover} must be 0-0.9 (or None for random)")
-    return width, height
