@@ -93,7 +93,8 @@ def republish(run_dir: Path, targets: Sequence[Target], manifest: dict, *, sourc
             coverage=read_coverage(source / "coverage.geojson"), overview=run_overview(manifest),
             chips_processed=counts.get("chips_processed"),
             chips_skipped=counts.get("chips_skipped_collar"),
-            skipped=(manifest.get("extra") or {}).get("skipped") or ())
+            skipped=(manifest.get("extra") or {}).get("skipped") or (),
+            classes=manifest["model"].get("classes") or ())
         manifest = {**manifest, "counts": {**counts, "targets": len(placed)},
                     "outputs": [file_record(p, relative_to=staging) for p in written.values()],
                     "extra": {**(manifest.get("extra") or {}), **extra}}

@@ -221,12 +221,13 @@ def _write(found: FoundTargets, staging: Path) -> tuple[list[Target], dict[str, 
         coverage=(result.coverage, result.crs),
         overview=mission_overviews(result.infos, result.crs, labels=found.labels),
         chips_processed=result.stats.yielded, chips_skipped=result.stats.skipped_collar,
-        skipped=found.skipped,
+        skipped=found.skipped, classes=bundle.classes,
     )
     written["run"] = write_run_manifest(
         staging / MANIFEST, inputs=[info.path for info in result.infos],
         model={"model_id": bundle.model_id, "bundle": str(bundle.path), "sha256":
-               bundle.card["weights"]["sha256"], "grid": dataclasses.asdict(bundle.grid)},
+               bundle.card["weights"]["sha256"], "grid": dataclasses.asdict(bundle.grid),
+               "classes": list(bundle.classes)},
         thresholds={**bundle.thresholds, "conf": found.conf,
                     "merge_rule": found.merge.spec(bundle.classes),
                     **found.merge.options},

@@ -335,6 +335,7 @@ def demo(
     from poppyscan.synth import generate_survey
 
     out = Path(out_dir)
+    _refuse_published(out / "targets", overwrite)  # in a second, not after making the survey
     survey = generate_survey(out / "survey", seed=seed, size_px=tuple(size_px), gsd_m=0.05,
                              overwrite=True)
     run = detect([survey.ortho_path], out / "targets", model=model, device=device,
@@ -344,3 +345,15 @@ def demo(
     large = [p["area_m2"] >= 20 for p in survey.plots]
     return DemoRun(out / "survey", run, sum(hit), len(hit),
                    sum(h and big for h, big in zip(hit, large, strict=True)), sum(large))
+
+
+def _refuse_published(out: Path, overwrite: bool) -> None:
+    """ConfigError when ``out`` holds a finished run's outputs (a run to resume is fine)."""
+    from poppyscan.detect.journal import journal_path
+    from poppyscan.detect.run import MANIFEST, OUTPUTS
+    from poppyscan.errors import ConfigError
+    from poppyscan.output_folder import OutputFolder
+
+    held = OutputFolder(out, OUTPUTS, manifest=MANIFEST).has_outputs()
+    if held and not overwrite and not journal_path(out).exists():
+        raise ConfigError(f"{out}: already holds {', '.join(held)}; pass --overwrite to replace")

@@ -67,6 +67,7 @@ def write_all(
     chips_processed: int | None = None,
     chips_skipped: int | None = None,
     skipped: Sequence[Mapping[str, str]] = (),
+    classes: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write the chosen ``formats`` into ``out_dir``; return output key -> path.
 
@@ -74,7 +75,8 @@ def write_all(
     :func:`write_coverage_geojson`); when given, ``coverage.geojson`` is written
     and its area goes into the report. Thumbnails are not made here: write them
     first (:func:`write_thumbnail`) and set ``Target.thumbnail``. ``skipped``: input
-    files the run left out, ``{"path", "reason"}`` each, for the report.
+    files the run left out, ``{"path", "reason"}`` each, for the report; ``classes``: the
+    model's class names (the report's title).
     """
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     unknown = sorted(set(formats) - set(FORMATS))
@@ -112,5 +114,6 @@ def write_all(
             chips_processed=chips_processed,
             chips_skipped=chips_skipped,
             skipped=skipped,
+            classes=classes,
         )
     return written

@@ -48,6 +48,7 @@ def write_report_html(
     generated_at: str | None = None,
     overview_max_px: int = 1600,
     skipped: Sequence[Mapping[str, str]] = (),
+    classes: Sequence[str] = (),
 ) -> Path:
     """Write the HTML report to ``path`` atomically.
 
@@ -59,14 +60,15 @@ def write_report_html(
     Thumbnails (``Target.thumbnail``) are read relative to ``thumbnail_root``
     (default: the report's folder) and inlined. ``figures`` adds rows to the
     summary (label -> value). ``skipped``: the input files left out of the run,
-    each ``{"path", "reason"}``, listed under their own heading.
+    each ``{"path", "reason"}``, listed under their own heading. ``classes``: the
+    model's class names, which title the page (the targets' labels without them).
     """
     path = Path(path)
     ordered = ordered_targets(targets)
     root = Path(thumbnail_root) if thumbnail_root is not None else path.parent
     parts = [
         _head(f"poppyscan report: {mission}"),
-        f"<h1>Suspected {_e(_looked_for(targets))}: mission {_e(mission)}</h1>",
+        f"<h1>Suspected {_e(_looked_for(targets, classes))}: mission {_e(mission)}</h1>",
         '<p class="warn">Contains locations of people\'s fields. '
         "Share only with the teams that need it.</p>",
         _summary(
@@ -299,9 +301,12 @@ img.thumb{width:128px;height:auto;display:block}
 """
 
 
-def _looked_for(targets: Sequence[Target]) -> str:
-    """``poppy plots`` or ``tree, shrub targets``: what the model found, by its class names."""
-    labels = sorted({t.label for t in targets})
+def _looked_for(targets: Sequence[Target], classes: Sequence[str] = ()) -> str:
+    """``poppy plots`` or ``tree, shrub targets``: what the model looks for, by its class names.
+
+    From the model's classes when known, so a run without targets keeps its title.
+    """
+    labels = sorted(set(classes) or {t.label for t in targets})
     if labels == ["poppy"]:
         return "poppy plots"
     return f"{', '.join(labels)} targets" if labels else "targets"

@@ -33,4 +33,16 @@ def info(path, as_json) -> None:
     click.echo(f"  thresholds: {card['thresholds']}")
     for key in ("metrics", "training", "notice"):
         if key in card:
-            click.echo(f"  {key}: {card[key]}")
+            click.echo(f"  {key}:")
+            click.echo(_block(card[key]), nl=False)
+
+
+def _block(value) -> str:
+    """A card section as indented YAML, lines wrapped near 100 characters (not one long line)."""
+    import textwrap
+
+    import yaml
+
+    text = yaml.safe_dump(value, width=92, sort_keys=False, default_flow_style=False,
+                          allow_unicode=True)
+    return textwrap.indent(text, "    ")

@@ -176,10 +176,13 @@ class Progress:
         now = time.monotonic()
         self._last_line = now
         rate = self._done / max(now - self._started, 1e-9)
-        total = f"/{self._total}" if self._total else ""
         eta = ""
         if self._total and rate > 0:
             eta = f", ETA {_clock((self._total - self._done) / rate)}"
+        if self.unit == "bytes":  # 37.4 MB/s, not 37,393,351.5 bytes/s
+            total = f"/{self._total / 1e6:,.1f}" if self._total else ""
+            return f"{self._done / 1e6:,.1f}{total} MB, {note or f'{rate / 1e6:,.1f} MB/s'}{eta}"
+        total = f"/{self._total}" if self._total else ""
         return (f"{self._done}{total} {self.unit}, "
                 f"{note or f'{rate:,.1f} {self.unit}/s'}{eta}")
 

@@ -105,3 +105,28 @@ def test_detect_with_a_registry_names_targets_by_the_registry(
         assert {p.name for p in (tmp_path / run / "thumbs").iterdir()} == {
             "NORTH-00001.jpg", "NORTH-00002.jpg"}
     assert [f["properties"]["run_target_id"] for f in features] == ["M8-0001", "M8-0002"]
+
+
+def test_demo_without_overwrite_refuses_before_making_the_survey(tmp_path):
+    targets = tmp_path / "demo-out" / "targets"
+    targets.mkdir(parents=True)
+    (targets / "run.json").write_text("{}")
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "demo-out")])
+    assert result.exit_code != 0 and "pass --overwrite" in result.output
+    assert not (tmp_path / "demo-out" / "survey").exists()  # refused before generating it
+
+
+def test_progress_shows_bytes_as_megabytes(capsys):
+    from poppyscan.cli.options import Progress
+
+    progress = Progress("upload a.tif", unit="bytes", plain=True)
+    progress.start(2_000_000)
+    progress.advance(1_500_000)
+    progress._line()
+    assert re.search(r"^upload a\.tif: 1\.5/2\.0 MB, [\d,]+\.\d MB/s", capsys.readouterr().err)
+
+
+def test_model_info_prints_no_line_longer_than_a_terminal_page():
+    result = CliRunner().invoke(cli, ["model", "info"])
+    assert result.exit_code == 0 and "metrics:" in result.output
+    assert max(len(line) for line in result.output.splitlines()) < 160

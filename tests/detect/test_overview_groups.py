@@ -41,3 +41,12 @@ def test_the_report_draws_each_group_and_warns(tmp_path):
     text = path.read_text()
     assert "lie in 2 areas far apart" in text
     assert len(re.findall(r'<img class="overview"', text)) == 2 and "north/far: Markers" in text
+
+
+def test_the_report_title_names_what_the_model_looks_for_even_without_targets(tmp_path):
+    empty = write_report_html(tmp_path / "empty.html", [], mission="M1", model_id="m",
+                              classes=["poppy"]).read_text()
+    found = write_report_html(tmp_path / "found.html", sample_targets(), mission="M1",
+                              model_id="m", classes=["poppy"]).read_text()
+    assert "<h1>Suspected poppy plots: mission M1</h1>" in empty
+    assert "<h1>Suspected poppy plots: mission M1</h1>" in found
