@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from poppyscan.detect.bundle import ModelBundle
     from poppyscan.detect.run import FoundTargets
     from poppyscan.tiles.write import TileRun
-    from poppyscan.train.dataset import DatasetSummary
+    from poppyscan.train.dataset import DatasetOptions, DatasetSummary
 
 __all__ = [
     "DemoRun", "Progress", "build_dataset", "calibrate", "compare", "default_settings",
@@ -212,10 +212,36 @@ def build_dataset(
     ``model`` the card fixes the grid) and of ``configs/dataset.yaml``; the
     ``config`` file may hold both.
     """
-    from poppyscan.errors import ConfigError
-    from poppyscan.tiles import GridSpec, inspect_raster, plan_raster
-    from poppyscan.train.dataset import OUTPUTS, DatasetOptions, HardNegatives
+    from poppyscan.atomic import check_outputs_free
+    from poppyscan.tiles import inspect_raster, plan_raster
+    from poppyscan.train.dataset import OUTPUTS, HardNegatives
     from poppyscan.train.dataset import build_dataset as build
+
+    options = _dataset_options(settings, config, model, class_names=class_names,
+                               class_map=class_map, default_class=default_class)
+    check_outputs_free(out_dir, OUTPUTS, overwrite)
+    hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)  # bad files fail now
+    if registry is not None:
+        from poppyscan.api_verdicts import add_verdicts
+
+        labels, hard = add_verdicts(labels, hard, registry, orthos, evidence)
+    if progress is not None:
+        infos = [inspect_raster(path, bands=options.bands) for path in [*orthos, *negatives_from]]
+        prescreen = options.min_valid_frac > 0
+        progress.start(sum(plan_raster(i, options.grid, prescreen=prescreen).n_to_read
+                           for i in infos))
+    return build(orthos, list(labels), out_dir, options, hard_negatives=hard,
+                 negatives_from=list(negatives_from), overwrite=overwrite,
+                 on_chips=progress.advance if progress is not None else None)
+
+
+def _dataset_options(settings: dict, config: PathLike | None,
+                     model: ModelBundle | PathLike | None, **classes: Any) -> DatasetOptions:
+    """The dataset's options from flat settings, the config file and the model's grid;
+    bad settings fail here, before any file is read."""
+    from poppyscan.errors import ConfigError
+    from poppyscan.tiles import GridSpec
+    from poppyscan.train.dataset import DatasetOptions
 
     tiling, dataset_settings = _split_settings(settings, config)
     if model is not None:
@@ -224,25 +250,9 @@ def build_dataset(
         grid = load_model(model).grid
     else:
         grid = GridSpec.from_settings(tiling)
-    min_valid = float(tiling["min_valid_frac"])
-    options = DatasetOptions.from_settings({  # bad settings fail before any file is read
-        "grid": grid, "class_names": class_names, "class_map": class_map,
-        "default_class": default_class, "min_valid_frac": min_valid, "bands": tiling["bands"],
-        "workers": int(tiling["workers"]), **dataset_settings})
-    from poppyscan.atomic import check_outputs_free
-
-    check_outputs_free(out_dir, OUTPUTS, overwrite)
-    hard = HardNegatives.read(hard_negatives, layer=hard_negatives_layer)  # bad files fail now
-    if registry is not None:
-        from poppyscan.api_verdicts import add_verdicts
-
-        labels, hard = add_verdicts(labels, hard, registry, orthos, evidence)
-    if progress is not None:
-        infos = [inspect_raster(path, bands=tiling["bands"]) for path in [*orthos, *negatives_from]]
-        progress.start(sum(plan_raster(i, grid, prescreen=min_valid > 0).n_to_read for i in infos))
-    return build(orthos, list(labels), out_dir, options, hard_negatives=hard,
-                 negatives_from=list(negatives_from), overwrite=overwrite,
-                 on_chips=progress.advance if progress is not None else None)
+    return DatasetOptions.from_settings({
+        "grid": grid, "min_valid_frac": float(tiling["min_valid_frac"]), "bands": tiling["bands"],
+        "workers": int(tiling["workers"]), **classes, **dataset_settings})
 
 
 def _split_settings(settings: dict, config: PathLike | None) -> tuple[dict, dict]:

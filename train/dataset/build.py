@@ -13,6 +13,19 @@ so the model trains on exactly what it will see in the field. Layout::
 ``data.yaml`` has no ``path`` key: Ultralytics then resolves the splits against
 the folder holding ``data.yaml``, so the dataset works from any working folder
 and after being moved. It is written last: a dataset without it is incomplete.
+
+The summary's ``counts``: ``labels_in`` (labels given), ``slivers_dropped``
+(label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips
+left out because they held only slivers: neither positive nor a clean
+negative), ``chips_cropped_split`` (chips written cropped to their split's
+ground at a split edge), ``chips_dropped_split`` (chips left out so that no
+ground is in two splits), ``collar_chips``, ``negatives_available`` (label-free
+chips to draw from), ``hard_negatives_in`` (hard-negative features given),
+``hard_negatives_on_labels`` (those ignored for touching a label),
+``hard_negative_chips`` (chips kept for them), ``labels_unused`` (labels in no
+chip at all, e.g. off the imagery or only in dropped chips),
+``negatives_from_chips`` (background chips from ``negatives_from``) and
+``negatives_from_collar_chips`` (their collar chips, skipped).
 """
 
 from __future__ import annotations
@@ -118,19 +131,7 @@ def build_dataset(
     background chip (empty label file) into the train split. They hold nothing
     for val and test to score; measure false targets on held-out poppy-free
     images instead (``scripts/false_targets.py``). ``on_chips(n)`` reports chips read.
-
-    The summary's ``counts``: ``labels_in`` (labels given), ``slivers_dropped``
-    (label pieces too small to keep, one per chip), ``sliver_only_chips`` (chips
-    left out because they held only slivers: neither positive nor a clean
-    negative), ``chips_cropped_split`` (chips written cropped to their split's
-    ground at a split edge), ``chips_dropped_split`` (chips left out so that no
-    ground is in two splits),
-    ``collar_chips``, ``negatives_available`` (label-free chips to draw from),
-    ``hard_negatives_in`` (hard-negative features given), ``hard_negatives_on_labels``
-    (those ignored for touching a label), ``hard_negative_chips`` (chips kept for them) and
-    ``labels_unused`` (labels in no chip at all, e.g. off the imagery or only in
-    dropped chips), ``negatives_from_chips`` (background chips from
-    ``negatives_from``) and ``negatives_from_collar_chips`` (their collar chips, skipped).
+    The summary's ``counts`` are described in the module doc.
     """
     if options is None:
         options = DatasetOptions.from_settings(settings)
