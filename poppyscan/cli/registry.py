@@ -28,14 +28,19 @@ def registry() -> None:
                    "[configs/registry.yaml: 2.5].")
 @click.option("--prefix", default=None, metavar="LETTERS",
               help="Target id prefix of a new registry, 1-16 letters or digits [the file name].")
-def record(run_dirs, registry_path, flown_at, position_uncertainty_m, prefix) -> None:
+@click.option("--name/--no-name", "rename", default=True,
+              help="Republish each run's outputs under the registry's target ids, the run's own "
+                   "ids kept as run_target_id, as detect --registry does [--name].")
+def record(run_dirs, registry_path, flown_at, position_uncertainty_m, prefix, rename) -> None:
     """Record published `poppyscan detect` run folders (RUN_DIR...) into the registry."""
-    from poppyscan.field.registry import record_run
+    from poppyscan.field.registry import name_run, record_run
 
     for run_dir in run_dirs:
         s = record_run(registry_path, run_dir, flown_at=flown_at,
                        position_uncertainty_m=position_uncertainty_m, prefix=prefix)
         echo_recorded(run_dir, s)
+        if rename:
+            name_run(registry_path, run_dir, s.run_id)
 
 
 def echo_recorded(run_dir, s) -> None:
@@ -57,6 +62,7 @@ def echo_recorded(run_dir, s) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def status(registry_path, mission, show_targets, as_json) -> None:
     """Per mission and per target: sightings, verdicts, open, confirmed, eradicated, replants."""
+    from poppyscan.detect.export._labels import lat_lon_text
     from poppyscan.field.registry import registry_status
 
     report = registry_status(registry_path, mission=mission)
@@ -79,4 +85,4 @@ def status(registry_path, mission, show_targets, as_json) -> None:
             last_seen = (t.last_seen or "")[:10]
             click.echo(f"{t.target_id:<14}{t.mission:<10}{t.state:<15}{t.n_sightings:>5}"
                        f"{t.n_flown_not_seen:>9}{t.n_verdicts:>9}{t.n_conflicts:>10}"
-                       f"{t.n_replants:>9}  {last_seen:<10}  {t.lat:.6f}, {t.lon:.6f}")
+                       f"{t.n_replants:>9}  {last_seen:<10}  {', '.join(lat_lon_text(t.lat, t.lon))}")

@@ -34,6 +34,9 @@ def test_field_loop_by_command_line(flights, tmp_path):
     out = _run("registry", "record", *runs, "--registry", reg)
     assert "6 new targets" in out and "6 of known targets, 0 new" in out
     assert "already recorded" in _run("registry", "record", runs[0], "--registry", reg)
+    named = json.loads((runs[0] / "targets.geojson").read_text())["features"]
+    assert [f["properties"]["target_id"] for f in named] == [f"NORTH-{i:05d}" for i in range(1, 7)]
+    assert named[0]["properties"]["run_target_id"] == "M1-0001"  # the run's id, kept beside
 
     out = _run("field", "package", "--registry", reg, "--out", tmp_path / "pack", "--crews", "2")
     assert "6 targets" in out and "crew 1: 3 targets" in out and "MB/km2" in out
