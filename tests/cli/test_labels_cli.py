@@ -72,18 +72,8 @@ def test_export_then_import_round_trip(tmp_path):
     )
 
     out = tmp_path / "cvat"
-    args = [
-        "labels",
-        "export",
-        "--chips",
-        str(chips),
-        "--out",
-        str(out),
-        "--format",
-        "yolo",
-        "--labels",
-        str(tmp_path / "plots.geojson"),
-    ]
+    args = ["labels", "export", "--chips", str(chips), "--out", str(out), "--format", "yolo",
+            "--labels", str(tmp_path / "plots.geojson")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "Exported 2 chips with 2 pre-annotations (yolo)" in result.output
@@ -104,21 +94,8 @@ def test_export_then_import_round_trip(tmp_path):
     assert again.exit_code == 2 and "--overwrite" in again.output
 
     ls = tmp_path / "ls"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "labels",
-            "export",
-            "--chips",
-            str(chips),
-            "--out",
-            str(ls),
-            "--format",
-            "labelstudio",
-            "--class-names",
-            "poppy,other",
-        ],
-    )
+    result = CliRunner().invoke(cli, ["labels", "export", "--chips", str(chips), "--out", str(ls),
+                                      "--format", "labelstudio", "--class-names", "poppy,other"])
     assert result.exit_code == 0, result.output
     tasks = json.loads((ls / "tasks.json").read_text())
     assert len(tasks) == 2 and tasks[0]["predictions"][0]["result"] == []
