@@ -4,7 +4,8 @@ A returned package is sent as the raw request body (``PUT``, the file name in
 ``X-Filename``), so its size is checked from ``Content-Length`` before any byte
 is stored, and checked again while it streams. Its first bytes must match its
 kind (GeoPackage, zip, or text for CSV, GPX and KML) before
-:func:`~poppyscan.field.registry.import_verdicts` reads it.
+:func:`~poppyscan.field.registry.import_verdicts` reads it, in a child process
+with time and memory limits (:mod:`.import_child`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 
-from poppyscan.service.deps import Caller, Db, data_of, owned
+from poppyscan.service.deps import Caller, Db, data_of, owned, settings_of
 from poppyscan.service.store import new_id
 
 __all__ = ["MAX_RETURN_BYTES", "router"]
@@ -50,7 +51,7 @@ async def returned_package(mission_id: str, request: Request, user: Caller, con:
     if suffix not in (*_MAGIC, *_TEXT):
         raise HTTPException(415, "X-Filename must end in .gpkg, .zip, .csv, .gpx, .kml or .kmz")
     length = request.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > MAX_RETURN_BYTES:
+    if not re.fullmatch(r"[0-9]{1,19}", length) or int(length) > MAX_RETURN_BYTES:
         raise HTTPException(413, f"send Content-Length, at most {MAX_RETURN_BYTES:,} bytes")
     folder = data_of(request).team_dir(user.team_id) / "returns"
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,9 @@ async def returned_package(mission_id: str, request: Request, user: Caller, con:
     try:
         await _receive(request, path, int(length))
         _check_content(path, suffix)
-        return await run_in_threadpool(_import, data_of(request).registry(user.team_id), path)
+        return await run_in_threadpool(_import, data_of(request).registry(user.team_id), path,
+                                       request.headers.get("x-filename", ""),
+                                       settings_of(request))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -85,15 +88,10 @@ def _check_content(path: Path, suffix: str) -> None:
         raise HTTPException(415, f"the file's content is not a {suffix.lstrip('.')} file")
 
 
-def _import(registry: Path, path: Path) -> list[dict]:
-    from poppyscan.errors import PoppyscanError
-    from poppyscan.field.registry import import_verdicts
+def _import(registry: Path, path: Path, client_name: str, settings) -> list[dict]:
+    """The import, in a child process with limits (:mod:`.import_child`)."""
+    from poppyscan.service.import_child import run_import
 
     if not registry.exists():
         raise HTTPException(409, "the team has no registry yet: run detection on a mission first")
-    try:
-        summaries = import_verdicts(registry, [path])
-    except PoppyscanError as err:
-        raise HTTPException(422, str(err).replace(str(path.parent) + "/", "")) from None
-    return [{"format": s.format, "applied": s.applied, "skipped": s.skipped,
-             "flagged": [list(f) for f in s.flagged], "already": s.already} for s in summaries]
+    return run_import(registry, path, client_name, settings)

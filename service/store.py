@@ -78,6 +78,8 @@ class ServiceSettings:
     team_quota_px: int = 2_000_000_000_000  # pixels of all of a team's checked files together
     intake_cpu_s: int = 600  # CPU seconds one upload's checks and preview may take
     intake_memory_bytes: int = 4 << 30  # address space of the process checking an upload
+    returns_cpu_s: int = 120  # CPU seconds one returned package's import may take
+    returns_memory_bytes: int = 2 << 30  # address space of the process importing it
 
 
 DEFAULT_SETTINGS = ServiceSettings()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = {"errors", "config", "atomic", "output_folder", "provenance"}
+BASE = {"errors", "config", "atomic", "output_folder", "provenance", "user_files"}
 API = {"api", "api_scoring", "api_verdicts"}
 # folder (or base module) -> the poppyscan sub-packages and base modules it may import
 ALLOWED = {
@@ -56,9 +56,109 @@ def test_dependencies_point_one_way(where):
     assert {path: names for path, names in wrong.items() if names} == {}
 
 
+def _tree() -> list[Path]:
+    """Every Python file of the checkout: packages, scripts, tests, configs (not .git, builds)."""
+    def skipped(part: str) -> bool:
+        return part.startswith(".") or part in ("build", "dist") or part.endswith(".egg-info")
+
+    return sorted(p for p in ROOT.rglob("*.py")
+                  if not any(skipped(part) for part in p.relative_to(ROOT).parts))
+
+
 def test_modules_stay_small():
-    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
-             for folder in ("tiles", "detect", "field", "train", "synth", "poppyscan",
-                           "service")
-             if (ROOT / folder).is_dir() for p in (ROOT / folder).rglob("*.py")}
-    assert {path: n for path, n in sizes.items() if n > 420} == {}
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in _tree()}
+    assert "scripts/train_demo_model.py" in sizes and "tests/test_layering.py" in sizes
+    assert {path: n for path, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES, MAX_INTERNAL_PARAMETERS = 420, 60, 8
+# Over the function rules when they came in: areas other engineers were changing then, and two
+# test helpers (make_raster's keyword options, test_merge's det). The lead empties this and
+# makes test_functions_stay_short_and_narrow strict.
+KNOWN_OFFENDERS = {
+    "tests/data/rasters.py:make_raster": "12 parameters",
+    "tests/detect/test_merge.py:det": "9 parameters",
+    "detect/build.py:make_targets": "62 lines",
+    "detect/export/__init__.py:write_all": "62 lines",
+    "detect/pipeline.py:run_detection": "70 lines",
+    "detect/pipeline.py:_detect_blocks": "12 parameters",
+    "poppyscan/api.py:detect": "89 lines",
+    "tests/cli/test_train_cli.py:test_build_train_evaluate_on_real_osbs_tree_labels": "61 lines",
+    "train/training.py:train_model": "64 lines",
+}
+
+
+def _exported(tree: ast.Module) -> set[str] | None:
+    """The module's ``__all__``, or None when it has none."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    return None
+
+
+def _functions(path: Path):
+    """(name, node, public) of every function and method, nested ones included.
+
+    Public: a library module's exported function, or a method of an exported class
+    not named with an underscore (scripts and tests have no public functions).
+    """
+    tree = ast.parse(path.read_text())
+    library = path.relative_to(ROOT).parts[0] not in ("scripts", "tests")
+    names = _exported(tree)
+
+    def exported(name: str) -> bool:
+        return library and (name in names if names is not None else not name.startswith("_"))
+
+    def walk(node, public_class: bool | None):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                public = (exported(child.name) if public_class is None and node is tree
+                          else bool(public_class) and not child.name.startswith("_"))
+                yield child.name, child, public
+                yield from walk(child, False)
+            elif isinstance(child, ast.ClassDef):
+                yield from walk(child, node is tree and exported(child.name))
+            else:
+                yield from walk(child, public_class)
+
+    yield from walk(tree, None)
+
+
+def _parameters(node: ast.FunctionDef) -> int:
+    args = node.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    return len(names) - (names[:1] in (["self"], ["cls"]))
+
+
+def _function_offenders() -> dict[str, str]:
+    found = {}
+    for path in _tree():
+        for name, node, public in _functions(path):
+            where = f"{path.relative_to(ROOT)}:{name}"
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                found[where] = f"{lines} lines"
+            elif not public and _parameters(node) > MAX_INTERNAL_PARAMETERS:
+                found[where] = f"{_parameters(node)} parameters"
+    return found
+
+
+@pytest.mark.xfail(strict=False, reason="still over in others' areas: " + "; ".join(
+    f"{where} ({why})" for where, why in KNOWN_OFFENDERS.items()))
+def test_functions_stay_short_and_narrow():
+    """No function over 60 lines; no internal one over 8 parameters (the public API may keep
+    its keywords, as pyogrio's read_dataframe does)."""
+    assert _function_offenders() == {}
+
+
+def test_no_function_outside_the_known_offenders_breaks_the_rules():
+    assert {k: v for k, v in _function_offenders().items() if k not in KNOWN_OFFENDERS} == {}
+
+
+def test_the_function_rules_see_what_they_should():
+    src = ROOT / "tests" / "test_layering.py"
+    found = {name: public for name, _, public in _functions(src)}
+    assert found["_functions"] is False and "walk" in found  # nested functions measured too
+    bundle = {name: public for name, _, public in _functions(ROOT / "detect" / "bundle.py")}
+    assert bundle["load_bundle"] and bundle["predictor"] and not bundle["_check_card"]

@@ -17,18 +17,25 @@ Rows never join on a feature id (fid): only on ``target_id``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import re
 import shutil
 import sqlite3
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from poppyscan.errors import ConfigError
+from poppyscan.user_files import (
+    MAX_CSV_ROWS,
+    check_zip,
+    csv_records,
+    extract_zip,
+    gpkg_tables,
+    interrupted,
+    open_sqlite,
+)
 
 __all__ = ["ALIASES", "VerdictFile", "VerdictRow", "read_verdict_files"]
 
@@ -93,15 +100,7 @@ def _read_one(path: Path, shown: Path) -> VerdictFile:
 
 def _read_zip(path: Path) -> list[VerdictFile]:
     with tempfile.TemporaryDirectory(prefix="poppyscan-import-") as tmp:
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = [n for n in archive.namelist() if not n.endswith("/")]
-                for name in names:
-                    if Path(name).is_absolute() or ".." in Path(name).parts:
-                        raise ConfigError(f"{path}: member {name!r} points outside the archive")
-                archive.extractall(tmp, members=names)
-        except zipfile.BadZipFile as err:
-            raise ConfigError(f"{path}: not a readable zip ({err})") from None
+        names = extract_zip(path, Path(tmp))  # counts, sizes and ratios checked first
         found = [Path(tmp, n) for n in sorted(names)
                  if Path(n).suffix.lower() in SUFFIXES and Path(n).suffix.lower() != ".zip"]
         if not found:
@@ -118,39 +117,41 @@ def _read_gpkg(path: Path, shown: Path) -> tuple[str, list[VerdictRow]]:
         for src in [path, *companions]:
             if src.is_file():
                 shutil.copyfile(src, Path(tmp) / src.name)
-        con = sqlite3.connect(copy)
+        con = open_sqlite(copy, shown)  # a copy, so the WAL is applied and theirs untouched
         try:
-            con.row_factory = sqlite3.Row
-            tables = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents WHERE "
-                                                "data_type IN ('features', 'attributes')")]
             rows = []
-            for table in tables:
-                columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+            for table in gpkg_tables(con, shown, ("features", "attributes")):
+                quoted = table.replace('"', '""')
+                columns = [r[1] for r in con.execute(f'PRAGMA table_info("{quoted}")')]
                 if "target_id" in columns and "status" in columns:
-                    for record in con.execute(f'SELECT * FROM "{table}"'):
+                    for record in con.execute(f'SELECT * FROM "{quoted}"'):
+                        if len(rows) >= MAX_CSV_ROWS:
+                            raise ConfigError(f"{shown}: more than {MAX_CSV_ROWS:,} rows")
                         rows.append(_row(dict(record), f"{shown} {table} fid {record[0]}"))
         except sqlite3.DatabaseError as err:
-            raise ConfigError(f"{shown}: not a readable GeoPackage ({err})") from None
+            raise interrupted(con, err) from None
         finally:
             con.close()
     return digest, rows
 
 
 def _read_csv(path: Path, shown: Path) -> list[VerdictRow]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            records = list(csv.DictReader(f))
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError(f"{shown}: not a UTF-8 CSV file ({err})") from None
-    if records and _pick({k.lower(): v for k, v in records[0].items() if k}, "target_id") is None:
-        raise ConfigError(f"{shown}: no target_id column (or {', '.join(ALIASES['target_id'])})")
-    return [_row(r, f"{shown} line {i + 2}") for i, r in enumerate(records)]
+    rows = []
+    for i, record in enumerate(csv_records(path, shown)):  # streamed, rows capped
+        if i == 0 and _pick({str(k).lower(): v for k, v in record.items() if k}, "target_id") \
+                is None:
+            raise ConfigError(f"{shown}: no target_id column (or "
+                              f"{', '.join(ALIASES['target_id'])})")
+        rows.append(_row(record, f"{shown} line {i + 2}"))
+    return rows
 
 
 def _read_ogr(path: Path, shown: Path) -> list[VerdictRow]:
     import pyogrio
     from pyogrio.raw import read as ogr_read
 
+    if path.suffix.lower() == ".kmz":
+        check_zip(path)  # before GDAL unpacks it
     try:
         layers = [name for name, _ in pyogrio.list_layers(path)]
         if path.suffix.lower() == ".gpx":
@@ -162,6 +163,8 @@ def _read_ogr(path: Path, shown: Path) -> list[VerdictRow]:
             for i in range(len(values[0]) if len(values) else 0):
                 record = {n: values[k][i] for k, n in enumerate(names)}
                 rows.append(_text_row(record, f"{shown} {layer} #{i + 1}"))
+                if len(rows) > MAX_CSV_ROWS:
+                    raise ConfigError(f"{shown}: more than {MAX_CSV_ROWS:,} features")
     except pyogrio.errors.DataSourceError as err:
         raise ConfigError(f"{shown}: GDAL cannot read it ({str(err).splitlines()[0]})") from None
     return [r for r in rows if r.target_id]
