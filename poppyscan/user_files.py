@@ -4,7 +4,7 @@ A crew's returned package or an analyst's label file is data, never a program,
 but SQLite runs whatever a view or a recursive query says and a zip says its
 own sizes. So:
 
-* SQLite files are opened ``query_only`` with ``trusted_schema`` off, values
+* SQLite files are opened read-only and ``query_only`` with ``trusted_schema`` off, values
   capped at :data:`MAX_VALUE_BYTES`, and a progress handler that stops any
   statement after :data:`SQLITE_BUDGET_S` seconds; the tables the format needs
   (``gpkg_contents`` and the tables it lists) must be tables, not views.
@@ -41,7 +41,7 @@ MAX_ZIP_RATIO = 100  # uncompressed / compressed bytes of a member above 1 MiB
 def open_sqlite(path: Path, shown: object, *, error=ConfigError,
                 budget_s: float = SQLITE_BUDGET_S) -> sqlite3.Connection:
     """A connection to ``path`` that cannot write, run untrusted schema functions or work long."""
-    con = sqlite3.connect(path, factory=_Limited)
+    con = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, factory=_Limited)
     con.row_factory = sqlite3.Row
     con.execute("PRAGMA query_only = ON")
     con.execute("PRAGMA trusted_schema = OFF")

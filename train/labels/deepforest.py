@@ -17,6 +17,7 @@ from .labelset import LabelSet
 __all__ = ["read_deepforest", "DEEPFOREST_COLUMNS", "looks_like_deepforest"]
 
 DEEPFOREST_COLUMNS = ("image_path", "xmin", "ymin", "xmax", "ymax", "label")
+MAX_ROWS = 1_000_000  # boxes in one CSV
 
 
 def looks_like_deepforest(path: Path) -> bool:
@@ -83,6 +84,11 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
                     f"DeepForest CSV needs {','.join(DEEPFOREST_COLUMNS)}"
                 )
             reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
-            return [(i, row) for i, row in enumerate(reader, start=2)]
+            rows = []
+            for i, row in enumerate(reader, start=2):
+                if len(rows) >= MAX_ROWS:  # streamed and capped: a label file is no data dump
+                    raise LabelError(f"{path}: more than {MAX_ROWS:,} rows; split the file")
+                rows.append((i, row))
+            return rows
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise LabelError(f"{path}: cannot read CSV ({err})") from err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import read as ogr_read
 
 from poppyscan.errors import LabelError
+from poppyscan.user_files import gpkg_tables, interrupted, open_sqlite
 
 from ._files import class_name
 from .georef import check_labels, polygon_parts
@@ -73,6 +75,8 @@ def read_geometries(
 def _read_layer(path: Path, layer: str | int | None,
                 layer_flag: str = "--layer") -> tuple[dict, np.ndarray, list]:
     """Metadata, geometries and attribute columns of one layer, which must have a CRS."""
+    if path.suffix.lower() == ".gpkg":
+        _check_gpkg(path)
     if layer is None:
         layer = _only_layer(path, layer_flag)
     try:
@@ -96,6 +100,20 @@ def _read_layer(path: Path, layer: str | int | None,
     except shapely.errors.GEOSException as err:
         raise LabelError(f"{path}: a feature's geometry is malformed ({err})") from None
     return meta, geoms, field_data
+
+
+def _check_gpkg(path: Path) -> None:
+    """Before GDAL runs its queries: feature tables that are tables, read within a work budget."""
+    try:
+        con = open_sqlite(path, path, error=LabelError)
+    except sqlite3.Error as err:
+        raise LabelError(f"{path}: cannot read as a GeoPackage ({err})") from None
+    try:
+        gpkg_tables(con, path, ("features",), error=LabelError)
+    except sqlite3.DatabaseError as err:
+        raise interrupted(con, err) from None
+    finally:
+        con.close()
 
 
 def _first_line(err: BaseException) -> str:
