@@ -37,7 +37,14 @@ def need_serve_extra() -> None:
               show_default=True, help="Largest orthomosaic accepted, in GB (10^9 bytes).")
 @click.option("--team-quota-gb", type=click.FloatRange(0.001, 1_000_000), default=1000.0,
               show_default=True, help="All of one team's uploads together, in GB.")
-def serve(data_dir, host, port, workers, model, device, max_upload_gb, team_quota_gb) -> None:
+@click.option("--team-quota-mpx", type=click.IntRange(1, 10**9), default=2_000_000,
+              show_default=True, help="Pixels of all of one team's checked files, in megapixels.")
+@click.option("--upload-expiry-h", type=click.FloatRange(0.1, 24 * 365), default=48.0,
+              show_default=True, help="Hours after its start an unfinished upload is deleted.")
+@click.option("--max-open-uploads", type=click.IntRange(1, 10_000), default=32,
+              show_default=True, help="Unfinished uploads one team may hold at once.")
+def serve(data_dir, host, port, workers, model, device, max_upload_gb, team_quota_gb,
+          team_quota_mpx, upload_expiry_h, max_open_uploads) -> None:
     """Run the survey service: web app, uploads and detection workers, state under --data.
 
     Add accounts with `poppyscan users add`; teams log in at http://HOST:PORT/ or
@@ -48,7 +55,9 @@ def serve(data_dir, host, port, workers, model, device, max_upload_gb, team_quot
     from poppyscan.service.store import ServiceSettings
 
     settings = ServiceSettings(max_upload_bytes=int(max_upload_gb * 1e9),
-                               team_quota_bytes=int(team_quota_gb * 1e9))
+                               team_quota_bytes=int(team_quota_gb * 1e9),
+                               team_quota_px=team_quota_mpx * 1_000_000,
+                               upload_expiry_h=upload_expiry_h, max_open_uploads=max_open_uploads)
     run(data_dir, host=host, port=port, workers=workers, model=model, device=device,
         settings=settings, echo=click.echo)
 
