@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import re
 import shutil
@@ -105,22 +106,26 @@ async def patch(file_id: str, request: Request, user: Caller, con: Db,
         if row["state"] != "receiving" or offset != row["offset"]:
             raise HTTPException(409, f"the upload is at offset {row['offset']} ({row['state']})")
         part = data_of(request).file_dir(file_id) / PART_NAME
-        if not part.exists():
-            raise HTTPException(410, "the upload's bytes are gone (deleted or expired)")
-        written, too_long, full = await _append(request, part, offset, row["length"] - offset)
+        try:
+            written, too_long, full = await _append(request, part, offset, row["length"] - offset)
+        except FileNotFoundError:
+            raise HTTPException(410, "the upload's bytes are gone (deleted or expired)") from None
         end = offset + written
         state = "checking" if end == row["length"] else "receiving"
         try:
-            with transaction(con):
-                con.execute("UPDATE files SET offset = ?, state = ? WHERE id = ?",
-                            (end, state, file_id))
+            with transaction(con):  # only while still receiving: expiry may have come meanwhile
+                gone = con.execute("UPDATE files SET offset = ?, state = ? WHERE id = ? AND "
+                                   "state = 'receiving'", (end, state, file_id)).rowcount == 0
         except sqlite3.OperationalError as err:
             if not is_disk_full(err, data_of(request)):
                 raise
-            os.truncate(part, offset)  # the database kept the old offset: resume from there
-            end, full = offset, True
+            with contextlib.suppress(FileNotFoundError):  # the old offset stays: resume there
+                os.truncate(part, offset)
+            end, full, gone = offset, True, False
     finally:
         _receiving.discard(file_id)
+    if gone:
+        raise HTTPException(410, "the upload expired while this request ran; start it again")
     if full:
         raise HTTPException(507, f"the server's disk is full; {end:,} bytes are kept, resume "
                                  "from there later",

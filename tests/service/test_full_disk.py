@@ -58,6 +58,30 @@ def test_unfinished_uploads_expire_and_their_team_is_told(service):
     assert service.patch("ann", location, 1000, b"y").status_code == 409
 
 
+def test_an_upload_expiring_during_a_patch_stays_expired(service, monkeypatch):
+    from poppyscan.service import tus
+    from poppyscan.service.space import expire_uploads
+    from poppyscan.service.store import connect
+
+    mission = service.mission("ann")
+    location = service.create_upload("ann", mission, 2000).headers["location"]
+    file_id = location.rsplit("/", 1)[1]
+    real = tus._append
+
+    async def expiring(request, part, offset, room):
+        con = connect(service.data)
+        con.execute("UPDATE files SET created_at = 0 WHERE id = ?", (file_id,))
+        con.close()
+        assert expire_uploads(service.data, service.settings) == 1
+        return await real(request, part, offset, room)
+
+    monkeypatch.setattr(tus, "_append", expiring)
+    answer = service.patch("ann", location, 0, b"z" * 2000)
+    assert answer.status_code == 410 and "expired" in answer.json()["detail"]
+    row = service.client.get(f"/api/files/{file_id}", headers=service.auth("ann")).json()
+    assert (row["state"], row["offset"]) == ("rejected", 0)
+
+
 def test_enospc_while_writing_answers_507_and_keeps_the_offset(service, monkeypatch):
     from poppyscan.service import tus
 
