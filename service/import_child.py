@@ -11,7 +11,6 @@ file as the client sent it, never the server's path or the team's id.
 from __future__ import annotations
 
 import json
-import os
 import re
 import resource
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
-from poppyscan.service.store import ServiceSettings
+from poppyscan.service.store import DataDir, ServiceSettings, public_text
 
 __all__ = ["run_import"]
 
@@ -53,8 +52,10 @@ def _main(registry: Path, path: Path, shown: str) -> dict:
     from poppyscan.errors import PoppyscanError
     from poppyscan.field.registry import import_verdicts
 
+    data = DataDir(registry.parents[2])  # DIR/teams/<team id>/registry.gpkg
+
     def scrub(text: str) -> str:
-        return str(text).replace(str(path), shown).replace(str(path.parent) + os.sep, "")
+        return public_text(data, str(text).replace(str(path), shown))
 
     try:
         summaries = import_verdicts(registry, [path])

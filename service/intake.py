@@ -28,6 +28,7 @@ from poppyscan.service.store import (
     DataDir,
     ServiceSettings,
     connect,
+    public_text,
     transaction,
 )
 
@@ -73,8 +74,8 @@ def check_upload(data: DataDir, checks: IntakeChecks, file_id: str,
             _check_pixel_quota(con, row["team_id"], file_id, pixels, settings)
             state, error = "ready", None
         except PoppyscanError as err:
-            state, error, bounds, pixels = "rejected", str(err).replace(str(folder) + os.sep, ""), \
-                None, None
+            error = public_text(data, str(err).replace(str(folder) + os.sep, ""))
+            state, bounds, pixels = "rejected", None, None
         if state == "rejected":
             for leftover in (folder / PART_NAME, folder / row["name"], preview_path(data, file_id)):
                 leftover.unlink(missing_ok=True)

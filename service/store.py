@@ -29,7 +29,7 @@ from pathlib import Path
 from poppyscan.errors import ConfigError
 
 __all__ = ["DEFAULT_SETTINGS", "DataDir", "ServiceSettings", "check_state", "connect", "is_id",
-           "new_id", "transaction"]
+           "new_id", "public_text", "transaction"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
 BUSY_TIMEOUT_S = 60.0
@@ -162,6 +162,16 @@ def check_state(data: DataDir) -> None:
         raise ConfigError(f"{data.db}: the state database is damaged ({detail}); stop "
                           "every service using it and restore the last backup (see the README, "
                           "'Backup and restore')")
+
+
+def public_text(data: DataDir, text: str) -> str:
+    """``text`` without the data folder's path or a team's id: answers never show either.
+
+    >>> public_text(DataDir("/srv/p"), "/srv/p/teams/" + "a" * 32 + "/registry.gpkg: locked")
+    'registry.gpkg: locked'
+    """
+    text = str(text).replace(str(data.root) + os.sep, "").replace(str(data.root), "")
+    return re.sub(r"teams/[0-9a-f]{32}/", "", text)
 
 
 def new_id() -> str:

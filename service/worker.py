@@ -24,7 +24,13 @@ from contextlib import contextmanager
 from poppyscan.service.gdal_env import WORKER_SKIPPED, apply_gdal_env
 from poppyscan.service.intake import TIFF_MAGIC
 from poppyscan.service.jobs import claim, finish, new_owner, report
-from poppyscan.service.store import DEFAULT_SETTINGS, DataDir, ServiceSettings, connect
+from poppyscan.service.store import (
+    DEFAULT_SETTINGS,
+    DataDir,
+    ServiceSettings,
+    connect,
+    public_text,
+)
 
 __all__ = ["JobProgress", "Worker", "main"]
 
@@ -154,10 +160,11 @@ class Worker:
                     return
                 state = "cancelled"
             except PoppyscanError as err:
-                state, error = "failed", str(err).replace(str(self.data.root) + os.sep, "")
+                state, error = "failed", public_text(self.data, str(err))
             except Exception as err:  # noqa: BLE001 - the job fails, the worker goes on
                 log.exception("job %s", job["id"])
-                state, error = "failed", f"internal error: {type(err).__name__}: {err}"
+                state, error = "failed", public_text(
+                    self.data, f"internal error: {type(err).__name__}: {err}")
         con = connect(self.data)
         try:
             finish(con, job["id"], self.owner, state, error, targets)
