@@ -190,4 +190,4 @@ def test_targets_without_a_folder(mission, untrained_bundle):
     infos = [inspect_raster(p) for p in find_orthomosaics([mission])]
     found = detect_targets(infos, bundle=untrained_bundle, predictor=MarkPredictor(),
                            merge=untrained_bundle.merge_settings())
-    assert found.mission == "mission0" and found.paths == {}  # the folder both flights share
+    assert found.mission == mission.name and found.paths == {}  # the folder both flights share
