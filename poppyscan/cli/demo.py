@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from poppyscan.cli.detect import echo_run
-from poppyscan.cli.options import Progress
+from poppyscan.cli.options import Progress, plural
 
 
 @click.command()
@@ -28,4 +28,4 @@ def demo(out_dir, seed, size_px, device, model, overwrite) -> None:
     echo_run(result.run)
     click.echo(f"Ground truth: {result.plots_hit} of {result.plots} synthetic plots hit by a target "
                f"({result.large_plots_hit} of {result.large_plots} plots of 20 m2 or more); "
-               f"{len(result.run.targets)} targets in all. Open {result.run.paths['report']}")
+               f"{plural(len(result.run.targets), 'target')} in all. Open {result.run.paths['report']}")

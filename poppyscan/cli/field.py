@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from poppyscan.cli.options import default_of
+from poppyscan.cli.options import default_of, plural
 
 STATES = ("open", "pending", "confirmed", "false_positive", "not_found", "inaccessible",
           "eradicated", "replant", "disputed")  # kept in step with field.registry.STATES
@@ -44,15 +44,15 @@ def package(registry_path, out_dir, mission, states, crews, overwrite, **imagery
     options = {k: v for k, v in imagery.items() if v is not None}
     pkg = write_field_package(registry_path, out_dir, mission=mission, states=states or ("open",),
                               crews=crews, overwrite=overwrite, **options)
-    click.echo(f"Package {pkg.out_dir} ({pkg.zip_path.name}): {len(pkg.targets)} targets")
+    click.echo(f"Package {pkg.out_dir} ({pkg.zip_path.name}): {plural(len(pkg.targets), 'target')}")
     for crew in sorted({t.crew for t in pkg.targets if t.crew}):
-        click.echo(f"  {crew}: {sum(t.crew == crew for t in pkg.targets)} targets")
+        click.echo(f"  {crew}: {plural(sum(t.crew == crew for t in pkg.targets), 'target')}")
     if pkg.imagery is None:
         click.echo("  imagery: none (no orthomosaic of the runs could be read)")
     else:
         im = pkg.imagery
         click.echo(f"  imagery: {im.area_km2:.3f} km2 at {im.gsd_m:g} m, {im.bytes / 1e6:.1f} MB "
-                   f"({im.mb_per_km2:.1f} MB/km2); {im.n_without} targets without imagery")
+                   f"({im.mb_per_km2:.1f} MB/km2); {plural(im.n_without, 'target')} without imagery")
     click.echo(f"  open {pkg.out_dir / (pkg.out_dir.name + '.qgz')} in QField; bring back "
                "field.gpkg with its -wal file (or the folder zipped) for `poppyscan field import`")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from poppyscan.cli.options import plural
+
 REGISTRY_HELP = "Mission registry: one GeoPackage per operation area (created when missing)."
 
 
@@ -49,8 +51,9 @@ def echo_recorded(run_dir, s) -> None:
         click.echo(f"{run_dir}: run {s.run_id} already recorded; nothing changed")
         return
     click.echo(f"{run_dir}: run {s.run_id} ({s.mission}, flown {s.flown_at[:10]}): "
-               f"{s.n_sightings} sightings, {s.n_matched} of known targets, {s.n_new} new "
-               f"targets, {s.n_flown_not_seen} flown but not seen, {s.n_replants} replants")
+               f"{plural(s.n_sightings, 'sighting')}, {s.n_matched} of known targets, "
+               f"{plural(s.n_new, 'new target')}, {s.n_flown_not_seen} flown but not seen, "
+               f"{plural(s.n_replants, 'replant')}")
 
 
 @registry.command("status")

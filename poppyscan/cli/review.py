@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from poppyscan.cli.options import plural
+
 
 @click.command("review")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -37,7 +39,7 @@ def review(run_dir: Path, registry: Path | None, port: int, apply_only: bool) ->
     server = make_server(session, port=port, registry=registry)
     host, bound = server.server_address[:2]
     counts = session.counts()
-    click.echo(f"Reviewing {len(session.targets)} targets of {run_dir} ({counts['undecided']} "
+    click.echo(f"Reviewing {plural(len(session.targets), 'target')} of {run_dir} ({counts['undecided']} "
                f"undecided): open http://{host}:{bound}/ ; Ctrl-C to stop")
     try:
         server.serve_forever()
@@ -48,7 +50,7 @@ def review(run_dir: Path, registry: Path | None, port: int, apply_only: bool) ->
 
 
 def _echo_applied(done, run_dir: Path) -> None:
-    click.echo(f"{run_dir}: {done.kept} targets kept, {done.rejected} rejected "
+    click.echo(f"{run_dir}: {plural(done.kept, 'target')} kept, {done.rejected} rejected "
                f"({done.rejected_path}), {done.unsure} unsure or undecided kept"
                + ("" if done.verdicts_applied is None
                   else f"; {done.verdicts_applied} office verdicts into the registry"))

@@ -159,7 +159,7 @@ document.getElementById("return-input").addEventListener("change", async (event)
   try {
     const summaries = await api(`/api/missions/${missionId}/returns`, {method: "PUT",
       headers: {"X-Filename": file.name, "Content-Type": "application/octet-stream"}, body: file});
-    result.textContent = summaries.map((s) => `${s.applied} verdicts applied, ${s.skipped} skipped` +
+    result.textContent = summaries.map((s) => `${plural(s.applied, "verdict")} applied, ${s.skipped} skipped` +
       (s.already ? " (imported before)" : "")).join("; ");
     shownJob = null;  // the targets' states and verdicts changed: show them again
     await refresh();
