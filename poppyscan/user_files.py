@@ -87,8 +87,9 @@ def gpkg_tables(con: sqlite3.Connection, shown: object, data_types: tuple[str, .
 
 
 def csv_records(path: Path, shown: object, *, error=ConfigError,
-                max_rows: int = MAX_CSV_ROWS) -> Iterator[dict]:
+                max_rows: int | None = None) -> Iterator[dict]:
     """The rows of a UTF-8 CSV file with a header, streamed; error past the limits."""
+    max_rows = MAX_CSV_ROWS if max_rows is None else max_rows
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(_capped_lines(f, shown, error))
         try:

