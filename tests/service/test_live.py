@@ -37,9 +37,11 @@ def _counts(run_dir: Path) -> dict:
 
 
 def _local_detect(ortho: Path, out: Path, bundle, mission: str):
+    """Detect as the service does: into a fresh registry of team north (targets NORTH-00001...)."""
     import poppyscan.api as ps
 
-    return ps.detect([ortho], out, model=bundle, device="cpu", mission=mission)
+    return ps.detect([ortho], out, model=bundle, device="cpu", mission=mission,
+                     registry=out.parent / "north.gpkg")
 
 
 @pytest.fixture(scope="module")
