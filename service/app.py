@@ -19,13 +19,21 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from poppyscan.errors import ConfigError
 from poppyscan.service import api_missions, api_registry, api_results, pages, tus
+from poppyscan.service.deps import DAMAGED
 from poppyscan.service.intake import IntakeChecks, recheck_pending
 from poppyscan.service.space import expire_uploads, is_disk_full
-from poppyscan.service.store import DEFAULT_SETTINGS, DataDir, ServiceSettings, connect
+from poppyscan.service.store import (
+    DEFAULT_SETTINGS,
+    DataDir,
+    ServiceSettings,
+    check_state,
+    connect,
+)
 from poppyscan.service.throttle import LoginThrottle
 
-__all__ = ["CSP", "create_app"]
+__all__ = ["CSP", "check_for_damage", "create_app"]
 
 CSP = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 HOUSEKEEPING_S = 300.0
@@ -51,8 +59,8 @@ def create_app(data_dir: str | Path, *, model=None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         stop = threading.Event()
-        threading.Thread(target=_housekeeping, args=(data, checks, settings, stop),
-                         name="housekeeping", daemon=True).start()
+        threading.Thread(target=_housekeeping, args=(app.state, stop), name="housekeeping",
+                         daemon=True).start()
         yield
         stop.set()
 
@@ -63,6 +71,7 @@ def create_app(data_dir: str | Path, *, model=None,
     # and on a full disk a first connection could not make it again, so not even read.
     app.state.keeper = connect(data)
     app.state.throttle = LoginThrottle()
+    app.state.damaged = None  # set once damage is seen: every request then answers 503
     for module in (pages, api_missions, api_results, api_registry, tus):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
@@ -72,20 +81,31 @@ def create_app(data_dir: str | Path, *, model=None,
     return app
 
 
-def _housekeeping(data: DataDir, checks: IntakeChecks, settings: ServiceSettings,
-                  stop: threading.Event) -> None:
-    """Recheck half-checked uploads once, then expire unfinished ones every few minutes."""
+def _housekeeping(state, stop: threading.Event) -> None:
+    """Recheck half-checked uploads once; then, every few minutes, look for damage in the state
+    database and expire unfinished uploads."""
     try:
-        recheck_pending(data, checks, settings)
+        recheck_pending(state.data, state.checks, state.settings)
     except Exception as err:  # noqa: BLE001 - logged in one line; the service keeps answering
         log.error("rechecking pending uploads failed: %s", err)
     while True:
+        check_for_damage(state)
         try:
-            expire_uploads(data, settings)
+            expire_uploads(state.data, state.settings)
         except Exception as err:  # noqa: BLE001 - same
             log.error("expiring unfinished uploads failed: %s", err)
         if stop.wait(HOUSEKEEPING_S):
             return
+
+
+def check_for_damage(state) -> None:
+    """``PRAGMA quick_check`` of the running service's database; damage stops every request."""
+    if state.damaged is None:
+        try:
+            check_state(state.data)
+        except ConfigError as err:
+            state.damaged = str(err)
+            log.error("%s", err)
 
 
 def _database_error(request: Request, err: Exception) -> JSONResponse:
@@ -96,9 +116,9 @@ def _database_error(request: Request, err: Exception) -> JSONResponse:
     if "locked" in str(err):
         return JSONResponse({"detail": "the service is busy; retry in a minute"}, status_code=503)
     log.error("state database error on %s %s: %s", request.method, request.url.path, err)
-    return JSONResponse({"detail": "the service's state database cannot be used; the "
-                                   "administrator must check it (poppyscan serve says how)"},
-                        status_code=503)
+    if "malformed" in str(err) or "not a database" in str(err):
+        request.app.state.damaged = str(err)  # no more reads or writes until it is restored
+    return JSONResponse({"detail": DAMAGED}, status_code=503)
 
 
 def _os_error(request: Request, err: Exception) -> JSONResponse:

@@ -28,7 +28,14 @@ def settings_of(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
+DAMAGED = ("the service's state database cannot be used; the administrator must check it "
+           "(poppyscan serve says how)")
+
+
 def get_db(request: Request) -> Iterator:
+    """A connection for one request; 503 while the database is known to be damaged."""
+    if getattr(request.app.state, "damaged", None):
+        raise HTTPException(503, DAMAGED)
     con = connect(data_of(request))
     try:
         yield con

@@ -50,10 +50,34 @@ def test_a_database_damaged_while_running_answers_503_not_500(tmp_path, small_bu
     answers = [service.client.get("/api/missions", headers=service.auth("ann")),
                service.client.post("/api/missions", json={"name": "M4"},
                                    headers=service.auth("ann"))]
-    for answer in answers:
+    answers.append(service.client.get("/api/me", headers=service.auth("ann")))  # its pages are
+    for answer in answers:  # whole, but once damage is seen nothing reads or writes any more
         assert answer.status_code == 503, answer.text
         assert answer.json() == {"detail": "the service's state database cannot be used; the "
                                            "administrator must check it (poppyscan serve says how)"}
+
+
+def test_the_running_service_looks_for_damage_and_stops_writing(tmp_path, small_bundle):
+    """Issue: /api/me and POST /api/missions kept answering 200/201; new rows went into it."""
+    from poppyscan.service.app import check_for_damage
+
+    service = Service(tmp_path, small_bundle)
+    for name in ("M1", "M2", "M3"):
+        service.mission("ann", name)
+    check_for_damage(service.app.state)
+    assert service.app.state.damaged is None
+    service.app.state.keeper.close()
+    _damage_last_page(service.data.db)
+    service.app.state.keeper = sqlite3.connect(":memory:")
+    check_for_damage(service.app.state)  # what the housekeeping thread runs every 5 minutes
+    assert "the state database is damaged" in service.app.state.damaged
+    size = service.data.db.stat().st_size
+    for answer in (service.client.get("/api/me", headers=service.auth("ann")),
+                   service.client.post("/api/missions", json={"name": "M4"},
+                                       headers=service.auth("ann"))):
+        assert answer.status_code == 503
+    assert service.data.db.stat().st_size == size and not any(
+        p.stat().st_size for p in service.data.root.glob("state.sqlite-wal"))
 
 
 def test_backup_restores_to_a_service_with_the_same_missions(finished, tmp_path, small_bundle):
