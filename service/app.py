@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import State
 
 from poppyscan.errors import ConfigError
 from poppyscan.service import api_missions, api_registry, api_results, pages, tus
@@ -81,7 +82,7 @@ def create_app(data_dir: str | Path, *, model=None,
     return app
 
 
-def _housekeeping(state, stop: threading.Event) -> None:
+def _housekeeping(state: State, stop: threading.Event) -> None:
     """Recheck half-checked uploads once; then, every few minutes, look for damage in the state
     database and expire unfinished uploads."""
     try:
@@ -98,7 +99,7 @@ def _housekeeping(state, stop: threading.Event) -> None:
             return
 
 
-def check_for_damage(state) -> None:
+def check_for_damage(state: State) -> None:
     """``PRAGMA quick_check`` of the running service's database; damage stops every request."""
     if state.damaged is None:
         try:

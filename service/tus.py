@@ -7,8 +7,10 @@ concatenation, which joins uploads by id across owners; they keep their own
 metadata beside the files, outside the team checks of :mod:`.deps`.
 
 ``POST /api/uploads`` creates an upload for one of the caller's missions after
-checking its ``Upload-Length`` against the size limit, the team's quota and
-the free disk (413 / 507, before any byte is stored); the server makes the id.
+checking its ``Upload-Length`` against the size limit, the team's quota, the
+team's count of unfinished uploads and the free disk less what unfinished
+uploads may still write (413 / 429 / 507, before any byte is stored,
+:mod:`.space`); the server makes the id. Unfinished uploads expire.
 ``HEAD`` gives the offset to resume from, ``PATCH`` appends at that offset,
 ``DELETE`` removes an upload. The last byte hands the file to :mod:`.intake`.
 """
