@@ -35,13 +35,12 @@ from poppyscan.config import defaults
 from poppyscan.errors import ConfigError
 from poppyscan.field.crews import assign_crews, visit_order
 from poppyscan.field.gpkg import write_field_gpkg
-from poppyscan.field.gpx import write_field_gpx
 from poppyscan.field.imagery import ImageryStats, write_imagery
-from poppyscan.field.kmz import write_field_kmz
 from poppyscan.field.printable import write_printable_list
 from poppyscan.field.qgis_project import write_qgis_project
 from poppyscan.field.registry.geo import LocalUTM
 from poppyscan.field.selection import FieldTarget, select_targets
+from poppyscan.field.waypoints import write_field_gpx, write_field_kmz
 from poppyscan.provenance import utc_now
 
 __all__ = ["FieldPackage", "write_field_package"]

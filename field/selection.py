@@ -11,7 +11,7 @@ from pathlib import Path
 import shapely
 
 from poppyscan.detect.build import priority_score
-from poppyscan.detect.export._labels import conf_band
+from poppyscan.detect.export._labels import PRIORITIES, target_priority
 from poppyscan.errors import ConfigError
 from poppyscan.field.registry.gpkg import decode_geometry
 from poppyscan.field.registry.schema import connect
@@ -19,7 +19,6 @@ from poppyscan.field.registry.state import OPEN_STATES, STATES
 
 __all__ = ["PRIORITIES", "FieldTarget", "select_targets"]
 
-PRIORITIES: tuple[str, ...] = ("high", "medium", "low")  # styles and GPX/KMZ symbols follow these
 # Why a target is listed again. No status word (confirmed, eradicated...) appears here: in GPX
 # and KML text a status word is read back as the crew's verdict.
 _NOTES = {"replant": "seen again after eradication", "disputed": "crews disagreed: check well",
@@ -52,7 +51,7 @@ class FieldTarget:
     @property
     def priority(self) -> str:
         """``high`` for replants and confirmed plots still standing, else the confidence band."""
-        return "high" if self.state in ("replant", "confirmed") else conf_band(self.conf)[0]
+        return target_priority(self.conf, self.state)
 
     @property
     def note(self) -> str:

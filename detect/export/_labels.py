@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from poppyscan.detect.targets import Target
 from poppyscan.errors import ConfigError
 
-__all__ = ["conf_band", "lat_lon_text", "ordered_targets", "target_description", "target_name",
-           "target_title"]
+__all__ = ["PRIORITIES", "PRIORITY_COLOURS", "conf_band", "lat_lon_text", "ordered_targets",
+           "target_description", "target_name", "target_priority", "target_title"]
 
 # (lowest conf, band, simplestyle colour): red = visit first, then orange, then yellow.
 CONF_BANDS: tuple[tuple[float, str, str], ...] = (
@@ -16,6 +16,9 @@ CONF_BANDS: tuple[tuple[float, str, str], ...] = (
     (0.5, "medium", "#ff7f00"),
     (0.0, "low", "#ffd92f"),
 )
+# A crew's order of urgency; symbols and styles in every output follow it (and the bands' colours).
+PRIORITIES: tuple[str, ...] = tuple(band for _, band, _ in CONF_BANDS)
+PRIORITY_COLOURS: dict[str, str] = {band: colour for _, band, colour in CONF_BANDS}
 
 
 def conf_band(conf: float) -> tuple[str, str]:
@@ -46,17 +49,21 @@ def target_title(t: Target) -> str:
     return f"{t.target_id} (rank {t.rank}): {t.label}? {round(t.conf * 100):d}%, {t.area_m2:.0f} m2"
 
 
-def target_description(t: Target) -> str:
-    """Plain-text description, one fact a line."""
-    return "\n".join(
-        [
-            f"Target {t.target_id}, rank {t.rank}: {t.label}?",
-            f"Confidence: {round(t.conf * 100):d}% ({conf_band(t.conf)[0]})",
-            f"Area: {t.area_m2:.0f} m2",
-            f"Status: {t.status}",
-            f"Sources: {'; '.join(t.sources)}",
-        ]
-    )
+def target_priority(conf: float, state: str = "") -> str:
+    """``high`` for replants and plots confirmed standing, else the confidence band."""
+    return "high" if state in ("replant", "confirmed") else conf_band(conf)[0]
+
+
+def target_description(target_id: str, conf: float, area_m2: float, *, priority: str,
+                       more: Sequence[str] = ()) -> str:
+    """What a crew reads at a target in every output, one fact a line; ``more``: lines after.
+
+    No status word (confirmed, eradicated...): field import reads one a crew adds as the
+    verdict. ``target_description("M1-0001", 0.91, 1250.4, priority="high")`` is
+    ``"Target M1-0001, high priority\nConfidence 91%, area 1250 m2"``.
+    """
+    return "\n".join([f"Target {target_id}, {priority} priority",
+                      f"Confidence {round(conf * 100):d}%, area {area_m2:.0f} m2", *more])
 
 
 def ordered_targets(targets: Sequence[Target]) -> list[Target]:

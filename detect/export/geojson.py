@@ -12,10 +12,11 @@ from shapely.geometry import Point
 from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export import _rfc7946
 from poppyscan.detect.export._labels import (
-    conf_band,
+    PRIORITY_COLOURS,
     ordered_targets,
     target_description,
     target_name,
+    target_priority,
     target_title,
 )
 from poppyscan.detect.targets import Target
@@ -43,11 +44,12 @@ def write_plots_geojson(targets: Sequence[Target], path: str | os.PathLike) -> P
 
 def _properties(t: Target, *, polygon: bool) -> dict[str, Any]:
     """Display properties (simplestyle-spec 1.1.0) first, then every Target field."""
-    colour = conf_band(t.conf)[1]
+    priority = target_priority(t.conf, t.status)
+    colour = PRIORITY_COLOURS[priority]  # the colour of its GPX/KML symbol
     style: dict[str, Any] = {
         "name": target_name(t),
         "title": target_title(t),
-        "description": target_description(t),
+        "description": target_description(t.target_id, t.conf, t.area_m2, priority=priority),
         "marker-color": colour,
     }
     if polygon:

@@ -92,8 +92,8 @@ def _fail_after(real):
     [
         (write_targets_gpkg, gpkg_mod, "add_status_domain", "t.gpkg"),
         (write_targets_gpkg, gpkg_mod, "ogr_write", "t.gpkg"),
-        (write_targets_gpx, gpx_kml_mod, "ogr_write", "t.gpx"),
-        (write_targets_kml, gpx_kml_mod, "ogr_write", "t.kml"),
+        (write_targets_gpx, gpx_kml_mod, "_xml_bytes", "t.gpx"),
+        (write_targets_kml, gpx_kml_mod, "_xml_bytes", "t.kml"),
         # The rename itself failing: the temporary file is complete, then removed.
         (write_plots_geojson, os, "replace", "p.geojson"),
     ],

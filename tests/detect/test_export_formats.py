@@ -15,9 +15,9 @@ import shapely
 from pyogrio.raw import read as ogr_read
 
 from poppyscan.detect.export import write_targets_gpkg, write_targets_gpx, write_targets_kml
-from poppyscan.detect.export.gpx_kml import kml_driver
 from poppyscan.detect.targets import STATUSES
 from tests.detect.export_samples import sample_targets
+from tests.detect.gpx_schema import check_gpx_structure
 
 # ---------------------------------------------------------------- GeoPackage
 
@@ -163,9 +163,10 @@ def test_gpx_waypoints_named_id_first_in_rank_order(tmp_path):
         "M1-0002 poppy? 62%",
         "M1-0003 poppy? 31%",
     ]
-    assert fields["sym"].tolist() == ["Flag, Red"] * 3
+    # The symbol of each one's priority (the third is confirmed standing: high).
+    assert fields["sym"].tolist() == ["Flag, Red", "Flag, Blue", "Flag, Red"]
     assert fields["type"][0] == "poppy target (high confidence)"
-    assert "Area: 1250 m2" in fields["desc"][0]
+    assert fields["desc"][0] == "Target M1-0001, high priority\nConfidence 91%, area 1250 m2"
     assert fields["cmt"][1] == "rank 2, conf 62%, 668 m2"
     xy = shapely.get_coordinates(shapely.from_wkb(wkb))
     assert xy[:, 0] == pytest.approx(
@@ -173,6 +174,7 @@ def test_gpx_waypoints_named_id_first_in_rank_order(tmp_path):
     )
     text = path.read_text(encoding="utf-8")
     assert text.count("<wpt ") == 3 and 'version="1.1"' in text
+    check_gpx_structure(path)
 
 
 # ---------------------------------------------------------------- KML
@@ -182,33 +184,31 @@ def test_kml_has_placemarks_and_plots(tmp_path):
     path = write_targets_kml(sample_targets(), tmp_path / "targets.kml")
     layers = dict(pyogrio.list_layers(path))
 
-    assert "targets" in layers
-    info = pyogrio.read_info(path, layer="targets")
+    assert list(layers) == ["Targets", "Plot outlines"]
+    info = pyogrio.read_info(path, layer="Targets")
     name_field = next(f for f in info["fields"] if f.lower() == "name")
-    _, _, wkb, values = ogr_read(path, layer="targets")
+    _, _, wkb, values = ogr_read(path, layer="Targets")
     fields = dict(zip(info["fields"], values, strict=True))
     assert fields[name_field].tolist() == [
         "M1-0001 poppy? 91%",
         "M1-0002 poppy? 62%",
         "M1-0003 poppy? 31%",
     ]
-    assert "Confidence: 91% (high)" in fields["description"][0]
+    assert fields["description"][0] == "Target M1-0001, high priority<br/>Confidence 91%, area 1250 m2"
+    assert fields["target_id"].tolist() == ["M1-0001", "M1-0002", "M1-0003"]
     lon, lat = shapely.get_coordinates(shapely.from_wkb(wkb))[0]
     assert (lon, lat) == pytest.approx((sample_targets()[1].lon, sample_targets()[1].lat))
-    if kml_driver() == "LIBKML":
-        assert "plots" in layers
-        _, _, plot_wkb, _ = ogr_read(path, layer="plots")
-        plots = shapely.from_wkb(plot_wkb)
-        assert len(plots) == 3
-        assert all(shapely.get_exterior_ring(p).is_ccw for p in plots)
-    assert path.read_text(encoding="utf-8").count("<Placemark") == (6 if "plots" in layers else 3)
+    _, _, plot_wkb, _ = ogr_read(path, layer="Plot outlines")
+    plots = shapely.from_wkb(plot_wkb)
+    assert len(plots) == 3
+    assert all(shapely.get_exterior_ring(p).is_ccw for p in plots)
+    text = path.read_text(encoding="utf-8")
+    assert text.count("<Placemark") == 6
+    assert text.count("<styleUrl>#high</styleUrl>") == 2  # the third is confirmed standing
 
 
-def test_kml_without_libkml_writes_points_only(tmp_path, monkeypatch):
-    import poppyscan.detect.export.gpx_kml as gpx_kml_mod
-
-    monkeypatch.setattr(gpx_kml_mod, "kml_driver", lambda: "KML")
-    path = write_targets_kml(sample_targets(), tmp_path / "targets.kml")
+def test_kml_without_plots_writes_points_only(tmp_path):
+    path = write_targets_kml(sample_targets(), tmp_path / "targets.kml", plots=False)
 
     text = path.read_text(encoding="utf-8")
     assert text.count("<Placemark") == 3
@@ -231,4 +231,4 @@ def test_multipolygon_plots_are_written_as_multipolygons(tmp_path):
     assert dict(pyogrio.list_layers(gpkg))["plots"] == "MultiPolygon"
     plots = shapely.from_wkb(ogr_read(gpkg, layer="plots")[2])
     assert [p.geom_type for p in plots] == ["MultiPolygon"] * 3
-    assert "<MultiGeometry>" in kml.read_text(encoding="utf-8") or kml_driver() == "KML"
+    assert "<MultiGeometry>" in kml.read_text(encoding="utf-8")

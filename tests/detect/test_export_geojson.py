@@ -149,10 +149,10 @@ def test_target_properties_carry_style_and_every_field(tmp_path):
 
     assert first["name"] == "M1-0001 poppy? 91%"
     assert first["name"].startswith(first["target_id"])
-    assert [p["marker-color"] for p in (first, second, third)] == ["#e31a1c", "#ff7f00", "#ffd92f"]
-    assert "Confidence: 91%" in first["description"]
-    assert "Area: 1250 m2" in first["description"]
-    assert "Sources: ortho_a.tif; ortho_b.tif" in first["description"]
+    # The colour of each one's priority: the third, 31% sure, is confirmed standing, so high.
+    assert [p["marker-color"] for p in (first, second, third)] == ["#e31a1c", "#ff7f00", "#e31a1c"]
+    assert first["description"] == "Target M1-0001, high priority\nConfidence 91%, area 1250 m2"
+    assert third["description"].startswith("Target M1-0003, high priority\n")
     assert first["sources"] == "ortho_a.tif;ortho_b.tif"
     assert third["status"] == "confirmed"
     assert first["thumbnail"] is None
