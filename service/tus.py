@@ -87,6 +87,9 @@ def create(request: Request, user: Caller, con: Db) -> Response:
 def head(file_id: str, request: Request, user: Caller, con: Db) -> Response:
     _require_tus(request)
     row = owned(con, "file", file_id, user)
+    if row["state"] == "rejected":  # expired or refused: a client resuming it starts over
+        raise HTTPException(410, row["error"] or "the upload was refused",
+                            headers=_tus_headers())
     return Response(status_code=200, headers=_tus_headers(
         **{"Upload-Offset": str(row["offset"]), "Upload-Length": str(row["length"])}))
 

@@ -56,6 +56,8 @@ def test_unfinished_uploads_expire_and_their_team_is_told(service):
     assert row["state"] == "rejected" and row["error"].startswith("expired: not finished within 48 h")
     assert not service.data.file_dir(file_id).exists()
     assert service.patch("ann", location, 1000, b"y").status_code == 409
+    head = service.client.head(location, headers=service.auth("ann", **TUS))
+    assert head.status_code == 410  # so `poppyscan upload` starts the file over
 
 
 def test_an_upload_expiring_during_a_patch_stays_expired(service, monkeypatch):
