@@ -28,7 +28,9 @@ Ratios: ``vs raw`` is against the raw rate of the backend the row ran;
 ``vs sahi``, ``vs geodeep``, ``vs torch`` (poppyscan-torch) and ``vs filed``
 (torch-as-filed) are chips/s ratios. ``CPU ms/chip`` is the process's CPU time
 (all threads) per chip, which other load on the machine disturbs far less than
-wall time. ``km2/h`` is chips/s in ground surveyed per hour: each chip of the model's grid
+wall time. ``--base-python`` runs the rows that need no torch under a base install's
+interpreter (a venv of ``pip install -e .``), so their peak RSS is what that install uses.
+``km2/h`` is chips/s in ground surveyed per hour: each chip of the model's grid
 adds its stride squared of new ground at the model's GSD (25.6 m x 25.6 m for 640 px chips
 with 128 px overlap at 5 cm), whatever the orthomosaic's own GSD. ``stages`` prints where one
 chip's time goes, one thread, in ms.
@@ -69,6 +71,8 @@ from scripts.bench_peers import (  # noqa: E402  (build_revision: scripts/bench_
 
 METHODS = ("raw-torch", "raw-openvino", "raw-onnxruntime", "raw-openvino-bf16", "read", "stages",
            "poppyscan", "poppyscan-f32", "poppyscan-bf16", "poppyscan-torch", "sahi", "geodeep")
+TORCH_FREE = ("raw-openvino", "raw-openvino-bf16", "read", "poppyscan", "poppyscan-f32",
+              "poppyscan-bf16")  # rows --base-python runs
 
 
 def make_ortho(path: Path, size_px: int, gsd_m: float) -> Path:
@@ -254,6 +258,9 @@ def main() -> None:
                              "of RAM for the peers]")
     parser.add_argument("--filed-rev", default=None,
                         help="also run the PyTorch path of this git revision (torch-as-filed)")
+    parser.add_argument("--base-python", default=None,
+                        help="interpreter of a base install (no torch) for the rows that need no "
+                             "torch: poppyscan, poppyscan-f32, -bf16, raw-openvino*, read [this one]")
     parser.add_argument("--_child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
@@ -312,7 +319,8 @@ def _bench_rows(args, size: int, ortho: Path, name: str, bundle_dir: str, tmp: P
     runs: dict[str, list[dict]] = defaultdict(list)
     for _ in range(args.repeat):
         for method in extra:
-            cmd = [sys.executable, __file__, "--_child", method, str(ortho), bundle_dir,
+            python = args.base_python if args.base_python and method in TORCH_FREE else sys.executable
+            cmd = [python, __file__, "--_child", method, str(ortho), bundle_dir,
                    args.device, str(args.batch_size), str(args.workers), extra[method]]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=CHILD_ENV)
             if out.returncode:
