@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
+from poppyscan.service.intake_child import child_env
 from poppyscan.service.store import DataDir, ServiceSettings, public_text
 
 __all__ = ["run_import"]
@@ -32,7 +33,8 @@ def run_import(registry: Path, path: Path, client_name: str,
             str(settings.returns_cpu_s), str(settings.returns_memory_bytes)]
     wall_s = 2 * settings.returns_cpu_s + 30
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=wall_s)
+        done = subprocess.run(args, capture_output=True, text=True, timeout=wall_s,
+                              env=child_env())
     except subprocess.TimeoutExpired:
         raise HTTPException(422, f"{shown}: reading it took more than {wall_s} s; "
                                  "nothing was imported") from None

@@ -23,9 +23,13 @@ from poppyscan.service.gdal_env import apply_gdal_env
 from poppyscan.service.store import ServiceSettings
 from poppyscan.tiles.grid import GridSpec
 
-__all__ = ["IntakeChecks", "run_limited"]
+__all__ = ["IntakeChecks", "child_env", "run_limited"]
 
 MIN_STORED_BYTES_PER_MPX = 1_000  # as tiles.scale's file-size check, but on the blocks' bytes
+# One thread for each math library and few malloc arenas: RLIMIT_AS counts address space, which
+# thread pools sized to the machine's cores reserve by the hundred MiB before any work.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "OPENCV_FOR_THREADS_NUM": "1", "MALLOC_ARENA_MAX": "2"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def run_limited(path: Path, checks: IntakeChecks,
     try:
         done = subprocess.run([sys.executable, "-m", __name__, str(path), json.dumps(spec)],
                               capture_output=True, text=True, timeout=wall_s,
-                              env=apply_gdal_env(environ=dict(os.environ)))
+                              env=child_env())
     except subprocess.TimeoutExpired:
         raise RasterError(f"{path.name}: its checks took more than {wall_s} s") from None
     lines = done.stdout.strip().splitlines()
@@ -60,6 +64,11 @@ def run_limited(path: Path, checks: IntakeChecks,
     if "error" in answer:
         raise RasterError(answer["error"])
     return answer["bounds"], answer["pixels"]
+
+
+def child_env() -> dict:
+    """The environment of a limited child: the web process's GDAL settings, one thread each."""
+    return {**apply_gdal_env(environ=dict(os.environ)), **ONE_THREAD}
 
 
 def _limit(cpu_s: int, memory_bytes: int) -> None:
