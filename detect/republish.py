@@ -25,7 +25,7 @@ from shapely.geometry import shape
 
 from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export import write_all
-from poppyscan.detect.export.manifest import file_record
+from poppyscan.detect.export.manifest import file_record, read_run
 from poppyscan.detect.run import MANIFEST, OUTPUTS
 from poppyscan.detect.targets import Target
 from poppyscan.errors import ConfigError, OutputError
@@ -115,7 +115,7 @@ def name_targets(run_dir: str | os.PathLike, names: Mapping[str, str], *,
     problems = verify_outputs(run_dir, MANIFEST)
     if problems:
         raise OutputError(f"{run_dir}: not a complete run folder to name ({problems[0]})")
-    manifest = json.loads((run_dir / MANIFEST).read_text())
+    manifest = read_run(run_dir)
     if run_id and not manifest.get("run_id"):
         manifest["run_id"] = run_id
     targets = read_targets(run_dir / "plots.geojson")

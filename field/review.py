@@ -24,9 +24,7 @@ works on a published run folder (``poppyscan detect --out RUN_DIR``):
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import os
 import shutil
@@ -37,8 +35,8 @@ from pathlib import Path
 from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.export import write_thumbnail
 from poppyscan.detect.export._rfc7946 import dumps, feature, feature_collection
+from poppyscan.detect.export.manifest import MANIFEST, read_run
 from poppyscan.detect.republish import read_targets, republish
-from poppyscan.detect.run import MANIFEST
 from poppyscan.detect.targets import Target
 from poppyscan.errors import ConfigError, OutputError, RasterError
 from poppyscan.output_folder import verify_outputs
@@ -80,14 +78,14 @@ class Review:
         run_dir = Path(run_dir)
         original = run_dir / REVIEW_DIR / "original"
         if not (original / MANIFEST).is_file():
+            read_run(run_dir)  # a damaged run.json: one line naming it, before any check reads it
             problems = verify_outputs(run_dir, MANIFEST)
             if problems:
                 raise OutputError(f"{run_dir}: not a complete run folder to review ({problems[0]})")
             _snapshot(run_dir, original)
-        manifest = json.loads((original / MANIFEST).read_text())
+        manifest = read_run(original)
         targets = read_targets(original / "plots.geojson")
-        state = run_dir / REVIEW_FILE
-        decisions = json.loads(state.read_text())["decisions"] if state.is_file() else {}
+        decisions = _read_decisions(run_dir / REVIEW_FILE)
         review = cls(run_dir, targets, manifest, decisions)
         review._make_views()
         return review
@@ -142,7 +140,7 @@ class Review:
 
     def _to_registry(self, registry: str | os.PathLike, rejected: list[Target]) -> int:
         """Record the run as first published; each rejection becomes an office verdict."""
-        from poppyscan.field.registry import connect, import_verdicts, record_run
+        from poppyscan.field.registry import VerdictRow, connect, record_run, record_verdicts
 
         original = self.run_dir / REVIEW_DIR / "original"
         run_id = record_run(registry, original).run_id
@@ -151,17 +149,13 @@ class Review:
                                    (run_id,)).fetchall())
         if not rejected:
             return 0
-        text = io.StringIO()
-        rows = csv.writer(text, lineterminator="\n")
-        rows.writerow(["target_id", "status", "visited_at", "crew", "note"])
-        for t in rejected:
-            rows.writerow([ids[t.run_target_id or t.target_id], "false_positive",
-                           self.decisions[t.target_id]["at"],
-                           OFFICE_CREW, f"rejected in office triage of run {run_id} "
-                                        f"({t.run_target_id or t.target_id}), from the thumbnail"])
-        path = self.run_dir / REVIEW_DIR / "office-verdicts.csv"
-        atomic_write_text(path, text.getvalue())
-        return sum(s.applied for s in import_verdicts(registry, [path]))
+        rows = [VerdictRow(ids[t.run_target_id or t.target_id], "false_positive",
+                           self.decisions[t.target_id]["at"], OFFICE_CREW,
+                           f"rejected in office triage of run {run_id} "
+                           f"({t.run_target_id or t.target_id}), from the thumbnail", "",
+                           where=f"review of {self.run_dir.name}, {t.target_id}")
+                for t in rejected]
+        return record_verdicts(registry, rows, source=str(self.run_dir / REVIEW_FILE)).applied
 
     def _make_views(self) -> None:
         """Near and far views of each target from its orthomosaic (once; the run's thumbnail if gone)."""
@@ -183,6 +177,21 @@ class Review:
                 except RasterError:
                     out.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(original / (t.thumbnail or ""), out)
+
+
+def _read_decisions(path: Path) -> dict[str, dict]:
+    """review.json's decisions (none yet without one); ConfigError naming a damaged file."""
+    if not path.is_file():
+        return {}
+    try:
+        decisions = json.loads(path.read_bytes())["decisions"]
+        if all(isinstance(d, dict) and d.get("decision") in DECISIONS
+               and isinstance(d.get("at"), str) for d in decisions.values()):
+            return decisions
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    raise ConfigError(f"{path}: damaged (not the decisions poppyscan review writes); move it "
+                      "away to start the review again")
 
 
 def _snapshot(run_dir: Path, original: Path) -> None:

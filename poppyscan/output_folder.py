@@ -125,9 +125,13 @@ def verify_outputs(out: str | os.PathLike, manifest: str = "run.json") -> list[s
     path = out / manifest
     if not path.is_file():
         return [f"{path}: missing: the run did not finish publishing"]
+    try:
+        records = json.loads(path.read_bytes()).get("outputs", [])
+        files = [out / record["path"] for record in records]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return [f"{path}: damaged, its list of outputs unreadable ({type(err).__name__})"]
     problems = []
-    for record in json.loads(path.read_text()).get("outputs", []):
-        file = out / record["path"]
+    for record, file in zip(records, files, strict=True):
         if not file.is_file():
             problems.append(f"{file}: listed in {manifest} but missing")
         elif file.stat().st_size != record["bytes"] or sha256_file(file) != record["sha256"]:

@@ -173,6 +173,7 @@ class Worker:
 
     def _run(self, job, progress: JobProgress) -> int:
         import poppyscan.api as ps
+        from poppyscan.detect.export.manifest import read_run
         from poppyscan.field import select_targets, write_field_package
         from poppyscan.field.registry import record_and_name
         from poppyscan.output_folder import verify_outputs
@@ -191,7 +192,7 @@ class Worker:
         if select_targets(registry, mission=mission):  # else no package: nothing for crews
             progress.stage("field package")
             write_field_package(registry, job_dir / "field", mission=mission, overwrite=True)
-        return int(json.loads((out / "run.json").read_text())["counts"]["targets"])
+        return int(read_run(out)["counts"]["targets"])
 
     def _inputs(self, job) -> tuple[str, str, list]:
         con = connect(self.data)

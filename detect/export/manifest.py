@@ -20,9 +20,10 @@ from poppyscan.atomic import atomic_write_text
 from poppyscan.errors import ConfigError
 from poppyscan.provenance import sha256_file, utc_now
 
-__all__ = ["MANIFEST_SCHEMA", "file_record", "write_run_manifest"]
+__all__ = ["MANIFEST", "MANIFEST_SCHEMA", "file_record", "read_run", "write_run_manifest"]
 
 MANIFEST_SCHEMA = "poppyscan.run/1"
+MANIFEST = "run.json"  # its name in a run folder
 _PACKAGES = (
     "poppyscan",
     "numpy",
@@ -97,6 +98,48 @@ def write_run_manifest(
         manifest["extra"] = dict(extra)
     text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable)
     return atomic_write_text(path, text + "\n")
+
+
+def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``run_dir``'s run.json, checked: a ConfigError naming the file and what is wrong with it.
+
+    Keys the writer always writes must be there with their types (``schema``,
+    ``model`` with ``model_id``, ``counts``, ``inputs``, ``outputs``); other keys are
+    kept as they are, so a newer writer's run folders still read.
+    """
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no {MANIFEST}; not a published run folder")
+    try:
+        manifest = json.loads(path.read_bytes())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ConfigError(f"{path}: {problem}; not a run manifest poppyscan wrote")
+    return manifest
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What makes ``manifest`` unusable as a run manifest, or None."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object"
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        return f"schema {manifest.get('schema')!r}, expected {MANIFEST_SCHEMA!r}"
+    for key, kind in (("model", dict), ("counts", dict), ("inputs", list), ("outputs", list)):
+        if not isinstance(manifest.get(key), kind):
+            return f"{key!r} is missing or not a JSON {'object' if kind is dict else 'list'}"
+    for key in ("thresholds", "settings", "extra", "timings_s"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            return f"{key!r} is not a JSON object"
+    if not isinstance(manifest["model"].get("model_id"), str):
+        return "'model' has no model_id"
+    records = manifest["inputs"] + manifest["outputs"]
+    if not all(isinstance(r, dict) and isinstance(r.get("path"), str) for r in records):
+        return "an input or output is not a file record with a path"
+    return None
 
 
 def _software_versions() -> dict[str, str]:

@@ -91,8 +91,7 @@ def record_run(
 
 def _uncertainty(run: RunFolder, given: float | None) -> float:
     if given is None:
-        manifest = json.loads((run.run_dir / "run.json").read_text())
-        given = (manifest.get("settings") or {}).get("position_uncertainty_m")
+        given = run.position_uncertainty_m
     u_m = float(defaults("registry")["position_uncertainty_m"] if given is None else given)
     if not 0 < u_m <= 100:
         raise ConfigError(f"position_uncertainty_m={u_m} is invalid: use metres in (0, 100]")

@@ -8,7 +8,6 @@ hash of its ``run.json``. Outlines come from ``plots.geojson``; without it, from
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -18,9 +17,11 @@ from pathlib import Path
 import shapely
 from shapely.geometry import Point, shape
 
+from poppyscan.detect.export.manifest import MANIFEST, read_run
 from poppyscan.errors import ConfigError
 from poppyscan.field.registry.geo import buffer_m
 from poppyscan.field.registry.timefmt import iso_utc
+from poppyscan.provenance import sha256_file
 
 __all__ = ["RunFolder", "Sighting", "read_run_folder"]
 
@@ -56,6 +57,7 @@ class RunFolder:
     inputs: list[dict]
     sightings: list[Sighting]
     coverage: shapely.Geometry | None  # EPSG:4326; None when the run has no coverage.geojson
+    position_uncertainty_m: float | None = None  # run.json's settings, when the run gave one
 
 
 def read_run_folder(run_dir: str | os.PathLike, *, flown_at: str | None = None) -> RunFolder:
@@ -65,14 +67,8 @@ def read_run_folder(run_dir: str | os.PathLike, *, flown_at: str | None = None) 
     else its ``created_at`` (the detection time).
     """
     run_dir = Path(run_dir)
-    manifest_path = run_dir / "run.json"
-    if not manifest_path.is_file():
-        raise ConfigError(f"{run_dir}: no run.json; only a published run folder can be recorded")
-    raw = manifest_path.read_bytes()
-    try:
-        manifest = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{manifest_path}: not valid JSON ({err})") from None
+    manifest_path = run_dir / MANIFEST
+    manifest = read_run(run_dir)
     settings = manifest.get("settings") or {}
     model = manifest.get("model") or {}
     sightings = _sightings(run_dir)
@@ -82,13 +78,14 @@ def read_run_folder(run_dir: str | os.PathLike, *, flown_at: str | None = None) 
     if not when:
         raise ConfigError(f"{manifest_path}: no created_at or flown_at; pass the flight date")
     return RunFolder(
-        run_id=str(manifest.get("run_id") or "run-" + hashlib.sha256(raw).hexdigest()[:16]),
+        run_id=str(manifest.get("run_id") or "run-" + sha256_file(manifest_path)[:16]),
         run_dir=run_dir.resolve(), mission=str(mission), created_at=manifest.get("created_at"),
         flown_at=iso_utc(when, what=f"{manifest_path} flight date"),
         model_id=model.get("model_id"),
         conf_threshold=(manifest.get("thresholds") or {}).get("conf"),
         gsd_m=(model.get("grid") or {}).get("gsd_m"), inputs=list(manifest.get("inputs") or []),
         sightings=sightings, coverage=_coverage(run_dir / "coverage.geojson"),
+        position_uncertainty_m=settings.get("position_uncertainty_m"),
     )
 
 

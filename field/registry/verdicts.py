@@ -1,6 +1,7 @@
 """``import_verdicts``: crews' verdicts into the registry, idempotent, never overwriting.
 
-Each row becomes a verdict whose id is the hash of its content, so a row read
+``record_verdicts`` takes verdicts as records (office review's rejections) through
+the same checks and outcomes. Each row becomes a verdict whose id is the hash of its content, so a row read
 twice (the same file again, or a copy inside a zip) is skipped. A file whose
 bytes were imported before is skipped whole. Outcomes:
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from poppyscan.detect.export.gpkg import STATUS_LABELS
@@ -30,7 +31,8 @@ from poppyscan.field.registry.schema import connect
 from poppyscan.field.registry.timefmt import parse_time
 from poppyscan.provenance import utc_now
 
-__all__ = ["ImportSummary", "import_verdicts", "normalise_status"]
+__all__ = ["ImportSummary", "VerdictRow", "import_verdicts", "normalise_status",
+           "record_verdicts"]
 
 _BY_LABEL = {label.lower(): code for code, label in STATUS_LABELS.items()}
 
@@ -67,6 +69,19 @@ def import_verdicts(registry: str | os.PathLike,
         with connect(registry) as con:
             summaries.append(_import_file(con, vf))
     return summaries
+
+
+def record_verdicts(registry: str | os.PathLike, rows: Sequence[VerdictRow], *,
+                    source: str) -> ImportSummary:
+    """Import verdict records as one file would be (one transaction, the same outcomes).
+
+    ``source`` says where they come from (the imports table's path). The same
+    records again are skipped whole, as a file read twice is.
+    """
+    digest = hashlib.sha256("\x1e".join("\x1f".join(astuple(r)) for r in rows).encode())
+    with connect(registry) as con:
+        return _import_file(con, VerdictFile(Path(source), "records", digest.hexdigest(),
+                                             list(rows)))
 
 
 def _import_file(con, vf: VerdictFile) -> ImportSummary:

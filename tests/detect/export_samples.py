@@ -63,3 +63,19 @@ def sample_targets() -> list[Target]:
         make(1, 0.91, 1250.4, ccw_with_hole(), ("ortho_a.tif", "ortho_b.tif"), 5),
         make(3, 0.31, 131.9, triangle(), ("ortho_a.tif",), 1, status="confirmed"),
     ]
+
+
+def write_sample_run(out, *, created_at: str = "2026-03-01T08:00:00Z"):
+    """A run folder of the three sample targets (all pending), as detect writes it; its path."""
+    import dataclasses
+
+    from poppyscan.detect.export import write_all, write_run_manifest
+
+    targets = [dataclasses.replace(t, status="pending") for t in sample_targets()]
+    written = write_all(out, targets, mission="M1", model_id="m1",
+                        formats=("geojson", "gpx", "kml"))
+    write_run_manifest(out / "run.json", inputs=[], model={"model_id": "m1"},
+                       thresholds={"conf": 0.25}, counts={"targets": len(targets)}, timings={},
+                       outputs=list(written.values()), settings={"mission": "M1"},
+                       created_at=created_at)
+    return out

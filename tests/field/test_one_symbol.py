@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import re
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from poppyscan.detect.export import write_all, write_run_manifest
 from poppyscan.detect.export.gpx_kml import SYMBOLS
 from poppyscan.field import write_field_package
 from poppyscan.field.registry.naming import record_and_name
-from tests.detect.export_samples import sample_targets
+from tests.detect.export_samples import write_sample_run
 
 GPX = "{http://www.topografix.com/GPX/1/1}"
 KML = "{http://www.opengis.net/kml/2.2}"
@@ -39,20 +37,8 @@ def _kml(doc: bytes) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _run_folder(out: Path) -> Path:
-    """A run of three targets, one of each priority (91%, 62%, 31% sure), as detect writes it."""
-    targets = [dataclasses.replace(t, status="pending") for t in sample_targets()]
-    written = write_all(out, targets, mission="M1", model_id="m1",
-                        formats=("geojson", "gpx", "kml"))
-    write_run_manifest(out / "run.json", inputs=[], model={"model_id": "m1"},
-                       thresholds={"conf": 0.25}, counts={"targets": len(targets)}, timings={},
-                       outputs=list(written.values()), settings={"mission": "M1"},
-                       created_at="2026-03-01T08:00:00Z")
-    return out
-
-
 def test_a_target_looks_the_same_in_the_runs_and_the_packages_files(tmp_path):
-    run = _run_folder(tmp_path / "run")
+    run = write_sample_run(tmp_path / "run")  # 91%, 62%, 31% sure: one of each priority
     registry = tmp_path / "area.gpkg"
     record_and_name(registry, run, prefix="AREA")  # the run's files call plots by registry ids
     package = write_field_package(registry, tmp_path / "pack", crews=2)
