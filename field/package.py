@@ -23,7 +23,6 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -41,11 +40,15 @@ from poppyscan.field.qgis_project import write_qgis_project
 from poppyscan.field.registry.geo import LocalUTM
 from poppyscan.field.selection import FieldTarget, select_targets
 from poppyscan.field.waypoints import write_field_gpx, write_field_kmz
+from poppyscan.output_folder import STATE_DIR, OutputFolder
 from poppyscan.provenance import utc_now
 
 __all__ = ["FieldPackage", "write_field_package"]
 
 DEFAULTS = defaults("field")
+MANIFEST = "package.json"  # written last: a package folder holding it is complete
+_OUTPUTS = ("field.gpkg", "imagery.gpkg", "targets.gpx", "targets.kmz", "list.html", "thumbs",
+            "DCIM")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def write_field_package(
     """
     out = Path(out_dir)
     zip_path = out.parent / f"{out.name}.zip"
-    taken = [p for p in (out, zip_path) if p.exists() and not (p.is_dir() and not any(p.iterdir()))]
+    taken = [p for p in (out, zip_path) if p.exists() and not (
+        p.is_dir() and not any(c.name != STATE_DIR for c in p.iterdir()))]
     if taken and not overwrite:
         raise ConfigError(f"{taken[0]} already exists; pass --overwrite to replace it")
     targets = select_targets(registry, mission=mission, states=states)
@@ -90,23 +94,18 @@ def write_field_package(
                           f"{f' of mission {mission}' if mission else ''}; nothing to package")
     targets = with_crews(targets, crews or 1, named=crews is not None)  # one walk without crews
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    staging.chmod(0o755)  # mkdtemp's 0700 would hide the package from the crew's other accounts
-    try:
-        imagery = _write_all(staging, out.name, targets, registry=registry, mission=mission,
-                             states=states, crews=crews, imagery_options=dict(
-                                 margin_m=imagery_margin_m, gsd_m=imagery_gsd_m,
-                                 jpeg_quality=jpeg_quality))
-        tmp_zip = staging.parent / f".{out.name}.zip.part"
-        _zip(staging, tmp_zip, out.name)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-        os.replace(tmp_zip, zip_path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        (staging.parent / f".{out.name}.zip.part").unlink(missing_ok=True)
-    paths = {p.name: p for p in sorted(out.iterdir())}
+    folder = OutputFolder(out, (f"{out.name}.qgz", *_OUTPUTS), manifest=MANIFEST)
+    with folder.open():
+        staging = folder.staging()
+        try:
+            imagery = _write_all(staging, out.name, targets, registry=registry, mission=mission,
+                                 states=states, crews=crews, imagery_options=dict(
+                                     margin_m=imagery_margin_m, gsd_m=imagery_gsd_m,
+                                     jpeg_quality=jpeg_quality))
+            _publish(folder, staging, zip_path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # a failed package leaves nothing behind
+    paths = {p.name: p for p in sorted(out.iterdir()) if p.name != STATE_DIR}
     if imagery is not None:
         imagery = replace(imagery, path=out / imagery.path.name)
     return FieldPackage(out, zip_path, targets, paths, imagery)
@@ -159,7 +158,7 @@ def _write_all(folder: Path, name: str, targets, *, registry, mission, states, c
             **{k: v for k, v in dataclasses.asdict(imagery).items() if k != "path"},
             "margin_m": imagery_options["margin_m"], "mb_per_km2": round(imagery.mb_per_km2, 2)},
     }
-    (folder / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return imagery
 
 
@@ -167,6 +166,21 @@ def package_title(mission: str | None, targets: Sequence[FieldTarget]) -> str:
     """``Mission M7``, or ``Missions M1, M2`` for a package of several: never the folder's name."""
     missions = [mission] if mission else sorted({t.mission for t in targets})
     return f"Mission{'s' if len(missions) > 1 else ''} {', '.join(missions)}"
+
+
+def _publish(folder: OutputFolder, staging: Path, zip_path: Path) -> None:
+    """The staged package into its folder (package.json last), then its zip beside it.
+
+    Each replaces the old one only when whole: a kill leaves the old package, or
+    the new folder (finished by the next package into it) with the old zip.
+    """
+    tmp_zip = folder.state / f"{folder.out.name}.zip.part"
+    try:
+        _zip(staging, tmp_zip, folder.out.name)
+        folder.publish(staging)
+        os.replace(tmp_zip, zip_path)
+    finally:
+        tmp_zip.unlink(missing_ok=True)
 
 
 def _zip(folder: Path, zip_path: Path, name: str) -> None:
