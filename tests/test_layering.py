@@ -79,7 +79,6 @@ KNOWN_OFFENDERS = {
     "tests/data/rasters.py:make_raster": "12 parameters",
     "tests/detect/test_merge.py:det": "9 parameters",
     "detect/build.py:make_targets": "62 lines",
-    "detect/export/__init__.py:write_all": "62 lines",
     "detect/pipeline.py:run_detection": "70 lines",
     "detect/pipeline.py:_detect_blocks": "12 parameters",
     "poppyscan/api.py:detect": "89 lines",

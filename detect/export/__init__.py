@@ -78,42 +78,39 @@ def write_all(
     files the run left out, ``{"path", "reason"}`` each, for the report; ``classes``: the
     model's class names (the report's title).
     """
+    formats = _checked_formats(formats)
+    paths = {key: Path(out_dir) / name for key, name in OUTPUT_NAMES.items()}
+    written: dict[str, Path] = {}
+    area_km2 = None
+    if coverage is not None:
+        area_km2 = write_coverage_geojson(*coverage, paths["coverage"], n_chips=chips_processed)
+        written["coverage"] = paths["coverage"]
+    for key, fmt, writer in _TARGET_WRITERS:  # in FORMATS' order: run.json lists them so
+        if fmt in formats:
+            written[key] = writer(targets, paths[key])
+    if "report" in formats:
+        report = dict(mission=mission, model_id=model_id, overview=overview,
+                      coverage_area_km2=area_km2, chips_processed=chips_processed,
+                      chips_skipped=chips_skipped, skipped=skipped, classes=classes)
+        written["report"] = write_report_html(paths["report"], targets, **report)
+    return written
+
+
+# Output key, format, writer of the target files (the report and coverage take more).
+_TARGET_WRITERS = (
+    ("targets_geojson", "geojson", write_targets_geojson),
+    ("plots_geojson", "geojson", write_plots_geojson),
+    ("gpkg", "gpkg", write_targets_gpkg),
+    ("gpx", "gpx", write_targets_gpx),
+    ("kml", "kml", write_targets_kml),
+)
+
+
+def _checked_formats(formats: Iterable[str]) -> tuple[str, ...]:
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ConfigError(
             f"unknown output format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}"
         )
-    out = Path(out_dir)
-    paths = {key: out / name for key, name in OUTPUT_NAMES.items()}
-    written: dict[str, Path] = {}
-    area_km2 = None
-    if coverage is not None:
-        footprints, crs = coverage
-        area_km2 = write_coverage_geojson(
-            footprints, crs, paths["coverage"], n_chips=chips_processed
-        )
-        written["coverage"] = paths["coverage"]
-    if "geojson" in formats:
-        written["targets_geojson"] = write_targets_geojson(targets, paths["targets_geojson"])
-        written["plots_geojson"] = write_plots_geojson(targets, paths["plots_geojson"])
-    if "gpkg" in formats:
-        written["gpkg"] = write_targets_gpkg(targets, paths["gpkg"])
-    if "gpx" in formats:
-        written["gpx"] = write_targets_gpx(targets, paths["gpx"])
-    if "kml" in formats:
-        written["kml"] = write_targets_kml(targets, paths["kml"])
-    if "report" in formats:
-        written["report"] = write_report_html(
-            paths["report"],
-            targets,
-            mission=mission,
-            model_id=model_id,
-            overview=overview,
-            coverage_area_km2=area_km2,
-            chips_processed=chips_processed,
-            chips_skipped=chips_skipped,
-            skipped=skipped,
-            classes=classes,
-        )
-    return written
+    return formats
