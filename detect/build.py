@@ -62,30 +62,20 @@ def make_targets(
             c.polygon.centroid.x,
         ),
     )
+    common = dict(mission=mission, gsd_m=gsd_m, model_id=model_id, detected_at=detected_at)
     targets = []
     for rank, cluster in enumerate(scored, start=1):
         centroid = cluster.polygon.centroid
         lon, lat = to_wgs84.transform(centroid.x, centroid.y)
-        targets.append(
-            Target(
-                target_id=format_target_id(mission, rank),
-                mission=mission,
-                rank=rank,
-                conf=round(cluster.conf, 4),
-                area_m2=round(cluster.polygon.area, 2),
-                polygon=reproject_geometry(cluster.polygon, crs, "EPSG:4326",
-                                           max_segment=max(cluster.polygon.length / 64, 0.5)),
-                lon=lon,
-                lat=lat,
-                sources=tuple(source_labels[s] if source_labels else Path(s).name
-                              for s in cluster.sources),
-                gsd_m=gsd_m,
-                model_id=model_id,
-                detected_at=detected_at,
-                n_detections=len(cluster.members),
-                label=_label(cluster, class_names),
-            )
-        )
+        sources = tuple(source_labels[s] if source_labels else Path(s).name
+                        for s in cluster.sources)
+        polygon = reproject_geometry(cluster.polygon, crs, "EPSG:4326",
+                                     max_segment=max(cluster.polygon.length / 64, 0.5))
+        targets.append(Target(
+            target_id=format_target_id(mission, rank), rank=rank, conf=round(cluster.conf, 4),
+            area_m2=round(cluster.polygon.area, 2), polygon=polygon, lon=lon, lat=lat,
+            sources=sources, n_detections=len(cluster.members),
+            label=_label(cluster, class_names), **common))
     return targets
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,17 +32,18 @@ from poppyscan.detect.detections import (
 from poppyscan.detect.journal import Journal
 from poppyscan.detect.merge import DEFAULT_MERGE, Cluster, MergeSettings
 from poppyscan.detect.predictor import Predictor, batched
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import ConfigError
+from poppyscan.progress import Progress, as_progress
 from poppyscan.tiles import ChipBlock, ChipStats, GridSpec, RasterInfo, inspect_raster, read_cells
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.plan import RasterPlan, plan_raster
 from poppyscan.tiles.stream import DEFAULT_MIN_VALID_FRAC
 
-__all__ = ["BLOCK_CHIPS", "ENGINES", "BlockDetections", "DetectionResult", "detect_block",
-           "plan_detection", "run_detection"]
+__all__ = ["BLOCK_CHIPS", "BlockDetections", "BlockWork", "ChipRules", "DetectionResult",
+           "detect_block", "plan_detection", "run_detection"]
 
-ENGINES = ("local", "ray")  # where blocks run: this process, or Ray actors
 BLOCK_CHIPS = 8  # blocks of 8 x 8 chips: about 20 s of CPU time each, at most that lost to a kill
 COVERAGE_CELL_PX = 16  # the area examined is traced on 16 px cells (80 cm at 5 cm GSD)
 
@@ -67,84 +69,109 @@ def plan_detection(infos: Sequence[RasterInfo], grid: GridSpec, *,
     return [plan_raster(info, grid, prescreen=min_valid_frac > 0) for info in infos]
 
 
+@dataclass(frozen=True)
+class ChipRules:
+    """Which chips and boxes count: a chip under ``min_valid_frac`` valid pixels is collar and
+    skipped; a box with under ``min_box_valid_frac`` of its pixels valid is dropped."""
+
+    min_valid_frac: float = DEFAULT_MIN_VALID_FRAC
+    min_box_valid_frac: float = DEFAULT_MIN_BOX_VALID_FRAC
+
+
+@dataclass(frozen=True)
+class BlockWork:
+    """What every chip block of one run shares, on whichever engine it runs."""
+
+    grid: GridSpec
+    crs: CRS  # the run's CRS: detections are reprojected into it
+    runtime: Runtime
+    rules: ChipRules = ChipRules()
+
+
 def run_detection(
     orthos: Sequence[str | RasterInfo],
     predictor: Predictor,
     grid: GridSpec,
     *,
-    batch_size: int = 8,
-    workers: int = 4,
-    min_valid_frac: float = DEFAULT_MIN_VALID_FRAC,
-    min_box_valid_frac: float = DEFAULT_MIN_BOX_VALID_FRAC,
+    runtime: Runtime | None = None,
     merge: MergeSettings = DEFAULT_MERGE,
+    rules: ChipRules = ChipRules(),
     bands: Sequence[int] | None = None,
-    on_chips: Callable[[int], None] | None = None,
-    on_source: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     journal: Journal | None = None,
     plans: Sequence[RasterPlan] | None = None,
-    engine: str = "local",
     predictor_factory: Callable[[], Predictor] | None = None,
 ) -> DetectionResult:
     """Detect on every chip of ``orthos`` and merge into one cluster per plot.
 
     The run's CRS is the first raster's (projected) CRS; detections from
-    rasters in other CRSs are reprojected into it before merging.
-    ``on_chips(n)`` is called as chips are read and ``on_source(path, i, n)``
-    when the run moves on to the i-th of n rasters (for progress). With a
-    ``journal``, blocks it already holds are skipped and new ones are added
-    to it; without one, an in-memory journal is used.
+    rasters in other CRSs are reprojected into it before merging. ``progress``
+    hears ``advance(n)`` as chips are read and ``source(path, i, n)`` when the
+    run moves on to the i-th of n rasters. With a ``journal``, blocks it already
+    holds are skipped and new ones are added to it; without one, an in-memory
+    journal is used.
 
-    ``engine``: ``"local"`` (default) runs ``predictor`` in this process;
+    ``runtime.engine``: ``"local"`` (default) runs ``predictor`` in this process;
     ``"ray"`` runs the blocks in Ray actors (:mod:`poppyscan.detect.ray_engine`),
     each making its own predictor with ``predictor_factory`` (a picklable
     callable); ``predictor`` then only says the device (CUDA: GPU actors).
     Both give the same detections, in the same order.
     """
-    _check_engine(engine, predictor_factory)
+    runtime = runtime or Runtime()
+    if runtime.engine == "ray" and predictor_factory is None:
+        raise ConfigError("engine 'ray' needs a predictor_factory: a picklable callable that makes "
+                          "the predictor in each Ray actor")
     start = time.perf_counter()
     infos = [o if isinstance(o, RasterInfo) else inspect_raster(o, bands=bands) for o in orthos]
-    plans = list(plans) if plans is not None else plan_detection(infos, grid,
-                                                                  min_valid_frac=min_valid_frac)
-    crs = CRS.from_user_input(infos[0].crs.to_wkt())
-    own_journal = journal is None
-    journal = journal if journal is not None else Journal(":memory:", {}, run_id="memory")
-    try:
+    plans = list(plans) if plans is not None else plan_detection(
+        infos, grid, min_valid_frac=rules.min_valid_frac)
+    work = BlockWork(grid, CRS.from_user_input(infos[0].crs.to_wkt()), runtime, rules)
+    engine = _Engine(predictor, predictor_factory, as_progress(progress))
+    with _journal_or_memory(journal) as journal:
         done = journal.done_blocks()
         blocks = [b for plan in plans for b in plan.blocks(BLOCK_CHIPS) if b.key not in done]
-        options = dict(batch_size=batch_size, workers=workers, min_valid_frac=min_valid_frac,
-                       min_box_valid_frac=min_box_valid_frac, on_chips=on_chips,
-                       on_source=on_source)
-        if engine == "ray":
-            from poppyscan.detect.ray_engine import detect_blocks_on_ray
-
-            gpu = str(getattr(predictor, "device", "cpu")).startswith("cuda")
-            model_s, other_s = detect_blocks_on_ray(blocks, infos, predictor_factory, grid, crs,
-                                                    journal, gpu=gpu, **options)
-        else:
-            model_s = _detect_blocks(blocks, infos, predictor, grid, crs, journal, **options)
+        model_s, other_s = engine.run(blocks, infos, work, journal)
         t_merge = time.perf_counter()
         detections = sorted(journal.detections(), key=_plan_order(infos))
         clusters = merge.apply(detections)
-        coverage = _coverage(journal.coverage(), {info.path: info.crs for info in infos}, crs)
+        coverage = _coverage(journal.coverage(), {info.path: info.crs for info in infos}, work.crs)
         stats, collar_boxes = _stats(plans, journal.counts())
-    finally:
-        if own_journal:
-            journal.close()
     end = time.perf_counter()
-    if engine == "local":
-        other_s = t_merge - start - model_s
+    other_s = t_merge - start - model_s if other_s is None else other_s
     timings = {"total": end - start, "model": model_s, "merge": end - t_merge,
                "read_and_other": other_s}
-    return DetectionResult(crs, infos, detections, clusters, coverage, stats, collar_boxes,
+    return DetectionResult(work.crs, infos, detections, clusters, coverage, stats, collar_boxes,
                            {k: round(v, 3) for k, v in timings.items()}, len(done))
 
 
-def _check_engine(engine: str, predictor_factory: Callable[[], Predictor] | None) -> None:
-    if engine not in ENGINES:
-        raise ConfigError(f"engine={engine!r}: use one of {', '.join(ENGINES)}")
-    if engine == "ray" and predictor_factory is None:
-        raise ConfigError("engine 'ray' needs a predictor_factory: a picklable callable that makes "
-                          "the predictor in each Ray actor")
+@contextmanager
+def _journal_or_memory(journal: Journal | None) -> Iterator[Journal]:
+    """``journal``, or an in-memory one closed afterwards."""
+    if journal is not None:
+        yield journal
+        return
+    with closing(Journal(":memory:", {}, run_id="memory")) as memory:
+        yield memory
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """Runs a run's blocks on its runtime's engine; returns seconds in the model and elsewhere
+    (None for elsewhere: the local engine's is the wall time less the model's)."""
+
+    predictor: Predictor
+    predictor_factory: Callable[[], Predictor] | None
+    progress: Progress
+
+    def run(self, blocks: list[ChipBlock], infos: Sequence[RasterInfo], work: BlockWork,
+            journal: Journal) -> tuple[float, float | None]:
+        if work.runtime.engine == "ray":
+            from poppyscan.detect.ray_engine import detect_blocks_on_ray
+
+            gpu = str(getattr(self.predictor, "device", "cpu")).startswith("cuda")
+            return detect_blocks_on_ray(blocks, infos, self.predictor_factory, work, journal,
+                                        self.progress, gpu=gpu)
+        return _detect_blocks(blocks, infos, self.predictor, work, journal, self.progress), None
 
 
 def _plan_order(infos: Sequence[RasterInfo]) -> Callable[[Detection], tuple]:
@@ -164,27 +191,25 @@ def _plan_order(infos: Sequence[RasterInfo]) -> Callable[[Detection], tuple]:
 
 
 def _detect_blocks(blocks: list[ChipBlock], infos: Sequence[RasterInfo], predictor: Predictor,
-                   grid: GridSpec, crs: CRS, journal: Journal, *, batch_size: int, workers: int,
-                   min_valid_frac: float, min_box_valid_frac: float,
-                   on_chips: Callable[[int], None] | None,
-                   on_source: Callable[[str, int, int], None] | None) -> float:
+                   work: BlockWork, journal: Journal, progress: Progress) -> float:
     """Run the model block by block, committing each finished block; return seconds in the model."""
     info_of = {info.path: info for info in infos}
+    batch_size = work.runtime.batch_size
     model_s = 0.0
-    chips = read_cells(((info_of[b.source], cell, b) for b in blocks for cell in b.cells), grid,
-                       workers=workers, prefetch=max(16, 3 * batch_size))
+    chips = read_cells(((info_of[b.source], cell, b) for b in blocks for cell in b.cells),
+                       work.grid, workers=work.runtime.workers, prefetch=max(16, 3 * batch_size))
     order = [info.path for info in infos]
     source = None
     for block, block_chips in _by_block(chips):
-        if on_source and block.source != source:
+        if block.source != source:
             source = block.source
-            on_source(source, order.index(source) + 1, len(order))
-        done = detect_block(block_chips, predictor, crs, batch_size=batch_size,
-                            min_valid_frac=min_valid_frac, min_box_valid_frac=min_box_valid_frac)
+            progress.source(source, order.index(source) + 1, len(order))
+        done = detect_block(block_chips, predictor, work.crs, batch_size=batch_size,
+                            min_valid_frac=work.rules.min_valid_frac,
+                            min_box_valid_frac=work.rules.min_box_valid_frac)
         model_s += done.model_s
         journal.commit_block(block.key, block.source, done.detections, done.coverage, done.counts)
-        if on_chips:
-            on_chips(done.counts["read"])
+        progress.advance(done.counts["read"])
     return model_s
 
 

@@ -29,15 +29,15 @@ from contextlib import closing
 from dataclasses import dataclass
 
 import shapely
-from pyproj import CRS
 
 from poppyscan import errors
 from poppyscan.detect.detections import Detection
 from poppyscan.detect.journal import Journal
-from poppyscan.detect.pipeline import detect_block
+from poppyscan.detect.pipeline import BlockWork, detect_block
 from poppyscan.detect.predictor import Predictor
 from poppyscan.errors import ConfigError, PoppyscanError
-from poppyscan.tiles import ChipBlock, GridSpec, RasterInfo, inspect_raster, read_cells
+from poppyscan.progress import Progress
+from poppyscan.tiles import ChipBlock, RasterInfo, inspect_raster, read_cells
 from poppyscan.tiles.grid import grid_cell, grid_transform
 
 __all__ = ["BundlePredictor", "detect_blocks_on_ray", "join_ray"]
@@ -68,17 +68,11 @@ def detect_blocks_on_ray(
     blocks: Sequence[ChipBlock],
     infos: Sequence[RasterInfo],
     predictor_factory: Callable[[], Predictor],
-    grid: GridSpec,
-    crs: CRS,
+    work: BlockWork,
     journal: Journal,
+    progress: Progress,
     *,
     gpu: bool,
-    batch_size: int,
-    workers: int,
-    min_valid_frac: float,
-    min_box_valid_frac: float,
-    on_chips: Callable[[int], None] | None = None,
-    on_source: Callable[[str, int, int], None] | None = None,
 ) -> tuple[float, float]:
     """Detect on ``blocks`` in Ray actors, committing each block as it arrives.
 
@@ -90,10 +84,8 @@ def detect_blocks_on_ray(
         return 0.0, 0.0
     actors, resources = _actor_layout(ray, gpu)
     actors = min(actors, len(blocks))  # no actor loads a model it will never use
-    detector = dict(predictor_factory=predictor_factory, grid=grid, crs_wkt=crs.to_wkt(),
-                    bands={info.path: list(info.bands) for info in infos}, batch_size=batch_size,
-                    workers=workers, min_valid_frac=min_valid_frac,
-                    min_box_valid_frac=min_box_valid_frac)
+    detector = dict(predictor_factory=predictor_factory, work=work,
+                    bands={info.path: list(info.bands) for info in infos})
     dataset = ray.data.from_items([_describe(block) for block in blocks],
                                   override_num_blocks=len(blocks))
     dataset = dataset.map_batches(_BlockDetector, fn_constructor_kwargs=detector, batch_size=1,
@@ -108,17 +100,16 @@ def detect_blocks_on_ray(
         if row["key"] in done:  # a retried block that had already come back
             continue
         source = row["source"]
-        if on_source and source not in seen:
+        if source not in seen:
             seen.add(source)
-            on_source(source, order.index(source) + 1, len(order))
+            progress.source(source, order.index(source) + 1, len(order))
         counts = {k: row[k] for k in ("read", "yielded", "skipped_collar", "collar_boxes")}
         coverage = shapely.from_wkb(row["coverage"])
         journal.commit_block(row["key"], source, _detections(row), coverage, counts)
         done.add(row["key"])
         model_s += row["model_s"]
         other_s += row["block_s"] - row["model_s"]
-        if on_chips:
-            on_chips(counts["read"])
+        progress.advance(counts["read"])
     return model_s, other_s
 
 
@@ -191,17 +182,14 @@ def _schema():
 class _BlockDetector:
     """A Ray actor's work: the predictor made once, then block descriptions in, records out."""
 
-    def __init__(self, predictor_factory: Callable[[], Predictor], grid: GridSpec, crs_wkt: str,
-                 bands: dict[str, list[int]], batch_size: int, workers: int,
-                 min_valid_frac: float, min_box_valid_frac: float) -> None:
+    def __init__(self, predictor_factory: Callable[[], Predictor], work: BlockWork,
+                 bands: dict[str, list[int]]) -> None:
         self.predictor, self.error = None, None
         try:
             self.predictor = predictor_factory()
         except PoppyscanError as err:  # bad input (a bundle not there): the driver reports it
             self.error = err
-        self.grid, self.crs, self.bands = grid, CRS.from_wkt(crs_wkt), bands
-        self.batch_size, self.workers = batch_size, workers
-        self.min_valid_frac, self.min_box_valid_frac = min_valid_frac, min_box_valid_frac
+        self.work, self.bands = work, bands
         self.infos: dict[str, RasterInfo] = {}
 
     def __call__(self, batch):
@@ -223,15 +211,16 @@ class _BlockDetector:
     def _detect(self, row: dict) -> dict:
         start = time.perf_counter()
         info = self._info(row["source"], row["path"])
-        transform = grid_transform(info.transform, self.grid.gsd_m)
-        cells = [grid_cell(transform, r, c, self.grid) for r, c in zip(row["rows"], row["cols"],
-                                                                       strict=True)]
-        chips = (chip for _, chip in read_cells(((info, cell) for cell in cells), self.grid,
-                                                workers=self.workers,
-                                                prefetch=max(16, 3 * self.batch_size)))
-        done = detect_block(chips, self.predictor, self.crs, batch_size=self.batch_size,
-                            min_valid_frac=self.min_valid_frac,
-                            min_box_valid_frac=self.min_box_valid_frac)
+        grid, runtime, rules = self.work.grid, self.work.runtime, self.work.rules
+        transform = grid_transform(info.transform, grid.gsd_m)
+        cells = [grid_cell(transform, r, c, grid) for r, c in zip(row["rows"], row["cols"],
+                                                                  strict=True)]
+        chips = (chip for _, chip in read_cells(((info, cell) for cell in cells), grid,
+                                                workers=runtime.workers,
+                                                prefetch=max(16, 3 * runtime.batch_size)))
+        done = detect_block(chips, self.predictor, self.work.crs, batch_size=runtime.batch_size,
+                            min_valid_frac=rules.min_valid_frac,
+                            min_box_valid_frac=rules.min_box_valid_frac)
         detections = [{"polygon": shapely.to_wkb(d.polygon), "chip_polygon":
                        shapely.to_wkb(d.chip_polygon), "conf": d.conf, "cls": d.cls,
                        "chip_row": d.chip[0], "chip_col": d.chip[1], "cut": d.cut}

@@ -28,15 +28,17 @@ from poppyscan.detect.journal import Journal, JournalMismatch, journal_path
 from poppyscan.detect.merge import MergeSettings
 from poppyscan.detect.pipeline import BLOCK_CHIPS, DetectionResult, plan_detection, run_detection
 from poppyscan.detect.predictor import Predictor
+from poppyscan.detect.runtime import Runtime
 from poppyscan.detect.targets import Target
 from poppyscan.errors import ConfigError, RunInterrupted
 from poppyscan.output_folder import MIN_FREE_BYTES, OutputFolder, output_error
+from poppyscan.progress import Progress, as_progress
 from poppyscan.provenance import utc_now
 from poppyscan.tiles.plan import RasterPlan
 from poppyscan.tiles.raster import RasterInfo
 from poppyscan.tiles.sources import flight_date, mission_name, source_labels
 
-__all__ = ["FoundTargets", "MANIFEST", "OUTPUTS", "detect_targets", "run_to_folder"]
+__all__ = ["FoundTargets", "MANIFEST", "OUTPUTS", "RunSpec", "detect_targets", "run_to_folder"]
 
 MANIFEST = "run.json"
 OUTPUTS = (*OUTPUT_NAMES.values(), "thumbs")  # published before the manifest, which comes last
@@ -45,9 +47,27 @@ THUMBNAIL_THREADS = 4
 log = logging.getLogger("poppyscan")
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run detects with and how: the model, its predictor and merge rule, the runtime.
+
+    ``predictor_factory``: for the Ray engine, the picklable recipe each actor
+    makes its own predictor from. ``mission``: the name in target ids (default:
+    the inputs' folder, :func:`~poppyscan.tiles.sources.mission_name`).
+    """
+
+    bundle: ModelBundle
+    predictor: Predictor
+    merge: MergeSettings
+    runtime: Runtime = Runtime()
+    predictor_factory: Callable[[], Predictor] | None = None
+    mission: str | None = None
+
+
+@dataclass(frozen=True)
 class FoundTargets:
-    """Targets of one detection run and how they were found."""
+    """Targets of one detection run and how they were found (a value: publishing, recording
+    and naming give a new one)."""
 
     targets: list[Target]
     result: DetectionResult
@@ -64,62 +84,62 @@ class FoundTargets:
     skipped: list[dict] = field(default_factory=list)  # inputs left out: {"path", "reason"}
 
 
+class _Labelled:
+    """A progress that hears each orthomosaic by its short label, not its full path."""
+
+    def __init__(self, progress: Progress, labels: Mapping[str, str]) -> None:
+        self.progress, self.labels = progress, labels
+
+    def start(self, total: int | None) -> None:
+        self.progress.start(total)
+
+    def source(self, label: str, index: int, count: int) -> None:
+        self.progress.source(self.labels.get(label, label), index, count)
+
+    def advance(self, n: int = 1, note: str | None = None) -> None:
+        self.progress.advance(n, note)
+
+
 def detect_targets(
     infos: Sequence[RasterInfo],
+    spec: RunSpec,
     *,
-    bundle: ModelBundle,
-    predictor: Predictor,
-    merge: MergeSettings,
-    mission: str | None = None,
-    batch_size: int = 8,
-    workers: int = 4,
-    on_chips: Callable[[int], None] | None = None,
-    on_source: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     journal: Journal | None = None,
-    engine: str = "local",
-    predictor_factory: Callable[[], Predictor] | None = None,
     plans: Sequence[RasterPlan] | None = None,
     skipped: Sequence[Mapping] = (),
 ) -> FoundTargets:
-    """Detect on ``infos`` with ``predictor``, merge with ``merge`` and rank the targets.
+    """Detect on ``infos`` as ``spec`` says, merge and rank the targets.
 
-    ``on_source(label, i, n)`` names each orthomosaic as the run reaches it;
-    ``engine``, ``predictor_factory`` and ``plans`` (made here when not given)
-    as in :func:`~poppyscan.detect.pipeline.run_detection`. ``mission``: by
-    default the inputs' folder (:func:`~poppyscan.tiles.sources.mission_name`).
-    ``skipped``: inputs left out before the run, recorded in its outputs.
+    ``progress`` hears each orthomosaic by its short label as the run reaches
+    it; ``journal`` and ``plans`` (made here when not given) as in
+    :func:`~poppyscan.detect.pipeline.run_detection`. ``skipped``: inputs left
+    out before the run, recorded in its outputs.
     """
     labels = source_labels([info.path for info in infos])
-    mission = mission or mission_name([info.path for info in infos])
-    named = (lambda path, i, n: on_source(labels[path], i, n)) if on_source else None
-    result = run_detection(infos, predictor, bundle.grid, batch_size=batch_size, workers=workers,
-                           merge=merge, on_chips=on_chips, on_source=named, journal=journal,
-                           engine=engine, predictor_factory=predictor_factory, plans=plans)
+    mission = spec.mission or mission_name([info.path for info in infos])
+    result = run_detection(infos, spec.predictor, spec.bundle.grid, runtime=spec.runtime,
+                           merge=spec.merge, progress=_Labelled(as_progress(progress), labels),
+                           journal=journal, plans=plans, predictor_factory=spec.predictor_factory)
+    bundle = spec.bundle
     targets = make_targets(result.clusters, result.crs, mission=mission, model_id=bundle.model_id,
                            gsd_m=bundle.grid.gsd_m, class_names=bundle.classes,
                            source_labels=labels, full_area_m2=bundle.card.get("full_priority_area_m2"))
-    return FoundTargets(targets, result, bundle, mission, float(predictor.conf), merge, labels,
-                        {"batch_size": batch_size, "workers": workers, "engine": engine},
+    runtime = spec.runtime
+    return FoundTargets(targets, result, bundle, mission, float(spec.predictor.conf), spec.merge,
+                        labels, {"batch_size": runtime.batch_size, "workers": runtime.workers,
+                                 "engine": runtime.engine},
                         journal.run_id if journal is not None else "", skipped=list(skipped))
 
 
 def run_to_folder(
     infos: Sequence[RasterInfo],
     out_dir: str | Path,
+    spec: RunSpec,
     *,
-    bundle: ModelBundle,
-    predictor: Predictor,
-    merge: MergeSettings,
-    mission: str | None = None,
-    batch_size: int = 8,
-    workers: int = 4,
     overwrite: bool = False,
     settings: Mapping | None = None,
-    on_plan: Callable[[int], None] | None = None,
-    on_chips: Callable[[int], None] | None = None,
-    on_source: Callable[[str, int, int], None] | None = None,
-    engine: str = "local",
-    predictor_factory: Callable[[], Predictor] | None = None,
+    progress: Progress | None = None,
     skipped: Sequence[Mapping] = (),
 ) -> FoundTargets:
     """Detect and publish every field output into ``out_dir``, resuming a journalled run there.
@@ -127,19 +147,19 @@ def run_to_folder(
     The same call after a kill, Ctrl-C or crash skips the chip blocks already
     journalled and gives the same targets. A journal of another run (other
     inputs, model or settings) is an error, or discarded with ``overwrite``.
+    ``progress`` hears ``start(total)`` once the chips are planned; ``settings``
+    are recorded in run.json.
     """
     folder = OutputFolder(out_dir, OUTPUTS, manifest=MANIFEST)
-    plans = plan_detection(infos, bundle.grid)
+    plans = plan_detection(infos, spec.bundle.grid)
     n_chips = sum(plan.n_to_read for plan in plans)
+    progress = as_progress(progress)
     with folder.open(min_free_bytes=MIN_FREE_BYTES + 64 * n_chips):  # + the journal, ~64 B a chip
-        journal = _open_journal(folder, fingerprint(infos, bundle, predictor, batch_size), overwrite)
+        journal = _open_journal(folder, fingerprint(infos, spec.bundle, spec.predictor,
+                                                    spec.runtime.batch_size), overwrite)
         try:
-            if on_plan:
-                on_plan(n_chips)
-            found = detect_targets(infos, bundle=bundle, predictor=predictor, merge=merge,
-                                   mission=mission, batch_size=batch_size, workers=workers,
-                                   on_chips=on_chips, on_source=on_source, journal=journal,
-                                   engine=engine, predictor_factory=predictor_factory, plans=plans,
+            progress.start(n_chips)
+            found = detect_targets(infos, spec, progress=progress, journal=journal, plans=plans,
                                    skipped=skipped)
         except KeyboardInterrupt:
             done = len(journal.done_blocks())
@@ -148,8 +168,8 @@ def run_to_folder(
                 "same command again to resume") from None
         finally:
             journal.close()
-        found.settings.update(settings or {})
-        _publish(found, folder)
+        found = _publish(dataclasses.replace(found, settings={**found.settings, **(settings or {})}),
+                         folder)
         journal_path(folder.out).unlink(missing_ok=True)  # published: nothing left to resume
     return found
 
@@ -199,18 +219,20 @@ def _short_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def _publish(found: FoundTargets, folder: OutputFolder) -> None:
-    """Write every output into a staging folder, then publish it; OS errors in one clear line."""
+def _publish(found: FoundTargets, folder: OutputFolder) -> FoundTargets:
+    """Write every output into a staging folder, then publish it; OS errors in one clear line.
+
+    Returns ``found`` with its thumbnails, output folder and paths."""
     staging = folder.staging()
     try:
-        found.targets, written = _write(found, staging)
+        targets, written = _write(found, staging)
         folder.publish(staging)
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
         raise output_error(folder.out, err, "writing the outputs failed", "the previous outputs "
                            "are untouched and detections stay journalled: rerun once fixed") from None
-    found.out_dir = folder.out
-    found.paths = {key: folder.out / path.relative_to(staging) for key, path in written.items()}
+    paths = {key: folder.out / path.relative_to(staging) for key, path in written.items()}
+    return dataclasses.replace(found, targets=targets, out_dir=folder.out, paths=paths)
 
 
 def _write(found: FoundTargets, staging: Path) -> tuple[list[Target], dict[str, Path]]:

@@ -2,8 +2,8 @@
 
 Settings not passed fall back to a ``config`` YAML file (or a built-in preset)
 and then to the built-in defaults in ``configs/`` (see :mod:`poppyscan.config`).
-Long-running functions take a ``progress`` object with ``start(total)`` and
-``advance(n)`` methods (any of them may be absent; :class:`Progress`).
+Long-running functions take a ``progress`` object (:class:`poppyscan.progress.Progress`:
+``start(total)``, ``source(label, i, n)``, ``advance(n)``); none means silence.
 
 >>> import poppyscan.api as ps
 >>> ps.default_settings("detect")["batch_size"]
@@ -22,10 +22,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from poppyscan.api_scoring import calibrate, compare, evaluate, load_model
 from poppyscan.config import defaults, load_config
+from poppyscan.progress import Progress, as_progress
 
 if TYPE_CHECKING:
     from poppyscan.detect.bundle import ModelBundle
@@ -39,14 +40,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike
-
-
-class Progress(Protocol):
-    """Where long runs report: ``start(total)`` once the work is planned, then ``advance(n)``."""
-
-    def start(self, total: int | None) -> None: ...
-
-    def advance(self, n: int = 1, note: str | None = None) -> None: ...
 
 
 def default_settings(name: str) -> dict:
@@ -99,50 +92,86 @@ def detect(
     unusable file, unless ``skip_unusable``: then the rest run and run.json and
     the report list the files left out, with their reasons (``found.skipped``).
     """
-    from poppyscan.detect.run import detect_targets, run_to_folder
+    from poppyscan.detect.run import run_to_folder
+    from poppyscan.detect.runtime import Runtime
+
+    settings = load_config("detect", config, max_gsd_ratio=max_gsd_ratio)
+    runtime = Runtime.from_settings(settings, device=device, backend=backend, precision=precision,
+                                    batch_size=batch_size, workers=workers, engine=engine)
+    bundle = load_model(model)
+    infos, skipped = _usable_inputs(orthos, bundle, float(settings["max_gsd_ratio"]),
+                                    skip_unusable)
+    _check_registry(registry, out_dir)
+    spec = _run_spec(bundle, runtime, conf=conf, merge=merge, mission=mission)
+    if out_dir is None:
+        return _detect_unpublished(infos, spec, progress, skipped)
+    found = run_to_folder(infos, out_dir, spec, overwrite=overwrite, settings=_ran(spec.predictor),
+                          progress=progress, skipped=skipped)
+    return found if registry is None else _record_and_name(found, registry, out_dir)
+
+
+def _usable_inputs(orthos: Sequence[PathLike], bundle: ModelBundle, max_gsd_ratio: float,
+                   skip_unusable: bool) -> tuple[list, list[dict]]:
+    """The inputs' rasters and those left out (``{"path", "reason"}``); bad input fails here, in
+    seconds, before any work."""
     from poppyscan.tiles.scale import usable_rasters
     from poppyscan.tiles.sources import find_orthomosaics
 
-    settings = load_config("detect", config, device=device, backend=backend, precision=precision,
-                           batch_size=batch_size, workers=workers, max_gsd_ratio=max_gsd_ratio)
-    bundle = load_model(model)
-    infos, unusable = usable_rasters(  # bad input fails here, in seconds, before any work
-        find_orthomosaics(orthos), bundle.grid, max_gsd_ratio=float(settings["max_gsd_ratio"]),
-        skip_unusable=skip_unusable)
-    predictor = bundle.predictor(settings["device"], conf=conf, backend=settings["backend"],
-                                 precision=settings["precision"])
-    options = dict(bundle=bundle, predictor=predictor, merge=bundle.merge_settings(merge),
-                   mission=mission, batch_size=int(settings["batch_size"]),
-                   workers=int(settings["workers"]), engine=engine,
-                   predictor_factory=_predictor_factory(engine, bundle, predictor, conf),
-                   on_chips=progress.advance if progress is not None else None,
-                   on_source=getattr(progress, "source", None),
-                   skipped=[u.to_dict() for u in unusable])
-    if out_dir is None:
-        if registry is not None:
-            from poppyscan.errors import ConfigError
+    infos, unusable = usable_rasters(find_orthomosaics(orthos), bundle.grid,
+                                     max_gsd_ratio=max_gsd_ratio, skip_unusable=skip_unusable)
+    return infos, [u.to_dict() for u in unusable]
 
-            raise ConfigError("a registry records published runs: give an output folder too")
-        if progress is not None:
-            from poppyscan.detect.pipeline import plan_detection
 
-            progress.start(sum(p.n_to_read for p in plan_detection(infos, bundle.grid)))
-        return detect_targets(infos, **options)
+def _ran(predictor) -> dict:
+    """What ran, for run.json: device, backend, precision, and why when slower than it could."""
+    fallback = getattr(predictor, "fallback", None)
+    return {"device": predictor.device, "backend": predictor.backend,
+            "precision": predictor.precision, **({"fallback": fallback} if fallback else {})}
+
+
+def _run_spec(bundle: ModelBundle, runtime, *, conf: float | None, merge, mission: str | None):
+    """The run's model, predictor (at ``conf``, default the card's), merge rule and runtime."""
+    from poppyscan.detect.run import RunSpec
+
+    predictor = bundle.predictor(runtime.device, conf=conf, backend=runtime.backend,
+                                 precision=runtime.precision)
+    return RunSpec(bundle, predictor, bundle.merge_settings(merge), runtime,
+                   _predictor_factory(runtime.engine, bundle, predictor, conf), mission)
+
+
+def _detect_unpublished(infos, spec, progress: Progress | None, skipped: list) -> FoundTargets:
+    """Targets without an output folder: nothing written, nothing journalled."""
+    from poppyscan.detect.pipeline import plan_detection
+    from poppyscan.detect.run import detect_targets
+
+    progress = as_progress(progress)
+    progress.start(sum(p.n_to_read for p in plan_detection(infos, spec.bundle.grid)))
+    return detect_targets(infos, spec, progress=progress, skipped=skipped)
+
+
+def _check_registry(registry: PathLike | None, out_dir: PathLike | None) -> None:
+    """A registry needs a published run, and a broken one fails now, not after the run."""
+    if registry is not None and out_dir is None:
+        from poppyscan.errors import ConfigError
+
+        raise ConfigError("a registry records published runs: give an output folder too")
     if registry is not None and Path(registry).exists():
         from poppyscan.field.registry import connect
 
-        with connect(registry, write=False):  # a broken registry fails now, not after the run
+        with connect(registry, write=False):
             pass
-    ran = {"device": predictor.device, "backend": predictor.backend, "precision": predictor.precision}
-    found = run_to_folder(infos, out_dir, overwrite=overwrite, settings=ran,
-                          on_plan=progress.start if progress is not None else None, **options)
-    if registry is not None:  # one name per plot: the outputs take the registry's ids
-        from poppyscan.detect.republish import read_targets
-        from poppyscan.field.registry import record_and_name
 
-        found.recorded = record_and_name(registry, out_dir)
-        found.targets = read_targets(Path(out_dir) / "plots.geojson")
-    return found
+
+def _record_and_name(found: FoundTargets, registry: PathLike, out_dir: PathLike) -> FoundTargets:
+    """One name per plot: the run recorded into ``registry``, its outputs under the registry's ids."""
+    import dataclasses
+
+    from poppyscan.detect.republish import read_targets
+    from poppyscan.field.registry import record_and_name
+
+    recorded = record_and_name(registry, out_dir)
+    return dataclasses.replace(found, recorded=recorded,
+                               targets=read_targets(Path(out_dir) / "plots.geojson"))
 
 
 def _predictor_factory(engine: str, bundle: ModelBundle, predictor, conf: float | None):
@@ -174,8 +203,7 @@ def tile(
     return tile_to_dir(orthos, out_dir, GridSpec.from_settings(cfg),
                        min_valid_frac=float(cfg["min_valid_frac"]), bands=cfg["bands"],
                        workers=int(cfg["workers"]), overwrite=overwrite,
-                       on_plan=progress.start if progress is not None else None,
-                       on_chips=progress.advance if progress is not None else None)
+                       progress=progress)
 
 
 def build_dataset(
@@ -225,14 +253,13 @@ def build_dataset(
         from poppyscan.api_verdicts import add_verdicts
 
         labels, hard = add_verdicts(labels, hard, registry, orthos, evidence)
-    if progress is not None:
-        infos = [inspect_raster(path, bands=options.bands) for path in [*orthos, *negatives_from]]
-        prescreen = options.min_valid_frac > 0
-        progress.start(sum(plan_raster(i, options.grid, prescreen=prescreen).n_to_read
-                           for i in infos))
+    progress = as_progress(progress)
+    infos = [inspect_raster(path, bands=options.bands) for path in [*orthos, *negatives_from]]
+    prescreen = options.min_valid_frac > 0
+    progress.start(sum(plan_raster(i, options.grid, prescreen=prescreen).n_to_read for i in infos))
     return build(orthos, list(labels), out_dir, options, hard_negatives=hard,
                  negatives_from=list(negatives_from), overwrite=overwrite,
-                 on_chips=progress.advance if progress is not None else None)
+                 on_chips=progress.advance)
 
 
 def _dataset_options(settings: dict, config: PathLike | None,

@@ -187,12 +187,14 @@ class _Timed:
 def bench_poppyscan(ortho, bundle, device, batch_size, workers, backend, precision="auto") -> dict:
     from poppyscan.detect.build import make_targets
     from poppyscan.detect.pipeline import run_detection
+    from poppyscan.detect.runtime import Runtime
 
     grid = _grid(bundle)
     predictor = bundle.predictor(device, backend=backend, precision=precision)
     predictor(np.zeros((batch_size, grid.tile_px, grid.tile_px, 3), "uint8"))  # warm-up
     with Clock() as clock:
-        result = run_detection([ortho], predictor, grid, batch_size=batch_size, workers=workers)
+        result = run_detection([ortho], predictor, grid,
+                               runtime=Runtime(batch_size=batch_size, workers=workers))
         targets = make_targets(result.clusters, result.crs, mission="bench",
                                model_id=bundle.model_id, gsd_m=bundle.grid.gsd_m,
                                class_names=bundle.classes)

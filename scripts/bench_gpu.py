@@ -96,9 +96,11 @@ def forward_rates(predictor, tile_px: int, batch_sizes: list[int], device: str) 
 
 def run_pipeline(ortho: Path, predictor, grid, workers: int) -> dict:
     from poppyscan.detect.pipeline import run_detection
+    from poppyscan.detect.runtime import Runtime
 
     start = time.perf_counter()
-    result = run_detection([ortho], predictor, grid, batch_size=64, workers=workers)
+    result = run_detection([ortho], predictor, grid,
+                           runtime=Runtime(batch_size=64, workers=workers))
     seconds = time.perf_counter() - start
     return dict(chips=result.stats.read, seconds=seconds, plots=len(result.clusters),
                 model_s=result.timings_s["model"])

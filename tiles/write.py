@@ -9,7 +9,7 @@ and the mask.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from pyproj import CRS
 
 from poppyscan.atomic import atomic_path, check_outputs_free
 from poppyscan.errors import RasterError
+from poppyscan.progress import Progress, as_progress
 from poppyscan.tiles.chip import Chip
 from poppyscan.tiles.geometry import reproject_geometry
 from poppyscan.tiles.grid import GridSpec
@@ -123,22 +124,23 @@ def tile_to_dir(
     bands: Sequence[int] | None = None,
     workers: int = 4,
     overwrite: bool = False,
-    on_plan: Callable[[int], None] | None = None,
-    on_chips: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> TileRun:
     """Cut ``orthos`` into GeoTIFF chips under ``out_dir/chips`` plus the index ``chips.gpkg``.
 
-    ``on_plan(total)`` gets the number of chips to read once the inputs are
-    checked; ``on_chips(n)`` counts chips read, kept or skipped as collar.
+    ``progress`` hears ``start(total)`` with the number of chips to read once
+    the inputs are checked, then ``advance(n)`` as chips are read, kept or
+    skipped as collar.
     """
     out = Path(out_dir)
     check_outputs_free(out, TILE_OUTPUTS, overwrite)
     infos = [o if isinstance(o, RasterInfo) else inspect_raster(o, bands=bands) for o in orthos]
-    if on_plan:
-        on_plan(sum(plan_raster(info, grid, prescreen=min_valid_frac > 0).n_to_read for info in infos))
+    progress = as_progress(progress)
+    progress.start(sum(plan_raster(info, grid, prescreen=min_valid_frac > 0).n_to_read
+                       for info in infos))
     stats, index = ChipStats(), ChipIndex()
     chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
-    for chip, path in write_chips(with_progress(chips, stats, on_chips), out / CHIPS_DIR):
+    for chip, path in write_chips(with_progress(chips, stats, progress.advance), out / CHIPS_DIR):
         index.add(chip, str(path.relative_to(out)))
     if not index.rows:
         raise RasterError(f"{', '.join(str(o) for o in orthos)}: no chip had enough valid pixels; "

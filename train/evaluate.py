@@ -25,6 +25,7 @@ from typing import Any
 from poppyscan.detect.bundle import ModelBundle, load_bundle
 from poppyscan.detect.merge import DEFAULT_MERGE, MergeSettings
 from poppyscan.detect.pipeline import DetectionResult, run_detection
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import ConfigError
 from poppyscan.train.chip_map import chip_map
 from poppyscan.train.labels import LabelSet
@@ -139,8 +140,9 @@ def detect_with_truth(
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
     predictor = bundle.predictor(device, conf=conf, backend=backend, precision=precision)
-    result = run_detection([str(o) for o in orthos], predictor, bundle.grid, batch_size=batch_size,
-                           workers=workers, merge=merge or bundle.merge_settings(), bands=bands)
+    result = run_detection([str(o) for o in orthos], predictor, bundle.grid,
+                           runtime=Runtime(batch_size=batch_size, workers=workers),
+                           merge=merge or bundle.merge_settings(), bands=bands)
     return result, read_truth(truth, crs=result.crs)
 
 

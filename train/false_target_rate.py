@@ -37,6 +37,7 @@ from poppyscan.detect.export import thumbnail_bgr, write_jpeg
 from poppyscan.detect.export._imaging import display_uint8
 from poppyscan.detect.merge import Cluster
 from poppyscan.detect.pipeline import run_detection
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import ConfigError, RasterError
 from poppyscan.tiles import inspect_raster
 from poppyscan.tiles.geometry import mask_to_polygon, reproject_geometry, utm_crs
@@ -190,8 +191,9 @@ def false_target_rates(
         except RasterError as err:
             skipped.append(Skipped(Path(path), str(err)))
             continue
-        result = run_detection([info], predictor, bundle.grid, batch_size=batch_size,
-                               workers=workers, merge=bundle.merge_settings())
+        result = run_detection([info], predictor, bundle.grid,
+                               runtime=Runtime(batch_size=batch_size, workers=workers),
+                               merge=bundle.merge_settings())
         examined = result.coverage.intersection(imagery_footprint(info.path))
         area_m2, measured_in = ground_area_m2(examined, result.crs)
         rate = ImageRate(Path(path), result.crs.to_string(), area_m2, measured_in)

@@ -36,6 +36,7 @@ from poppyscan.detect.backends.export import export_bundle
 from poppyscan.detect.backends.precision import auto_precision, conf_for
 from poppyscan.detect.bundle import sha256_file
 from poppyscan.detect.predictor import Predictor, YoloPredictor, resolve_device
+from poppyscan.detect.runtime import BACKENDS
 from poppyscan.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "choose_backend", "export_bundle", "export_file", "make_predictor"]
 
-BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 CPU_ORDER = ("openvino", "onnxruntime")  # fastest first
 RUNS = {"openvino": ("openvino", "onnx"), "onnxruntime": ("onnx",)}  # exports each can run
 LABELS = {"torch": "PyTorch", "openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}

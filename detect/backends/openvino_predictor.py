@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from poppyscan.detect import runtime
 from poppyscan.detect.backends.postprocess import non_max_suppression
 from poppyscan.errors import ConfigError
 
 __all__ = ["OpenVinoPredictor", "PRECISIONS", "cpu_has_bf16", "model_cache_dir"]
 
-PRECISIONS = ("f32", "bf16")
+PRECISIONS = tuple(p for p in runtime.PRECISIONS if p != "auto")  # what OpenVINO computes in
 
 
 def cpu_has_bf16() -> bool:

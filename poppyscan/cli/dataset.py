@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from poppyscan.cli.options import Progress, class_map_option, default_of, grid_options
+from poppyscan.cli.options import ProgressBar, class_map_option, default_of, grid_options
 from poppyscan.train.dataset_options import IMAGE_FORMATS, LABEL_FORMATS, SPLIT_MODES  # no GDAL
 
 
@@ -105,7 +105,7 @@ def build(orthos, labels, out_dir, classes, model, hard_negatives, hard_negative
     if names is not None and not all(names):
         raise click.BadParameter(f"{classes!r}: empty class name; give names separated by commas",
                                  param_hint="--classes")
-    with Progress("chips") as progress:
+    with ProgressBar("chips") as progress:
         summary = ps.build_dataset(
             orthos, labels, out_dir, model=model, class_names=names,
             hard_negatives=hard_negatives, hard_negatives_layer=hard_negatives_layer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from poppyscan.cli.detect import echo_run
-from poppyscan.cli.options import Progress, plural
+from poppyscan.cli.options import ProgressBar, plural
 
 
 @click.command()
@@ -22,7 +22,7 @@ def demo(out_dir, seed, size_px, device, model, overwrite) -> None:
     import poppyscan.api as ps
 
     click.echo(f"Generating a {size_px[0]} x {size_px[1]} px synthetic survey (seed {seed}) ...")
-    with Progress("detect") as progress:
+    with ProgressBar("detect") as progress:
         result = ps.demo(out_dir, seed=seed, size_px=tuple(size_px), model=model, device=device,
                          overwrite=overwrite, progress=progress)
     echo_run(result.run)

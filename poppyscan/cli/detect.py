@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from poppyscan.cli.options import Progress, default_of, inference_options, plural
+from poppyscan.cli.options import ProgressBar, default_of, inference_options, plural
 from poppyscan.detect.merge import MERGE_RULES, parse_merge_rule
+from poppyscan.detect.runtime import ENGINES, PRECISIONS
 
 
 def _merge_rule(ctx, param, value):
@@ -44,7 +45,7 @@ def echo_run(run) -> None:
 @click.option("--model", default=None, type=click.Path(),
               help="Model bundle folder (card.yaml + weights) [the bundled demo model].")
 @inference_options
-@click.option("--precision", default=None, type=click.Choice(["auto", "f32", "bf16"]),
+@click.option("--precision", default=None, type=click.Choice(PRECISIONS),
               help="Arithmetic of the OpenVINO backend: auto runs the precision the model card "
                    f"says was checked on held-out data, else f32 {default_of('detect', 'precision')}.")
 @click.option("--conf", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
@@ -66,7 +67,7 @@ def echo_run(run) -> None:
               help="Mission registry (GeoPackage, created when missing) to record the run in: "
                    "repeat flights join known targets instead of adding new ones.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+@click.option("--engine", type=click.Choice(ENGINES), default="local",
               help="Where chip blocks run: this process, or Ray actors on the cluster in "
                    "RAY_ADDRESS (a local one if unset; needs pip install 'poppyscan[ray]') "
                    "[local].")
@@ -80,7 +81,7 @@ def detect(orthos, out, model, device, backend, precision, batch_size, workers, 
     """
     import poppyscan.api as ps
 
-    with Progress("detect") as progress:
+    with ProgressBar("detect") as progress:
         run = ps.detect(orthos, out, model=model, device=device, backend=backend, precision=precision, conf=conf, merge=merge,
                         mission=mission, batch_size=batch_size, workers=workers,
                         config=config_path, overwrite=overwrite, registry=registry_path,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from poppyscan.detect.runtime import BACKENDS, MAX_BATCH, MAX_WORKERS
 from poppyscan.errors import ConfigError
 
 __all__ = ["class_map_option", "grid_options", "inference_options", "default_of", "parse_bands",
-           "Progress"]
+           "ProgressBar"]
 
 
 def default_of(config: str, key: str) -> str:
@@ -102,20 +103,21 @@ def inference_options(func):
                      help="cpu, cuda, cuda:N, or auto (CUDA when present, in half precision) "
                           f"{default_of('detect', 'device')}."),
         click.option("--backend", default=None,
-                     type=click.Choice(["auto", "torch", "openvino", "onnxruntime"]),
+                     type=click.Choice(BACKENDS),
                      help="Runtime of the network: auto picks the fastest the bundle and this "
                           f"machine have {default_of('detect', 'backend')}."),
-        click.option("--batch-size", type=click.IntRange(1, 1024), default=None,
-                     help=f"Chips per forward pass, 1-1024 {default_of('detect', 'batch_size')}."),
-        click.option("--workers", type=click.IntRange(1, 64), default=None,
-                     help=f"Reader threads, 1-64 {default_of('detect', 'workers')}."),
+        click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=None,
+                     help=f"Chips per forward pass, 1-{MAX_BATCH} "
+                          f"{default_of('detect', 'batch_size')}."),
+        click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=None,
+                     help=f"Reader threads, 1-{MAX_WORKERS} {default_of('detect', 'workers')}."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-class Progress:
+class ProgressBar:
     """Progress for :mod:`poppyscan.api`'s ``progress``: a bar with rate and ETA redrawn in
     place on a terminal, plain lines at a steady pace otherwise (so a log shows a live run).
 
@@ -131,7 +133,7 @@ class Progress:
         self._note: str | None = None
         self._total, self._done, self._started, self._last_line = None, 0, 0.0, 0.0
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc) -> None:

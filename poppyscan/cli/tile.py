@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from poppyscan.cli.options import Progress, grid_options
+from poppyscan.cli.options import ProgressBar, grid_options
 
 
 @click.command()
@@ -23,7 +23,7 @@ def tile(orthos, out_dir, config_path, overwrite, **settings) -> None:
     """
     import poppyscan.api as ps
 
-    with Progress("tiling") as progress:
+    with ProgressBar("tiling") as progress:
         run = ps.tile(orthos, out_dir, config=config_path, overwrite=overwrite, progress=progress,
                       **settings)
     click.echo(f"{run.stats.yielded} chips written to {run.chips_dir}, {run.stats.skipped_collar} "

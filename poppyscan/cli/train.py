@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from poppyscan.cli.options import Progress, default_of
+from poppyscan.cli.options import ProgressBar, default_of
 
 
 def _default(key: str) -> str:
@@ -53,7 +53,7 @@ def train(data_dir, out_dir, config_path, from_model, from_scratch, overwrite, *
     """Train a YOLO detector on --data offline (CPU or GPU) and write a model bundle."""
     import poppyscan.api as ps
 
-    with Progress("train", unit="epochs") as progress:
+    with ProgressBar("train", unit="epochs") as progress:
         bundle = ps.train(data_dir, out_dir, from_model=from_model, from_scratch=from_scratch,
                           config=config_path, overwrite=overwrite, progress=progress, **settings)
     metrics = bundle.card.get("metrics", {})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from poppyscan.cli.options import Progress
+from poppyscan.cli.options import ProgressBar
 
 
 @click.command()
@@ -39,13 +39,13 @@ def upload(orthos, server, token, mission, out_dir, overwrite, chunk_mb) -> None
         click.echo(f"{me['name']} ({me['team']}) -> mission {target['name']} on {client.server}")
         file_ids = []
         for path in paths:
-            with Progress(f"upload {path.name}", unit="bytes") as progress:
+            with ProgressBar(f"upload {path.name}", unit="bytes") as progress:
                 file_ids.append(client.upload(path, target["id"], chunk_bytes=chunk_mb << 20,
                                               progress=progress))
             client.wait_file(file_ids[-1])
         job = client.start_job(target["id"], file_ids)
         click.echo(f"job {job['id']} queued")
-        with Progress("detect") as progress:
+        with ProgressBar("detect") as progress:
             job = client.wait_job(job["id"], progress=progress)
         click.echo(f"job {job['id']} done: {job['targets']} targets; "
                    f"{client.server}/missions/{target['id']}")

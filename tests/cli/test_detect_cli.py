@@ -117,9 +117,9 @@ def test_demo_without_overwrite_refuses_before_making_the_survey(tmp_path):
 
 
 def test_progress_shows_bytes_as_megabytes(capsys):
-    from poppyscan.cli.options import Progress
+    from poppyscan.cli.options import ProgressBar
 
-    progress = Progress("upload a.tif", unit="bytes", plain=True)
+    progress = ProgressBar("upload a.tif", unit="bytes", plain=True)
     progress.start(2_000_000)
     progress.advance(1_500_000)
     progress._line()

@@ -23,6 +23,7 @@ from poppyscan.detect.gpu import DevicePredictor, JpegTileFeed, detect_on_device
 from poppyscan.detect.gpu.taps import axis_taps
 from poppyscan.detect.pipeline import run_detection
 from poppyscan.detect.predictor import YoloPredictor
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import RasterError
 from poppyscan.synth import generate_survey
 from poppyscan.tiles import ChipReader, GridSpec, cells_for, inspect_raster
@@ -226,7 +227,7 @@ def test_detection_on_device_finds_the_pipelines_plots(rasters):
     grid = GridSpec(bundle.grid.gsd_m, bundle.grid.tile_px, bundle.grid.overlap_px)
     predictor = YoloPredictor(str(bundle.weights_path), conf=bundle.conf, device="cpu")
     survey = rasters["nodata"]
-    expected = run_detection([survey], predictor, grid, batch_size=4, workers=2)
+    expected = run_detection([survey], predictor, grid, runtime=Runtime(batch_size=4, workers=2))
     with JpegTileFeed(grid, workers=2) as feed:
         found = detect_on_device([survey], DevicePredictor(predictor), grid, feed, batch_size=4)
     assert found.chips_read == expected.stats.read and found.chips_decoded == found.chips_read
@@ -241,7 +242,7 @@ def test_detection_on_device_equals_the_pipeline_where_gdal_reads(rasters, untra
     predictor = YoloPredictor(str(untrained_bundle.weights_path), conf=untrained_bundle.conf,
                               device="cpu")
     survey = rasters["deflate_small"]
-    expected = run_detection([survey], predictor, grid, batch_size=4, workers=2)
+    expected = run_detection([survey], predictor, grid, runtime=Runtime(batch_size=4, workers=2))
     with JpegTileFeed(grid, workers=2) as feed:
         found = detect_on_device([survey], DevicePredictor(predictor), grid, feed, batch_size=4)
     assert found.chips_decoded == 0 and found.chips_kept == expected.stats.yielded
@@ -270,7 +271,7 @@ def test_cuda_feed_matches_the_cpu_feed_and_runs_fp16(rasters):
 def test_the_experimental_gpu_path_is_offered_as_no_engine():
     from poppyscan.cli.detect import detect as detect_command
     from poppyscan.detect import gpu
-    from poppyscan.detect.pipeline import ENGINES
+    from poppyscan.detect.runtime import ENGINES
 
     engine = next(p for p in detect_command.params if p.name == "engine")
     assert "gpu" not in ENGINES and "gpu" not in engine.type.choices

@@ -8,6 +8,7 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.pipeline import run_detection
+from poppyscan.detect.runtime import Runtime
 from poppyscan.tiles import GridSpec
 from tests.data.rasters import ORIGIN
 from tests.detect.marks import FixedBoxPredictor, MarkPredictor, make_marked_raster
@@ -16,7 +17,8 @@ GRID = GridSpec(gsd_m=0.05, tile_px=128, overlap_px=32)  # stride 96 px
 
 
 def _targets(paths, predictor=None, grid=GRID, **kwargs):
-    result = run_detection([str(p) for p in paths], predictor or MarkPredictor(), grid, batch_size=4, **kwargs)
+    result = run_detection([str(p) for p in paths], predictor or MarkPredictor(), grid,
+                           runtime=Runtime(batch_size=4, workers=kwargs.pop("workers", 4)), **kwargs)
     return result, make_targets(result.clusters, result.crs, mission="T", model_id="marks", gsd_m=0.05,
                                    class_names=["mark"])
 
@@ -134,6 +136,7 @@ def test_the_model_starts_on_a_block_before_all_its_chips_are_read(tmp_path, mon
             return super().__call__(images)
 
     path = make_marked_raster(tmp_path / "a.tif", (1024, 1024), [])  # 8 x 8 chips: one block
-    run_detection([path], Counting([]), GridSpec(None, 128, 0), batch_size=8, workers=1)
+    run_detection([path], Counting([]), GridSpec(None, 128, 0),
+                  runtime=Runtime(batch_size=8, workers=1))
     assert len(read_before_batch) == 8 and len(reads) == 64
     assert read_before_batch[0] < 64  # the readers run at most 24 chips (the prefetch) ahead

@@ -18,8 +18,10 @@ import poppyscan.api as ps  # noqa: E402
 from poppyscan.cli.main import cli  # noqa: E402
 from poppyscan.detect.journal import journal_path  # noqa: E402
 from poppyscan.detect.ray_engine import BundlePredictor  # noqa: E402
-from poppyscan.detect.run import run_to_folder  # noqa: E402
+from poppyscan.detect.run import RunSpec, run_to_folder  # noqa: E402
+from poppyscan.detect.runtime import Runtime  # noqa: E402
 from poppyscan.errors import ConfigError, ModelError, RunInterrupted  # noqa: E402
+from poppyscan.progress import Silent  # noqa: E402
 from poppyscan.synth import generate_survey  # noqa: E402
 from poppyscan.tiles import inspect_raster  # noqa: E402
 from poppyscan.tiles.sources import find_orthomosaics  # noqa: E402
@@ -75,13 +77,13 @@ class DyingPredictor(MarkPredictor):
         return super().__call__(images)
 
 
-class StopAfterBlocks:
+class StopAfterBlocks(Silent):
     """Progress that raises KeyboardInterrupt once ``n`` blocks are committed: the driver dies."""
 
     def __init__(self, n: int) -> None:
         self.n, self.blocks = n, 0
 
-    def __call__(self, chips: int) -> None:
+    def advance(self, n: int = 1, note: str | None = None) -> None:
         self.blocks += 1
         if self.blocks == self.n:
             raise KeyboardInterrupt
@@ -89,9 +91,10 @@ class StopAfterBlocks:
 
 def _run(root, out, bundle, *, engine="ray", factory=mark_predictor, predictor=None, **kwargs):
     infos = [inspect_raster(p) for p in find_orthomosaics([root])]
-    return run_to_folder(infos, out, bundle=bundle, predictor=predictor or MarkPredictor(),
-                         merge=bundle.merge_settings(), batch_size=4, workers=2, engine=engine,
-                         predictor_factory=factory if engine == "ray" else None, **kwargs)
+    spec = RunSpec(bundle, predictor or MarkPredictor(), bundle.merge_settings(),
+                   Runtime(batch_size=4, workers=2, engine=engine),
+                   factory if engine == "ray" else None)
+    return run_to_folder(infos, out, spec, **kwargs)
 
 
 def _outputs(out: Path) -> tuple:
@@ -123,7 +126,7 @@ def test_a_rerun_after_the_driver_dies_resumes_from_the_journal(mission, untrain
                                                                  local_run, tmp_path):
     out = tmp_path / "ray"
     with pytest.raises(RunInterrupted, match="3 finished chip blocks are saved"):
-        _run(mission, out, untrained_bundle, on_chips=StopAfterBlocks(3))
+        _run(mission, out, untrained_bundle, progress=StopAfterBlocks(3))
     with closing(sqlite3.connect(journal_path(out))) as journal:
         assert journal.execute("SELECT COUNT(*) FROM blocks").fetchone() == (3,)
     resumed = _run(mission, out, untrained_bundle)
@@ -134,7 +137,7 @@ def test_a_rerun_after_the_driver_dies_resumes_from_the_journal(mission, untrain
 def test_a_run_started_locally_finishes_on_ray(mission, untrained_bundle, local_run, tmp_path):
     out = tmp_path / "mixed"
     with pytest.raises(RunInterrupted):
-        _run(mission, out, untrained_bundle, engine="local", on_chips=StopAfterBlocks(5))
+        _run(mission, out, untrained_bundle, engine="local", progress=StopAfterBlocks(5))
     resumed = _run(mission, out, untrained_bundle)
     assert resumed.result.blocks_resumed == 5
     assert _outputs(out) == _outputs(local_run)

@@ -14,7 +14,8 @@ import rasterio
 from affine import Affine
 
 from poppyscan.detect.journal import journal_path
-from poppyscan.detect.run import detect_targets, run_to_folder
+from poppyscan.detect.run import RunSpec, detect_targets, run_to_folder
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import ConfigError, OutputError, RasterError, RunInterrupted
 from poppyscan.output_folder import OutputFolder, verify_outputs
 from poppyscan.tiles import inspect_raster
@@ -41,10 +42,11 @@ class StopAfter(MarkPredictor):
         return super().__call__(images)
 
 
-def _run(root, out, bundle, predictor=None, **kwargs):
+def _run(root, out, bundle, predictor=None, mission=None, **kwargs):
     infos = [inspect_raster(p) for p in find_orthomosaics([root])]
-    return run_to_folder(infos, out, bundle=bundle, predictor=predictor or MarkPredictor(),
-                         merge=bundle.merge_settings(), batch_size=4, workers=2, **kwargs)
+    spec = RunSpec(bundle, predictor or MarkPredictor(), bundle.merge_settings(),
+                   Runtime(batch_size=4, workers=2), mission=mission)
+    return run_to_folder(infos, out, spec, **kwargs)
 
 
 def _targets(out: Path) -> list:
@@ -188,6 +190,6 @@ def test_changed_settings_invalidate_the_journal(mission, untrained_bundle, tmp_
 
 def test_targets_without_a_folder(mission, untrained_bundle):
     infos = [inspect_raster(p) for p in find_orthomosaics([mission])]
-    found = detect_targets(infos, bundle=untrained_bundle, predictor=MarkPredictor(),
-                           merge=untrained_bundle.merge_settings())
+    found = detect_targets(infos, RunSpec(untrained_bundle, MarkPredictor(),
+                                          untrained_bundle.merge_settings()))
     assert found.mission == mission.name and found.paths == {}  # the folder both flights share

@@ -22,6 +22,7 @@ from pyproj import Transformer
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.export import write_all, write_run_manifest, write_thumbnail
 from poppyscan.detect.pipeline import run_detection
+from poppyscan.detect.runtime import Runtime
 from poppyscan.detect.targets import Target, format_target_id
 from poppyscan.tiles import GridSpec
 from poppyscan.tiles.geometry import reproject_geometry
@@ -53,7 +54,8 @@ def make_flight(path: Path, *, gsd_m: float, plots=tuple(PLOTS_M), offset_m=(0.0
 
 def publish_run(orthos: list[Path], out_dir: Path, *, mission: str, created_at: str) -> Path:
     """Detect on ``orthos`` and write a run folder as ``poppyscan detect --out`` does."""
-    result = run_detection([str(o) for o in orthos], MarkPredictor(), GRID, workers=1)
+    result = run_detection([str(o) for o in orthos], MarkPredictor(), GRID,
+                           runtime=Runtime(workers=1))
     targets = make_targets(result.clusters, result.crs, mission=mission, model_id="marks-1",
                            gsd_m=GRID.gsd_m, detected_at=created_at, class_names=["poppy"])
     with_thumbs = []

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from poppyscan.cli.main import cli
-from poppyscan.detect.run import run_to_folder
+from poppyscan.detect.run import RunSpec, run_to_folder
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import ConfigError, OutputError
 from poppyscan.field.review import Review
 from poppyscan.field.review_server import make_server
@@ -32,9 +33,9 @@ MARKS = [(60, 60, 100, 100), (300, 80, 350, 120), (480, 420, 520, 470), (100, 45
 def published(tmp_path_factory, untrained_bundle) -> Path:
     root = tmp_path_factory.mktemp("review")
     ortho = make_marked_raster(root / "flight.tif", (600, 600), MARKS)
-    run_to_folder([inspect_raster(ortho)], root / "run", bundle=untrained_bundle,
-                  predictor=MarkPredictor(), merge=untrained_bundle.merge_settings(),
-                  mission="M1", batch_size=4, workers=1)
+    spec = RunSpec(untrained_bundle, MarkPredictor(), untrained_bundle.merge_settings(),
+                   Runtime(batch_size=4, workers=1), mission="M1")
+    run_to_folder([inspect_raster(ortho)], root / "run", spec)
     return root / "run"
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from poppyscan.detect.pipeline import run_detection
+from poppyscan.detect.runtime import Runtime
 from poppyscan.synth import STAGES
 from poppyscan.tiles.geometry import pixel_box_to_polygon
 from poppyscan.train import evaluate as evaluate_module
@@ -24,7 +25,7 @@ from tests.train.marked import AREA_KM2, TRANSFORM, RednessPredictor
 
 
 def _report(ortho, truth, *, conf=0.5, sweep=(0.5, 0.9)):
-    result = run_detection([str(ortho)], RednessPredictor(), GRID, workers=1)
+    result = run_detection([str(ortho)], RednessPredictor(), GRID, runtime=Runtime(workers=1))
     plots = read_truth(truth, crs=result.crs)
     return evaluate_detections(result, plots, conf=conf, model_id="redness", sweep=sweep,
                                min_area_m2=20)
@@ -93,7 +94,7 @@ def test_report_json_and_summary(marked, tmp_path):
 
 def test_plots_off_the_examined_ground_are_not_counted(marked):
     ortho, truth = marked
-    result = run_detection([str(ortho)], RednessPredictor(), GRID, workers=1)
+    result = run_detection([str(ortho)], RednessPredictor(), GRID, runtime=Runtime(workers=1))
     plots = read_truth(truth, crs=result.crs)
     outside = pixel_box_to_polygon(TRANSFORM, 600, 100, 640, 140)  # east of the raster
     more = TruthPlots(np.append(plots.geometries, outside), (*plots.stages, "rosette"), plots.crs)
