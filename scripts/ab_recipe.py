@@ -22,7 +22,8 @@ Real tree crowns (``scripts/real_crowns.py`` writes the NEON images)::
         --out /tmp/ab
 
 Results go to ``OUT/results.json`` (one row per arm and image), printed as a
-Markdown table. Arms already in results.json are skipped (rerun to finish).
+Markdown table. Arms already in results.json are skipped (rerun to finish);
+``--rescore`` scores the trained arms again without training.
 """
 
 from __future__ import annotations
@@ -80,17 +81,25 @@ def score(bundle: Path, image: Path, labels: Path, conf: float | None) -> dict:
 
 
 def run_arm(name: str, args, ds: Path) -> list[dict]:
-    """Train, pick the threshold on the tuning image, score every eval image."""
+    """Train, then score (see :func:`score_arm`)."""
     bundle, train_s, train_cpu_s = train_arm(name, ds, args.out, args.epochs, args.freeze)
-    card = json.loads(json.dumps(__import__("yaml").safe_load((bundle / "card.yaml").read_text())))
+    return score_arm(name, bundle, args, {"train_s": round(train_s),
+                                          "train_cpu_s": round(train_cpu_s)})
+
+
+def score_arm(name: str, bundle: Path, args, cost: dict) -> list[dict]:
+    """Pick the threshold on the tuning image; score it (marked tuning) and every eval image."""
+    import yaml
+
+    card = yaml.safe_load((bundle / "card.yaml").read_text())
     tuned = score(bundle, *args.tune, None)
     picked = tuned["best_f1_conf"]
     rows = []
-    for image, labels in args.eval:
-        at_card = score(bundle, image, labels, None)
+    for image, labels in [args.tune, *args.eval]:
+        at_card = tuned if image == args.tune[0] else score(bundle, image, labels, None)
         at_pick = score(bundle, image, labels, picked)
-        rows.append({"arm": name, "image": image.name, "train_s": round(train_s),
-                     "train_cpu_s": round(train_cpu_s),
+        label = f"{image.name} (tuning)" if image == args.tune[0] else image.name
+        rows.append({"arm": name, "image": label, **cost,
                      "epochs_run": card["training"]["epochs_run"], "card": at_card,
                      "picked_conf": picked, "picked_on": args.tune[0].name, "at_picked": at_pick})
     return rows
@@ -118,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--freeze", type=int, default=10, help="layers frozen in the freeze arms")
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--rescore", action="store_true", help="score the trained arms again")
     args = parser.parse_args(argv)
     import poppyscan.api as ps
 
@@ -128,6 +138,10 @@ def main(argv: list[str] | None = None) -> None:
         ps.build_dataset([args.train[0]], [args.train[1]], ds, overwrite=True, **grid)
     results_file = args.out / "results.json"
     rows = json.loads(results_file.read_text()) if results_file.is_file() else []
+    if args.rescore:  # score the trained arms again (e.g. on more images), keep their cost
+        costs = {r["arm"]: {k: r[k] for k in ("train_s", "train_cpu_s")} for r in rows}
+        rows = [row for name in costs for row in score_arm(name, args.out / name, args, costs[name])]
+        results_file.write_text(json.dumps(rows, indent=1))
     for name in args.arms:
         if any(r["arm"] == name for r in rows):
             continue

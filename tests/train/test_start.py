@@ -104,3 +104,15 @@ def test_training_from_the_start_runs_on_the_threads_it_says(osbs_ds, tmp_path, 
     assert start["source"]["package"] == "nudenet==3.4.2"
     assert card["training"]["fine_tuned_from"]["sha256"] == start_card()["weights"]["sha256"]
     assert card["training"]["hyp"] == {"mosaic": 0.0, "warmup_epochs": 0.0}  # the recipe
+
+
+def test_from_scratch_trains_yolo11n_and_excludes_from_model(osbs_ds, tmp_path, monkeypatch):
+    import poppyscan.api as ps
+
+    block_network(monkeypatch)
+    with pytest.raises(ConfigError, match="exclude each other"):
+        ps.train(osbs_ds, tmp_path / "m", from_model=START_DIR, from_scratch=True)
+    bundle = ps.train(osbs_ds, tmp_path / "m", from_scratch=True, config=None,
+                      **{k: v for k, v in tiny_config().items() if k != "architecture"})
+    assert bundle.card["architecture"] == "yolo11n"
+    assert "start" not in bundle.card["training"] and "fine_tuned_from" not in bundle.card["training"]
