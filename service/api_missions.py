@@ -8,9 +8,10 @@ import re
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel
 
+from poppyscan.service import records
 from poppyscan.service.deps import Caller, Db, owned
 from poppyscan.service.jobs import cancel, enqueue, job_view
-from poppyscan.service.store import new_id, now, transaction
+from poppyscan.service.store import new_id, transaction
 
 __all__ = ["router"]
 
@@ -33,9 +34,7 @@ def me(user: Caller) -> dict:
 
 @router.get("/missions")
 def missions(user: Caller, con: Db) -> list[dict]:
-    rows = con.execute("SELECT * FROM missions WHERE team_id = ? ORDER BY created_at DESC",
-                       (user.team_id,)).fetchall()
-    return [_mission(con, row) for row in rows]
+    return [_mission(con, row) for row in records.team_missions(con, user.team_id)]
 
 
 @router.post("/missions", status_code=201)
@@ -45,12 +44,10 @@ def create_mission(body: NewMission, user: Caller, con: Db) -> dict:
         raise HTTPException(422, "mission name: 1-32 letters, digits, '_' or '-', starting with a "
                                  "letter or digit")
     with transaction(con):
-        if con.execute("SELECT 1 FROM missions WHERE team_id = ? AND name = ?",
-                       (user.team_id, body.name)).fetchone():
+        if records.mission_named(con, user.team_id, body.name):
             raise HTTPException(409, f"mission {body.name} exists already")
         mission_id = new_id()
-        con.execute("INSERT INTO missions VALUES (?, ?, ?, ?)",
-                    (mission_id, user.team_id, body.name, now()))
+        records.add_mission(con, mission_id, user.team_id, body.name)
     return _mission(con, owned(con, "mission", mission_id, user))
 
 
@@ -62,9 +59,7 @@ def mission(mission_id: str, user: Caller, con: Db) -> dict:
 @router.get("/missions/{mission_id}/files")
 def mission_files(mission_id: str, user: Caller, con: Db) -> list[dict]:
     owned(con, "mission", mission_id, user)
-    rows = con.execute("SELECT * FROM files WHERE mission_id = ? AND team_id = ? ORDER BY "
-                       "created_at", (mission_id, user.team_id)).fetchall()
-    return [_file(row) for row in rows]
+    return [_file(row) for row in records.mission_files(con, mission_id, user.team_id)]
 
 
 @router.get("/files/{file_id}")
@@ -75,18 +70,14 @@ def file(file_id: str, user: Caller, con: Db) -> dict:
 @router.get("/missions/{mission_id}/jobs")
 def mission_jobs(mission_id: str, user: Caller, con: Db) -> list[dict]:
     owned(con, "mission", mission_id, user)
-    rows = con.execute("SELECT * FROM jobs WHERE mission_id = ? AND team_id = ? ORDER BY "
-                       "created_at DESC", (mission_id, user.team_id)).fetchall()
-    return [job_view(row) for row in rows]
+    return [job_view(row) for row in records.mission_jobs(con, mission_id, user.team_id)]
 
 
 @router.post("/missions/{mission_id}/jobs", status_code=201)
 def start_job(mission_id: str, user: Caller, con: Db, body: NewJob | None = None) -> dict:
     """Queue detection over the mission's files (all ready ones, or ``file_ids``)."""
     owned(con, "mission", mission_id, user)
-    ready = [r["id"] for r in con.execute(
-        "SELECT id FROM files WHERE mission_id = ? AND team_id = ? AND state = 'ready' ORDER BY "
-        "created_at", (mission_id, user.team_id))]
+    ready = records.ready_file_ids(con, mission_id, user.team_id)
     wanted = ready if body is None or body.file_ids is None else body.file_ids
     if not wanted or any(f not in ready for f in wanted):
         raise HTTPException(409, "no such ready file in this mission" if wanted else
@@ -111,23 +102,16 @@ def delete_mission(mission_id: str, user: Caller, con: Db) -> Response:
     """Only an empty mission (no files, no jobs) can be deleted."""
     owned(con, "mission", mission_id, user)
     with transaction(con):
-        used = con.execute("SELECT (SELECT COUNT(*) FROM files WHERE mission_id = ?) + "
-                           "(SELECT COUNT(*) FROM jobs WHERE mission_id = ?)",
-                           (mission_id, mission_id)).fetchone()[0]
-        if used:
+        if records.mission_in_use(con, mission_id):
             raise HTTPException(409, "the mission has files or jobs")
-        con.execute("DELETE FROM missions WHERE id = ?", (mission_id,))
+        records.delete_mission(con, mission_id)
     return Response(status_code=204)
 
 
 def _mission(con, row) -> dict:
-    last = con.execute("SELECT * FROM jobs WHERE mission_id = ? ORDER BY created_at DESC LIMIT 1",
-                       (row["id"],)).fetchone()
-    done = con.execute("SELECT id FROM jobs WHERE mission_id = ? AND state = 'done' ORDER BY "
-                       "finished_at DESC LIMIT 1", (row["id"],)).fetchone()
+    last, done_id = records.last_jobs(con, row["id"])
     return {"id": row["id"], "name": row["name"], "created_at": row["created_at"],
-            "last_job": job_view(last) if last else None,
-            "result_job_id": done["id"] if done else None}
+            "last_job": job_view(last) if last else None, "result_job_id": done_id}
 
 
 def _file(row) -> dict:

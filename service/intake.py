@@ -16,12 +16,12 @@ bytes are deleted at once.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 from poppyscan.errors import PoppyscanError, RasterError
+from poppyscan.service import records
 from poppyscan.service.intake_child import IntakeChecks, run_limited
 from poppyscan.service.store import (
     DEFAULT_SETTINGS,
@@ -64,8 +64,7 @@ def check_upload(data: DataDir, checks: IntakeChecks, file_id: str,
     """Check a complete upload and mark it ``ready`` (with its bounds) or ``rejected`` (why)."""
     con = connect(data)
     try:
-        row = con.execute("SELECT name, state, team_id FROM files WHERE id = ?",
-                          (file_id,)).fetchone()
+        row = records.file_row(con, file_id)
         if row is None or row["state"] != "checking":
             return
         folder = data.file_dir(file_id)
@@ -80,9 +79,7 @@ def check_upload(data: DataDir, checks: IntakeChecks, file_id: str,
             for leftover in (folder / PART_NAME, folder / row["name"], preview_path(data, file_id)):
                 leftover.unlink(missing_ok=True)
         with transaction(con):
-            con.execute("UPDATE files SET state = ?, error = ?, bounds = ?, pixels = ? "
-                        "WHERE id = ?", (state, error, json.dumps(bounds) if bounds else None,
-                                         pixels, file_id))
+            records.record_check(con, file_id, state, error, bounds, pixels)
     finally:
         con.close()
 
@@ -103,8 +100,7 @@ def _check(folder: Path, name: str, checks: IntakeChecks,
 
 def _check_pixel_quota(con, team_id: str, file_id: str, pixels: int,
                        settings: ServiceSettings) -> None:
-    used = con.execute("SELECT COALESCE(SUM(pixels), 0) FROM files WHERE team_id = ? AND "
-                       "state = 'ready' AND id != ?", (team_id, file_id)).fetchone()[0]
+    used = records.used_pixels(con, team_id, besides=file_id)
     if used + pixels > settings.team_quota_px:
         raise RasterError(f"the team's files would hold {used + pixels:,} px, over its quota "
                           f"of {settings.team_quota_px:,} px; delete files it no longer needs")
@@ -115,14 +111,14 @@ def recheck_pending(data: DataDir, checks: IntakeChecks,
     """Check uploads a stopped service left half-checked (run at start-up)."""
     con = connect(data)
     try:
-        pending = [r["id"] for r in con.execute("SELECT id FROM files WHERE state = 'checking'")]
+        pending = records.files_in_state(con, "checking")
     finally:
         con.close()
     for file_id in pending:
         if not (data.file_dir(file_id) / PART_NAME).exists():
             con = connect(data)
             with transaction(con):  # renamed before the stop: start its checks over
-                row = con.execute("SELECT name FROM files WHERE id = ?", (file_id,)).fetchone()
-                os.replace(data.file_dir(file_id) / row["name"], data.file_dir(file_id) / PART_NAME)
+                name = records.file_name(con, file_id)
+                os.replace(data.file_dir(file_id) / name, data.file_dir(file_id) / PART_NAME)
             con.close()
         check_upload(data, checks, file_id, settings)

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 
+from poppyscan.service import records
 from poppyscan.service.store import new_id, now, transaction
 
 __all__ = ["MAX_ATTEMPTS", "cancel", "claim", "enqueue", "finish", "job_view", "new_owner",
@@ -49,6 +50,7 @@ def enqueue(con, team_id: str, mission_id: str, file_ids: list[str]) -> str:
         con.execute("INSERT INTO jobs (id, team_id, mission_id, file_ids, state, stage, created_at) "
                     "VALUES (?, ?, ?, ?, 'queued', 'queued', ?)",
                     (job_id, team_id, mission_id, json.dumps(file_ids), now()))
+        records.link_job_files(con, job_id, file_ids)
     return job_id
 
 

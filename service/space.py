@@ -15,9 +15,10 @@ import shutil
 
 from fastapi import HTTPException
 
+from poppyscan.service import records
 from poppyscan.service.store import DataDir, ServiceSettings, connect, now, transaction
 
-__all__ = ["check_room", "expire_uploads", "free_bytes", "is_disk_full", "reserved_bytes"]
+__all__ = ["check_room", "expire_uploads", "free_bytes", "is_disk_full"]
 
 log = logging.getLogger("poppyscan.service")
 NEARLY_FULL = 16 << 20  # under this, SQLite's I/O errors are taken for a full disk
@@ -38,26 +39,17 @@ def is_disk_full(err: BaseException, data: DataDir | None = None) -> bool:
     return data is not None and "disk I/O error" in str(err) and free_bytes(data) < NEARLY_FULL
 
 
-def reserved_bytes(con) -> int:
-    """Bytes every unfinished upload (all teams) may still write."""
-    return con.execute("SELECT COALESCE(SUM(length - offset), 0) FROM files "
-                       "WHERE state = 'receiving'").fetchone()[0]
-
-
 def check_room(con, data: DataDir, settings: ServiceSettings, team_id: str, team: str,
                length: int) -> None:
     """Refuse a new upload of ``length`` bytes: 413 over quota, 429 too many open, 507 no room."""
-    used = con.execute("SELECT COALESCE(SUM(length), 0) FROM files WHERE team_id = ? AND "
-                       "state != 'rejected'", (team_id,)).fetchone()[0]
+    used, open_now = records.team_usage(con, team_id)
     if used + length > settings.team_quota_bytes:
         raise HTTPException(413, f"team {team} would use {used + length:,} bytes, over "
                                  f"its quota of {settings.team_quota_bytes:,}")
-    open_now = con.execute("SELECT COUNT(*) FROM files WHERE team_id = ? AND state = 'receiving'",
-                           (team_id,)).fetchone()[0]
     if open_now >= settings.max_open_uploads:
         raise HTTPException(429, f"team {team} has {open_now} unfinished uploads, the most it may "
                                  "hold: finish or delete one first")
-    free, promised = free_bytes(data), reserved_bytes(con)
+    free, promised = free_bytes(data), records.reserved_bytes(con)
     if free - promised - length < settings.min_free_bytes:
         raise HTTPException(507, f"the server has {free:,} bytes free, {promised:,} of them "
                                  f"promised to unfinished uploads; this file needs {length:,} "
@@ -70,14 +62,12 @@ def expire_uploads(data: DataDir, settings: ServiceSettings) -> int:
     con = connect(data)
     try:
         with transaction(con):
-            stale = [r["id"] for r in con.execute(
-                "SELECT id FROM files WHERE state = 'receiving' AND created_at < ?", (cutoff,))]
+            stale = records.expired_uploads(con, cutoff)
             for file_id in stale:  # bytes first: a full disk must not keep them
                 shutil.rmtree(data.file_dir(file_id), ignore_errors=True)
-            con.executemany(
-                "UPDATE files SET state = 'rejected', error = ? WHERE id = ?",
-                [(f"expired: not finished within {settings.upload_expiry_h:g} h of its start; "
-                  "its bytes were deleted, upload the file again", f) for f in stale])
+            records.reject_files(con, stale, f"expired: not finished within "
+                                 f"{settings.upload_expiry_h:g} h of its start; its bytes were "
+                                 "deleted, upload the file again")
     finally:
         con.close()
     if stale:

@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0, error TEXT, targets INTEGER,
     created_at REAL NOT NULL, started_at REAL, finished_at REAL);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created_at);
+CREATE TABLE IF NOT EXISTS job_files (
+    job_id TEXT NOT NULL REFERENCES jobs(id), file_id TEXT NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (job_id, file_id));
+CREATE INDEX IF NOT EXISTS job_files_file ON job_files (file_id);
 """
 
 
@@ -138,11 +142,15 @@ class DataDir:
 
 
 def _add_columns(con: sqlite3.Connection) -> None:
-    """Columns added since the first release, for data folders made before them."""
+    """Columns and links added since the first release, for data folders made before them."""
     for table, column, kind in (("files", "pixels", "INTEGER"),
                                 ("users", "disabled", "INTEGER NOT NULL DEFAULT 0")):
         if column not in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    # Jobs queued before job_files existed: their files from the JSON list they were made with.
+    con.execute("INSERT INTO job_files (job_id, file_id, position) SELECT j.id, e.value, e.key "
+                "FROM jobs j, json_each(j.file_ids) e WHERE j.id NOT IN "
+                "(SELECT job_id FROM job_files)")
 
 
 def check_state(data: DataDir) -> None:

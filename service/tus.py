@@ -28,10 +28,11 @@ import sqlite3
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
 from starlette.requests import ClientDisconnect
 
+from poppyscan.service import records
 from poppyscan.service.deps import Caller, Db, data_of, owned, settings_of
 from poppyscan.service.intake import PART_NAME, check_upload, safe_file_name
 from poppyscan.service.space import check_room, expire_uploads, is_disk_full
-from poppyscan.service.store import new_id, now, transaction
+from poppyscan.service.store import new_id, transaction
 
 __all__ = ["router"]
 
@@ -73,10 +74,8 @@ def create(request: Request, user: Caller, con: Db) -> Response:
     file_id = new_id()
     with transaction(con):
         check_room(con, data, settings, user.team_id, user.team, length)
-        con.execute("INSERT INTO files (id, team_id, mission_id, name, length, state, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, 'receiving', ?)",
-                    (file_id, user.team_id, mission["id"], safe_file_name(meta.get("filename")),
-                     length, now()))
+        records.add_file(con, file_id, user.team_id, mission["id"],
+                         safe_file_name(meta.get("filename")), length)
         folder = data.file_dir(file_id)
         folder.mkdir(parents=True)
         (folder / PART_NAME).touch()
@@ -119,8 +118,7 @@ async def patch(file_id: str, request: Request, user: Caller, con: Db,
         state = "checking" if end == row["length"] else "receiving"
         try:
             with transaction(con):  # only while still receiving: expiry may have come meanwhile
-                gone = con.execute("UPDATE files SET offset = ?, state = ? WHERE id = ? AND "
-                                   "state = 'receiving'", (end, state, file_id)).rowcount == 0
+                gone = not records.set_offset(con, file_id, end, state)
         except sqlite3.OperationalError as err:
             if not is_disk_full(err, data_of(request)):
                 raise
@@ -149,13 +147,12 @@ def delete(file_id: str, request: Request, user: Caller, con: Db) -> Response:
     _require_tus(request)
     row = owned(con, "file", file_id, user)
     with transaction(con):  # held while the bytes go, so no job can take the file meanwhile
-        busy = con.execute("SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND "
-                           "file_ids LIKE ?", (f"%{row['id']}%",)).fetchone()
+        busy = records.active_jobs_using(con, row["id"])
         if busy or row["state"] == "checking" or row["id"] in _receiving:
             raise HTTPException(409, "the file is in use; cancel its job first")
         # Bytes first: on a full disk the database can record the deletion only once they are gone.
         shutil.rmtree(data_of(request).file_dir(row["id"]), ignore_errors=True)
-        con.execute("DELETE FROM files WHERE id = ?", (row["id"],))
+        records.delete_file(con, row["id"])
     return Response(status_code=204, headers=_tus_headers())
 
 

@@ -12,7 +12,6 @@ keeps the lease, and a cancel or a lost lease stops the run at the next block.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+from poppyscan.service import records
 from poppyscan.service.gdal_env import WORKER_SKIPPED, apply_gdal_env
 from poppyscan.service.intake import TIFF_MAGIC
 from poppyscan.service.jobs import claim, finish, new_owner, report
@@ -199,7 +199,7 @@ class Worker:
         try:
             mission = con.execute("SELECT m.name, t.name AS team FROM missions m JOIN teams t ON "
                                   "t.id = m.team_id WHERE m.id = ?", (job["mission_id"],)).fetchone()
-            ids = json.loads(job["file_ids"])
+            ids = records.job_file_ids(con, job["id"])
             rows = {r["id"]: r for r in con.execute(
                 f"SELECT id, name, state FROM files WHERE id IN ({','.join('?' * len(ids))})", ids)}
         finally:

@@ -12,13 +12,18 @@ import sys
 from tests.service.conftest import Service
 
 
-def _damage_last_page(db) -> None:
+def _damage_last_page(db, *, table: str | None = None) -> None:
+    """Overwrite the file's last page, or the root page of ``table`` (where its rows live)."""
     con = sqlite3.connect(db)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     page = con.execute("PRAGMA page_size").fetchone()[0]
+    at = os.path.getsize(db) - page
+    if table is not None:
+        root = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+        at = (root[0] - 1) * page
     con.close()
     with open(db, "r+b") as out:
-        out.seek(os.path.getsize(db) - page)
+        out.seek(at)
         out.write(b"\xa5" * page)
 
 
@@ -45,7 +50,7 @@ def test_a_database_damaged_while_running_answers_503_not_500(tmp_path, small_bu
     for name in ("M1", "M2", "M3"):
         service.mission("ann", name)
     service.app.state.keeper.close()
-    _damage_last_page(service.data.db)
+    _damage_last_page(service.data.db, table="missions")  # the page the requests read
     service.app.state.keeper = sqlite3.connect(":memory:")
     answers = [service.client.get("/api/missions", headers=service.auth("ann")),
                service.client.post("/api/missions", json={"name": "M4"},
@@ -67,7 +72,7 @@ def test_the_running_service_looks_for_damage_and_stops_writing(tmp_path, small_
     check_for_damage(service.app.state)
     assert service.app.state.damaged is None
     service.app.state.keeper.close()
-    _damage_last_page(service.data.db)
+    _damage_last_page(service.data.db, table="missions")  # the page the requests read
     service.app.state.keeper = sqlite3.connect(":memory:")
     check_for_damage(service.app.state)  # what the housekeeping thread runs every 5 minutes
     assert "the state database is damaged" in service.app.state.damaged
