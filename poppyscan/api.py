@@ -24,6 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from poppyscan.api_field import (
+    field_package,
+    import_verdicts,
+    open_review,
+    record_run,
+    registry_status,
+)
 from poppyscan.api_scoring import calibrate, compare, evaluate, load_model
 from poppyscan.config import defaults, load_config
 from poppyscan.progress import Progress, as_progress
@@ -35,8 +42,9 @@ if TYPE_CHECKING:
     from poppyscan.train.dataset import DatasetOptions, DatasetSummary
 
 __all__ = [
-    "DemoRun", "Progress", "build_dataset", "calibrate", "compare", "default_settings",
-    "demo", "detect", "evaluate", "load_model", "tile", "train",
+    "DemoRun", "Progress", "build_dataset", "calibrate", "compare", "default_settings", "demo",
+    "detect", "evaluate", "field_package", "import_verdicts", "load_model", "open_review",
+    "record_run", "registry_status", "tile", "train",
 ]
 
 PathLike = str | os.PathLike

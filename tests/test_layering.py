@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {"errors", "config", "atomic", "output_folder", "provenance", "progress", "user_files"}
-API = {"api", "api_scoring", "api_verdicts"}
+API = {"api", "api_field", "api_scoring", "api_verdicts"}
 # folder (or base module) -> the poppyscan sub-packages and base modules it may import
 ALLOWED = {
     **{f"poppyscan/{name}.py": BASE for name in BASE},
@@ -76,9 +76,6 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES, MAX_INTERNAL_PARAMETERS = 420, 60, 8
 # test helpers (make_raster's keyword options, test_merge's det). The lead empties this and
 # makes test_functions_stay_short_and_narrow strict.
 KNOWN_OFFENDERS = {
-    "tests/data/rasters.py:make_raster": "12 parameters",
-    "tests/detect/test_merge.py:det": "9 parameters",
-    "tests/cli/test_train_cli.py:test_build_train_evaluate_on_real_osbs_tree_labels": "61 lines",
     "train/training.py:train_model": "64 lines",
 }
 
@@ -103,7 +100,11 @@ def _functions(path: Path):
     names = _exported(tree)
 
     def exported(name: str) -> bool:
-        return library and (name in names if names is not None else not name.startswith("_"))
+        """Public: in ``__all__``; in the library, without one, any name not starting with _
+        (a test or script helper is public only when its module's ``__all__`` says so)."""
+        if names is not None:
+            return name in names
+        return library and not name.startswith("_")
 
     def walk(node, public_class: bool | None):
         for child in ast.iter_child_nodes(node):

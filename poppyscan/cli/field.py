@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from poppyscan.cli.options import default_of, plural
+from poppyscan.field.registry.state import STATES as TARGET_STATES
 
-STATES = ("open", "pending", "confirmed", "false_positive", "not_found", "inaccessible",
-          "eradicated", "replant", "disputed")  # kept in step with field.registry.STATES
+STATES = ("open", *TARGET_STATES)  # open: every state that still needs a crew
 
 
 @click.group("field")
@@ -39,11 +39,11 @@ def field() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing package and zip.")
 def package(registry_path, out_dir, mission, states, crews, overwrite, **imagery) -> None:
     """Write the QField project, GeoPackage, imagery, GPX, KMZ and printable list of the targets."""
-    from poppyscan.field import write_field_package
+    import poppyscan.api as ps
 
     options = {k: v for k, v in imagery.items() if v is not None}
-    pkg = write_field_package(registry_path, out_dir, mission=mission, states=states or ("open",),
-                              crews=crews, overwrite=overwrite, **options)
+    pkg = ps.field_package(registry_path, out_dir, mission=mission, states=states or ("open",),
+                           crews=crews, overwrite=overwrite, **options)
     click.echo(f"Package {pkg.out_dir} ({pkg.zip_path.name}): {plural(len(pkg.targets), 'target')}")
     for crew in sorted({t.crew for t in pkg.targets if t.crew}):
         click.echo(f"  {crew}: {plural(sum(t.crew == crew for t in pkg.targets), 'target')}")
@@ -64,9 +64,9 @@ def package(registry_path, out_dir, mission, states, crews, overwrite, **imagery
               type=click.Path(exists=True, dir_okay=False), help="Mission registry (GeoPackage).")
 def import_(files, registry_path) -> None:
     """Read crews' verdicts into the registry: GPKG (as QField left it), zip, CSV, GPX, KML, KMZ."""
-    from poppyscan.field.registry import import_verdicts
+    import poppyscan.api as ps
 
-    for s in import_verdicts(registry_path, files):
+    for s in ps.import_verdicts(registry_path, files):
         note = " (imported before: nothing changed)" if s.already else ""
         click.echo(f"{s.path}: {s.applied} applied, {s.skipped} skipped, {len(s.flagged)} "
                    f"flagged{note}")

@@ -35,14 +35,12 @@ def registry() -> None:
                    "ids kept as run_target_id, as detect --registry does [--name].")
 def record(run_dirs, registry_path, flown_at, position_uncertainty_m, prefix, rename) -> None:
     """Record published `poppyscan detect` run folders (RUN_DIR...) into the registry."""
-    from poppyscan.field.registry import name_run, record_run
+    import poppyscan.api as ps
 
     for run_dir in run_dirs:
-        s = record_run(registry_path, run_dir, flown_at=flown_at,
-                       position_uncertainty_m=position_uncertainty_m, prefix=prefix)
+        s = ps.record_run(registry_path, run_dir, flown_at=flown_at, prefix=prefix,
+                          position_uncertainty_m=position_uncertainty_m, name=rename)
         echo_recorded(run_dir, s)
-        if rename:
-            name_run(registry_path, run_dir, s.run_id)
 
 
 def echo_recorded(run_dir, s) -> None:
@@ -65,10 +63,10 @@ def echo_recorded(run_dir, s) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def status(registry_path, mission, show_targets, as_json) -> None:
     """Per mission and per target: sightings, verdicts, open, confirmed, eradicated, replants."""
+    import poppyscan.api as ps
     from poppyscan.detect.export._labels import lat_lon_text
-    from poppyscan.field.registry import registry_status
 
-    report = registry_status(registry_path, mission=mission)
+    report = ps.registry_status(registry_path, mission=mission)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

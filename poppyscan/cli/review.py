@@ -28,9 +28,9 @@ def review(run_dir: Path, registry: Path | None, port: int, apply_only: bool) ->
     for `poppyscan dataset build --hard-negatives`. The page is served on
     127.0.0.1 only; stop with Ctrl-C.
     """
-    from poppyscan.field.review import Review
+    import poppyscan.api as ps
 
-    session = Review.open(run_dir)
+    session = ps.open_review(run_dir)
     if apply_only:
         _echo_applied(session.apply(registry), run_dir)
         return

@@ -64,11 +64,16 @@ def test_build_train_evaluate_on_real_osbs_tree_labels(real_dir, tmp_path, monke
     assert data["chip_metrics"]["images"] == summary["splits"]["test"]["images"]
     assert "Plots: 61 on examined ground" in scored.output and "Test chips" in scored.output
 
-    # Outputs are never replaced without --overwrite; errors are one line, exit code 2.
-    for args in (["dataset", "build", "--ortho", ortho, "--labels", labels, "--out", str(ds)],
-                 ["train", "--data", str(ds), "--out", str(model), "--config", str(TINY_CONFIG)],
-                 ["evaluate", "--model", str(model), "--ortho", ortho, "--labels", labels,
-                  "--out", str(report)]):
+    _refused_without_overwrite(runner, [
+        ["dataset", "build", "--ortho", ortho, "--labels", labels, "--out", str(ds)],
+        ["train", "--data", str(ds), "--out", str(model), "--config", str(TINY_CONFIG)],
+        ["evaluate", "--model", str(model), "--ortho", ortho, "--labels", labels,
+         "--out", str(report)]])
+
+
+def _refused_without_overwrite(runner: CliRunner, commands: list[list[str]]) -> None:
+    """Outputs are never replaced without --overwrite; errors are one line, exit code 2."""
+    for args in commands:
         again = runner.invoke(cli, args)
         assert again.exit_code == 2 and "--overwrite" in again.output, again.output
         assert again.output.strip().count("\n") == 0

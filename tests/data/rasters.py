@@ -8,6 +8,8 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+__all__ = ["ORIGIN", "UTM_47N", "collar_alpha", "make_raster"]
+
 UTM_47N = "EPSG:32647"
 ORIGIN = (500_000.0, 2_250_000.0)  # a UTM 47N point in northern Laos/Thailand hills
 

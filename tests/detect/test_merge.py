@@ -21,15 +21,16 @@ def chip(row, col):
     return box(x0, y1 - TILE, x0 + TILE, y1)
 
 
-def det(x0, y0, x1, y1, row, col, conf=0.9, source="a.tif", cls=0):
+def det(bounds, row, col, conf=0.9, source="a.tif", cls=0):
+    """A detection of ``bounds`` (x0, y0, x1, y1, map metres) as chip (row, col) saw it."""
     c = chip(row, col)
-    poly = box(x0, y0, x1, y1).intersection(c)
+    poly = box(*bounds).intersection(c)
     cut = any(abs(a - b) < 0.1 for a, b in zip(poly.bounds, c.bounds, strict=True))
     return Detection(poly, conf, cls, source, (row, col), c, cut)
 
 
 def fragments(x0, y0, x1, y1, chips):
-    return [det(x0, y0, x1, y1, r, c) for r, c in chips]
+    return [det((x0, y0, x1, y1), r, c) for r, c in chips]
 
 
 CASES = {
@@ -42,10 +43,10 @@ CASES = {
     # Plot larger than one chip, across four chips.
     "across_four_chips": (fragments(5.0, -18.0, 18.0, -5.0, [(0, 0), (0, 1), (1, 0), (1, 1)]), 1),
     # Two plots 30 cm apart in the same chip.
-    "two_close_plots": ([det(1.0, -5.0, 3.0, -3.0, 0, 0), det(3.3, -5.0, 5.0, -3.0, 0, 0)], 2),
+    "two_close_plots": ([det((1.0, -5.0, 3.0, -3.0), 0, 0), det((3.3, -5.0, 5.0, -3.0), 0, 0)], 2),
     # The same plot in two overlapping files.
-    "two_files": ([det(1.0, -5.0, 3.0, -3.0, 0, 0, source="a.tif"),
-                   det(1.05, -5.02, 3.02, -2.97, 0, 0, source="b.tif")], 1),
+    "two_files": ([det((1.0, -5.0, 3.0, -3.0), 0, 0, source="a.tif"),
+                   det((1.05, -5.02, 3.02, -2.97), 0, 0, source="b.tif")], 1),
 }
 
 # Targets each rule produces per case; the union rule is the only one right everywhere.
@@ -90,8 +91,8 @@ def test_unknown_rule_lists_the_choices():
 def touching_crowns():
     """Crowns A (x 8-11 m) and B (x 10.7-14 m) overlapping by 0.3 m, across the overlap of chips
     (0, 0) and (0, 1): each chip sees one crown whole and the other cut by its edge."""
-    return [det(8.0, -5.0, 11.0, -2.0, 0, 0, conf=0.9), det(8.0, -5.0, 11.0, -2.0, 0, 1, conf=0.7),
-            det(10.7, -5.0, 14.0, -2.0, 0, 1, conf=0.85), det(10.7, -5.0, 14.0, -2.0, 0, 0, conf=0.6)]
+    return [det((8.0, -5.0, 11.0, -2.0), 0, 0, conf=0.9), det((8.0, -5.0, 11.0, -2.0), 0, 1, conf=0.7),
+            det((10.7, -5.0, 14.0, -2.0), 0, 1, conf=0.85), det((10.7, -5.0, 14.0, -2.0), 0, 0, conf=0.6)]
 
 
 def test_cluster_keeps_two_touching_crowns_two_where_union_chains_them():
@@ -115,7 +116,7 @@ def test_cluster_never_chains_a_row_of_crowns():
     # Four 3 m crowns in a column inside the overlap of chips (0, 0) and (0, 1), each seen by
     # both; neighbours overlap by 35 %. union chains the column into one; each cluster seed
     # takes its own crown and at most one neighbour's box, never the neighbour's neighbour.
-    row = [det(9.7, y - 3.0, 12.7, y, 0, col, conf=0.9 - 0.01 * i - 0.1 * col)
+    row = [det((9.7, y - 3.0, 12.7, y), 0, col, conf=0.9 - 0.01 * i - 0.1 * col)
            for i, y in enumerate((-0.2, -2.15, -4.1, -6.05)) for col in (0, 1)]
     assert len(merge_detections(row, rule="union")) == 1
     clusters = merge_detections(row, rule="cluster")
@@ -125,7 +126,7 @@ def test_cluster_never_chains_a_row_of_crowns():
 
 def test_per_class_rules_merge_each_class_on_its_own():
     crowns = touching_crowns()
-    hut = [det(2.0, -9.0, 4.0, -7.0, 0, 0, cls=1), det(2.1, -9.0, 4.1, -7.0, 0, 0, cls=1, conf=0.5)]
+    hut = [det((2.0, -9.0, 4.0, -7.0), 0, 0, cls=1), det((2.1, -9.0, 4.1, -7.0), 0, 0, cls=1, conf=0.5)]
     settings = merge_settings_for({"tree": "cluster", "hut": "nms"}, ["tree", "hut"])
     assert settings.by_class == {0: "cluster", 1: "nms"} and settings.rule_of(1) == "nms"
     clusters = settings.apply([*crowns, *hut])
