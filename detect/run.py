@@ -23,6 +23,7 @@ from typing import Any
 from poppyscan.detect.build import make_targets
 from poppyscan.detect.bundle import ModelBundle
 from poppyscan.detect.export import OUTPUT_NAMES, write_all, write_run_manifest, write_thumbnail
+from poppyscan.detect.export.manifest import MANIFEST
 from poppyscan.detect.export.overview import mission_overviews
 from poppyscan.detect.journal import Journal, JournalMismatch, journal_path
 from poppyscan.detect.merge import MergeSettings
@@ -40,7 +41,6 @@ from poppyscan.tiles.sources import flight_date, mission_name, source_labels
 
 __all__ = ["FoundTargets", "MANIFEST", "OUTPUTS", "RunSpec", "detect_targets", "run_to_folder"]
 
-MANIFEST = "run.json"
 OUTPUTS = (*OUTPUT_NAMES.values(), "thumbs")  # published before the manifest, which comes last
 THUMBNAIL_THREADS = 4
 

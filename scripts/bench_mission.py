@@ -101,6 +101,7 @@ def _targets(out: Path) -> list:
 
 
 def resume(args) -> None:
+    from poppyscan.detect.export.manifest import read_run
     from poppyscan.synth import generate_survey
 
     env = {**os.environ, "YOLO_OFFLINE": "1"}
@@ -112,7 +113,7 @@ def resume(args) -> None:
         subprocess.run(_detect(survey.ortho_path, tmp / "straight", args.model), check=True,
                        env=env, capture_output=True)
         straight_s = time.perf_counter() - start
-        total = json.loads((tmp / "straight" / "run.json").read_text())["counts"]["chips_read"]
+        total = read_run(tmp / "straight")["counts"]["chips_read"]
 
         killed = tmp / "killed"
         start = time.perf_counter()
