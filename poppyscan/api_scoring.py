@@ -13,6 +13,7 @@ from poppyscan.config import defaults, load_config
 
 if TYPE_CHECKING:
     from poppyscan.detect.bundle import ModelBundle
+    from poppyscan.detect.runtime import Runtime
     from poppyscan.train.calibrate import Calibration
     from poppyscan.train.compare import ModelComparison
     from poppyscan.train.evaluate import EvaluationReport
@@ -60,10 +61,8 @@ def evaluate(
     run, scoring = _evaluate_settings(config, settings, device=device, backend=backend, batch_size=batch_size,
                                       workers=workers)
     bundle = load_model(model)
-    return run_evaluation(bundle, list(orthos), list(labels), device=run["device"],
-                          backend=run["backend"], precision=run["precision"],
+    return run_evaluation(bundle, list(orthos), list(labels), runtime=run,
                           conf=conf, merge=merge, data_dir=data_dir,
-                          batch_size=int(run["batch_size"]), workers=int(run["workers"]),
                           match_iou=float(scoring["match_iou"]),
                           sweep=tuple(float(c) for c in scoring["sweep"] or ()),
                           min_area_m2=_min_area_m2(bundle, scoring))
@@ -98,9 +97,7 @@ def calibrate(
     return run_calibration(bundle, list(orthos), list(labels), out_model,
                            rule=str(scoring["pick"]), recall_floor=float(scoring["recall_floor"]),
                            match_iou=float(scoring["match_iou"]),
-                           min_area_m2=_min_area_m2(bundle, scoring), device=run["device"],
-                           backend=run["backend"], precision=run["precision"],
-                           batch_size=int(run["batch_size"]), workers=int(run["workers"]),
+                           min_area_m2=_min_area_m2(bundle, scoring), runtime=run,
                            overwrite=overwrite)
 
 
@@ -121,9 +118,7 @@ def compare(
     run, _ = _evaluate_settings(config, {}, device=device, backend=backend, batch_size=batch_size,
                                workers=workers)
     return compare_models([load_model(m) for m in models], list(orthos), list(labels),
-                          device=run["device"], backend=run["backend"],
-                          precision=run["precision"], batch_size=int(run["batch_size"]),
-                          workers=int(run["workers"]))
+                          runtime=run)
 
 
 def _min_area_m2(bundle: ModelBundle, scoring: dict) -> float:
@@ -133,17 +128,18 @@ def _min_area_m2(bundle: ModelBundle, scoring: dict) -> float:
     return float(bundle.card.get("headline_min_area_m2", 0.0))
 
 
-def _evaluate_settings(config: PathLike | None, settings: dict, **run: Any) -> tuple[dict, dict]:
-    """Detect settings (how the model runs) and evaluate settings (how targets are scored).
+def _evaluate_settings(config: PathLike | None, settings: dict, **run: Any) -> tuple[Runtime, dict]:
+    """How the model runs (detect settings) and evaluate settings (how targets are scored).
 
     The ``config`` file may hold keys of both ``configs/detect.yaml`` and
     ``configs/evaluate.yaml``; ``settings`` are evaluate keys, ``run`` detect keys.
     """
     from poppyscan.config import read_yaml_settings
+    from poppyscan.detect.runtime import Runtime
 
     file = read_yaml_settings(config) if config else {}
     detect_keys = set(defaults("detect"))
     given = {k: v for k, v in run.items() if v is not None}
     detect = load_config("detect", **{**{k: v for k, v in file.items() if k in detect_keys}, **given})
     rest = {**{k: v for k, v in file.items() if k not in detect_keys}, **settings}
-    return detect, load_config("evaluate", **rest)
+    return Runtime.from_settings(detect), load_config("evaluate", **rest)

@@ -25,9 +25,15 @@ from typing import Any
 
 from poppyscan.detect.bundle import ModelBundle, write_bundle
 from poppyscan.detect.merge import MERGE_RULES
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import ConfigError
 from poppyscan.provenance import sha256_file
-from poppyscan.train.evaluate import card_settings, detect_with_truth, evaluate_detections
+from poppyscan.train.evaluate import (
+    EVALUATION_RUNTIME,
+    card_settings,
+    detect_with_truth,
+    evaluate_detections,
+)
 from poppyscan.train.report import EvaluationReport
 from poppyscan.train.scoring import DEFAULT_MATCH_IOU, HEADLINE_MIN_AREA_M2
 from poppyscan.train.tuning import (
@@ -68,11 +74,7 @@ def calibrate(
     min_area_m2: float = HEADLINE_MIN_AREA_M2,
     merge_rules: Sequence[str] = MERGE_RULES,
     confs: Sequence[float] = TUNE_SWEEP,
-    device: str | None = None,
-    backend: str = "auto",
-    precision: str = "auto",
-    batch_size: int = 8,
-    workers: int = 2,
+    runtime: Runtime = EVALUATION_RUNTIME,
     bands: Sequence[int] | None = None,
     overwrite: bool = False,
 ) -> Calibration:
@@ -91,8 +93,8 @@ def calibrate(
     if (out_dir / "card.yaml").exists() and not overwrite:
         raise ConfigError(f"{out_dir}: already holds a model bundle; pass overwrite=True / --overwrite")
     files = _file_records(orthos, labels)  # missing files fail before any work
-    result, truth = detect_with_truth(bundle, orthos, labels, device=device, backend=backend, precision=precision, conf=min(confs),
-                                      batch_size=batch_size, workers=workers, bands=bands)
+    result, truth = detect_with_truth(bundle, orthos, labels, runtime=runtime, conf=min(confs),
+                                      bands=bands)
     sweeps = sweep_merge_rules(result, truth, [bundle.merge_settings(r) for r in merge_rules],
                                confs, match_iou=match_iou, min_area_m2=min_area_m2)
     picked = pick_thresholds(threshold_choices(sweeps, min_area_m2=min_area_m2), rule=rule,

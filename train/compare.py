@@ -16,8 +16,9 @@ from typing import Any
 
 from poppyscan.atomic import atomic_write_text
 from poppyscan.detect.bundle import ModelBundle
+from poppyscan.detect.runtime import Runtime
 from poppyscan.errors import ConfigError
-from poppyscan.train.evaluate import detect_with_truth
+from poppyscan.train.evaluate import EVALUATION_RUNTIME, detect_with_truth
 from poppyscan.train.report import number_text, rule_text
 from poppyscan.train.scoring import PlotScore, score_clusters, targets_at
 
@@ -83,11 +84,7 @@ def compare_models(
     labels: Sequence[str | os.PathLike],
     *,
     match_ious: Sequence[float] = COMPARE_IOUS,
-    device: str | None = None,
-    backend: str = "auto",
-    precision: str = "auto",
-    batch_size: int = 8,
-    workers: int = 2,
+    runtime: Runtime = EVALUATION_RUNTIME,
     bands: Sequence[int] | None = None,
 ) -> ModelComparison:
     """Run each of ``bundles`` once on ``orthos`` and score it against ``labels`` at ``match_ious``."""
@@ -101,8 +98,8 @@ def compare_models(
     out = ModelComparison([Path(o).name for o in orthos], tuple(float(i) for i in match_ious))
     for bundle in bundles:
         merge = bundle.merge_settings()
-        result, truth = detect_with_truth(bundle, orthos, labels, device=device, backend=backend, precision=precision, merge=merge,
-                                          batch_size=batch_size, workers=workers, bands=bands)
+        result, truth = detect_with_truth(bundle, orthos, labels, runtime=runtime, merge=merge,
+                                          bands=bands)
         clusters = targets_at(result.detections, bundle.conf, merge)
         out.models.append({"model_id": bundle.model_id, "path": str(bundle.path),
                            "conf": bundle.conf, "merge_rule": merge.spec(bundle.classes)})

@@ -52,6 +52,7 @@ from poppyscan.train.truth import TruthPlots, read_truth
 __all__ = [
     "DEFAULT_MATCH_IOU",
     "DEFAULT_SWEEP",
+    "EVALUATION_RUNTIME",
     "HEADLINE_MIN_AREA_M2",
     "MIN_COVERED_FRAC",
     "SIZE_BINS_M2",
@@ -68,6 +69,9 @@ __all__ = [
     "card_settings",
     "match_targets",
 ]
+
+# How evaluations run unless told: two reader threads, batches of 8, the fastest backend.
+EVALUATION_RUNTIME = Runtime(workers=2)
 
 
 def card_settings(bundle: ModelBundle) -> dict[str, Any]:
@@ -121,16 +125,13 @@ def detect_with_truth(
     orthos: Sequence[str | os.PathLike],
     truth: LabelSet | str | os.PathLike | Sequence[str | os.PathLike],
     *,
-    device: str | None = None,
-    backend: str = "auto",
-    precision: str = "auto",
+    runtime: Runtime = EVALUATION_RUNTIME,
     conf: float | None = None,
     merge: MergeSettings | None = None,
-    batch_size: int = 8,
-    workers: int = 2,
     bands: Sequence[int] | None = None,
 ) -> tuple[DetectionResult, TruthPlots]:
-    """Run the bundle's pipeline once on ``orthos`` and read ``truth`` in the run's CRS.
+    """Run the bundle's pipeline once on ``orthos`` (as ``runtime`` says) and read ``truth`` in
+    the run's CRS.
 
     ``conf`` (0-1, default: the card's): run at the lowest threshold to be
     scored; higher ones are re-merged from the same detections
@@ -139,9 +140,9 @@ def detect_with_truth(
     """
     if not orthos:
         raise ConfigError("no orthomosaics given; pass at least one")
-    predictor = bundle.predictor(device, conf=conf, backend=backend, precision=precision)
-    result = run_detection([str(o) for o in orthos], predictor, bundle.grid,
-                           runtime=Runtime(batch_size=batch_size, workers=workers),
+    predictor = bundle.predictor(runtime.device, conf=conf, backend=runtime.backend,
+                                 precision=runtime.precision)
+    result = run_detection([str(o) for o in orthos], predictor, bundle.grid, runtime=runtime,
                            merge=merge or bundle.merge_settings(), bands=bands)
     return result, read_truth(truth, crs=result.crs)
 
@@ -151,16 +152,12 @@ def evaluate(
     orthos: Sequence[str | os.PathLike],
     truth: LabelSet | str | os.PathLike | Sequence[str | os.PathLike],
     *,
-    device: str | None = None,
-    backend: str = "auto",
-    precision: str = "auto",
+    runtime: Runtime = EVALUATION_RUNTIME,
     conf: float | None = None,
     merge: str | Mapping[str, str] | None = None,
     match_iou: float = DEFAULT_MATCH_IOU,
     sweep: Sequence[float] = DEFAULT_SWEEP,
     data_dir: str | os.PathLike | None = None,
-    batch_size: int = 8,
-    workers: int = 2,
     bands: Sequence[int] | None = None,
     min_area_m2: float = HEADLINE_MIN_AREA_M2,
 ) -> EvaluationReport:
@@ -185,13 +182,13 @@ def evaluate(
     if not 0 < match_iou <= 1:
         raise ConfigError(f"match_iou={match_iou!r} must be in (0, 1]")
     merge_settings = bundle.merge_settings(merge)
-    result, plots = detect_with_truth(bundle, orthos, truth, device=device, backend=backend, precision=precision,
-                                      conf=min([conf, *sweep]), merge=merge_settings,
-                                      batch_size=batch_size, workers=workers, bands=bands)
+    result, plots = detect_with_truth(bundle, orthos, truth, runtime=runtime,
+                                      conf=min([conf, *sweep]), merge=merge_settings, bands=bands)
     report = evaluate_detections(result, plots, conf=conf, model_id=bundle.model_id,
                                  merge=merge_settings, match_iou=match_iou, sweep=sweep,
                                  min_area_m2=min_area_m2, class_names=bundle.classes,
                                  card=card_settings(bundle))
     if data_dir is not None:
-        report.chip_metrics = chip_map(bundle, data_dir, device=device, batch_size=batch_size)
+        report.chip_metrics = chip_map(bundle, data_dir, device=runtime.device,
+                                       batch_size=runtime.batch_size)
     return report

@@ -20,12 +20,13 @@ from .surveys import surveys_of
 
 def detect_surveys(bundle, surveys: list[Path], device: str | None, precision: str = "auto"):
     """Run detection once at LOW_CONF on ``surveys``: (result, their truth plots)."""
+    from poppyscan.detect.runtime import Runtime
     from poppyscan.train.evaluate import detect_with_truth
     from poppyscan.train.tuning import LOW_CONF
 
+    runtime = Runtime(device=device or "auto", precision=precision, batch_size=8, workers=2)
     return detect_with_truth(bundle, surveys, [s.parent / "plots.geojson" for s in surveys],
-                             device=device, precision=precision, conf=LOW_CONF, batch_size=8,
-                             workers=2)
+                             runtime=runtime, conf=LOW_CONF)
 
 
 def tune(work: Path, model: Path, device: str | None, precision: str = "f32",

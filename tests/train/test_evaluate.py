@@ -109,8 +109,8 @@ def test_build_train_evaluate_on_a_synthetic_survey(tmp_path, monkeypatch):
     ds = tmp_path / "ds"
     summary = build_dataset([survey.ortho_path], survey.plots_path, ds, grid=GRID, seed=0)
     bundle = train_model(ds, tmp_path / "model", config=tiny_config())
-    report = evaluate(tmp_path / "model", [survey.ortho_path], survey.plots_path, device="cpu",
-                      data_dir=ds, sweep=(0.05, 0.5))
+    report = evaluate(tmp_path / "model", [survey.ortho_path], survey.plots_path,
+                      runtime=Runtime(device="cpu", workers=2), data_dir=ds, sweep=(0.05, 0.5))
     assert report.model_id == bundle.model_id
     assert report.score.conf == 0.05  # the card's threshold
     assert report.n_plots_total == len(survey.plots)
