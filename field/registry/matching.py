@@ -11,7 +11,7 @@ A sighting and a target are *candidates* when
   (large plots, whose centroids move with the drawn outline).
 
 Candidates form small connected groups; within each, the assignment that
-minimises the summed centroid distance (Hungarian, numpy) pairs them one to
+minimises the summed centroid distance (Jonker-Volgenant, ``lap``) pairs them one to
 one, so two neighbouring plots never collapse into one target. Sightings left
 over become new targets.
 """

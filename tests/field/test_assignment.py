@@ -1,4 +1,4 @@
-"""The numpy Hungarian method against scipy's, and connected groups against scipy's graphs."""
+"""The registry's assignment (lap) against scipy's, and connected groups against scipy's graphs."""
 
 import numpy as np
 import pytest
