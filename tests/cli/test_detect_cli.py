@@ -130,3 +130,15 @@ def test_model_info_prints_no_line_longer_than_a_terminal_page():
     result = CliRunner().invoke(cli, ["model", "info"])
     assert result.exit_code == 0 and "metrics:" in result.output
     assert max(len(line) for line in result.output.splitlines()) < 160
+
+
+def test_progress_bar_redraws_one_line_on_a_terminal(capsys):
+    from poppyscan.cli.options import ProgressBar
+
+    with ProgressBar("detect", plain=False) as progress:
+        progress.start(10)
+        progress.source("f1/ortho", 1, 1)
+        progress.advance(10)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n")  # redrawn in place, one line left
+    assert re.search(r"\rdetect f1/ortho \(1/1\) .*10/10 chips, [\d,.]+ chips/s", err)
