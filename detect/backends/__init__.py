@@ -3,8 +3,8 @@
 =============  =========  ==========================================  ======================
 backend        device     needs                                       precision
 =============  =========  ==========================================  ======================
-torch          cpu, cuda  ``weights.pt`` (always there)               f32 on CPU, f16 on CUDA
-openvino       cpu        ``poppyscan[cpu]``; the IR or ONNX export   f32, or bf16 (see below)
+torch          cpu, cuda  ``poppyscan[train]``; ``weights.pt``        f32 on CPU, f16 on CUDA
+openvino       cpu        the base install; the IR or ONNX export     f32, or bf16 (see below)
 onnxruntime    cpu        ``poppyscan[cpu]``; the ONNX export         f32
 =============  =========  ==========================================  ======================
 
