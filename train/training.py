@@ -152,8 +152,6 @@ def train_model(
     """
     configure_offline("training")  # before any work: the base install has no PyTorch
     cfg = check_train_config(config)
-    if cfg["architecture"] == START:
-        cfg["architecture"] = str(start_weights_path())
     summary = load_summary(data_dir)
     cfg["name"] = cfg["name"] or _slug(Path(data_dir).resolve().name)
     imgsz = _check_imgsz(cfg, summary)
@@ -166,9 +164,7 @@ def train_model(
     from ultralytics import YOLO
 
     _check_hyp(cfg["hyp"])
-    if str(cfg["architecture"]).endswith(".pt"):
-        for change in parent_changes(parent_card(Path(cfg["architecture"])), summary):
-            log.warning("--from-model %s: %s", cfg["architecture"], change)
+    cfg["architecture"] = _start(cfg["architecture"], summary)
     batch, hyp = small_data_batch(_train_images(summary), cfg["batch"], cfg["hyp"])
     data_yaml = str(summary.data_yaml.resolve())
     last = run_dir / "weights" / "last.pt"
@@ -184,9 +180,9 @@ def train_model(
         if state != "none":
             _note_other_data(run_dir, data_yaml)
         if state == "interrupted":
-            _watch(YOLO(str(last)), on_epoch, cfg["threads"]).train(resume=True, data=data_yaml, device=device,
-                                                    workers=cfg["workers"], plots=False,
-                                                    save_dir=str(run_dir.resolve()))
+            _watch(YOLO(str(last)), on_epoch, cfg["threads"]).train(
+                resume=True, data=data_yaml, device=device, workers=cfg["workers"], plots=False,
+                save_dir=str(run_dir.resolve()))
         elif state == "none":
             shutil.rmtree(run_dir, ignore_errors=True)
             _watch(_base_model(YOLO, cfg["architecture"]), on_epoch, cfg["threads"]).train(**args)
@@ -195,6 +191,16 @@ def train_model(
     run = {"none": "trained", "interrupted": "resumed", "finished": "reused"}[state]
     card = model_card(cfg, summary, weights, metrics, device, run_dir, run)
     return _exported(write_bundle(out_dir, weights, card), cfg["export"])
+
+
+def _start(architecture: str, summary: DatasetSummary) -> str:
+    """The architecture to build: the bundled start's weights for ``start``; a parent's changes logged."""
+    if architecture == START:
+        return str(start_weights_path())
+    if architecture.endswith(".pt"):
+        for change in parent_changes(parent_card(Path(architecture)), summary):
+            log.warning("--from-model %s: %s", architecture, change)
+    return architecture
 
 
 def _exported(bundle: ModelBundle, formats: list[str]) -> ModelBundle:
