@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import secrets
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -200,7 +201,11 @@ def _open_journal(folder: OutputFolder, fingerprint: dict, overwrite: bool) -> J
     if not resuming and folder.has_outputs() and not overwrite:
         raise ConfigError(f"{folder.out}: already holds {', '.join(folder.has_outputs())}; pass "
                           "--overwrite to replace")
-    run_id = f"{utc_now().replace(':', '').replace('-', '')}-{_short_hash(fingerprint)}"
+    # Unique per run, not per input: two runs of the same files in one second (a repeat flight's
+    # folder run twice, under two missions) must not share an id, or a registry takes the second
+    # for the first, already recorded. A resumed run keeps the id its journal holds.
+    stamp = utc_now().replace(":", "").replace("-", "")
+    run_id = f"{stamp}-{_short_hash(fingerprint)}{secrets.token_hex(2)}"
     try:
         journal = Journal(path, fingerprint, run_id=run_id)
     except JournalMismatch as err:

@@ -193,3 +193,10 @@ def test_targets_without_a_folder(mission, untrained_bundle):
     found = detect_targets(infos, RunSpec(untrained_bundle, MarkPredictor(),
                                           untrained_bundle.merge_settings()))
     assert found.mission == mission.name and found.paths == {}  # the folder both flights share
+
+
+def test_two_runs_of_the_same_files_get_two_run_ids(mission, untrained_bundle, tmp_path):
+    """Within one second too: a registry told the second run apart from the first only by id."""
+    first = _run(mission, tmp_path / "one", untrained_bundle)
+    second = _run(mission, tmp_path / "two", untrained_bundle)
+    assert first.run_id != second.run_id
