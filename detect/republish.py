@@ -121,12 +121,12 @@ def name_targets(run_dir: str | os.PathLike, names: Mapping[str, str], *,
     targets = read_targets(run_dir / "plots.geojson")
     renamed, thumbs, changed = [], {}, 0
     for t in targets:
-        run_id = t.run_target_id or t.target_id
-        if run_id not in names:
-            raise ConfigError(f"{run_dir}: target {run_id} has no name in {named_by}")
-        new = names[run_id]
+        own_id = t.run_target_id or t.target_id  # the id the run gave it
+        if own_id not in names:
+            raise ConfigError(f"{run_dir}: target {own_id} has no name in {named_by}")
+        new = names[own_id]
         changed += new != t.target_id
-        renamed.append(dataclasses.replace(t, target_id=new, run_target_id=run_id))
+        renamed.append(dataclasses.replace(t, target_id=new, run_target_id=own_id))
         if t.thumbnail:
             thumbs[new] = t.thumbnail
     if changed:

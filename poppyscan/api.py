@@ -152,9 +152,10 @@ def _detect_unpublished(infos, spec, progress: Progress | None, skipped: list) -
     from poppyscan.detect.pipeline import plan_detection
     from poppyscan.detect.run import detect_targets
 
+    plans = plan_detection(infos, spec.bundle.grid)  # once: the total and the run share them
     progress = as_progress(progress)
-    progress.start(sum(p.n_to_read for p in plan_detection(infos, spec.bundle.grid)))
-    return detect_targets(infos, spec, progress=progress, skipped=skipped)
+    progress.start(sum(p.n_to_read for p in plans))
+    return detect_targets(infos, spec, progress=progress, plans=plans, skipped=skipped)
 
 
 def _check_registry(registry: PathLike | None, out_dir: PathLike | None) -> None:
@@ -261,13 +262,14 @@ def build_dataset(
         from poppyscan.api_verdicts import add_verdicts
 
         labels, hard = add_verdicts(labels, hard, registry, orthos, evidence)
-    progress = as_progress(progress)
-    infos = [inspect_raster(path, bands=options.bands) for path in [*orthos, *negatives_from]]
-    prescreen = options.min_valid_frac > 0
-    progress.start(sum(plan_raster(i, options.grid, prescreen=prescreen).n_to_read for i in infos))
+    if progress is not None:  # the plans cost a pass over the rasters: only to report
+        infos = [inspect_raster(path, bands=options.bands) for path in [*orthos, *negatives_from]]
+        prescreen = options.min_valid_frac > 0
+        progress.start(sum(plan_raster(i, options.grid, prescreen=prescreen).n_to_read
+                           for i in infos))
     return build(orthos, list(labels), out_dir, options, hard_negatives=hard,
                  negatives_from=list(negatives_from), overwrite=overwrite,
-                 on_chips=progress.advance)
+                 on_chips=as_progress(progress).advance)
 
 
 def _dataset_options(settings: dict, config: PathLike | None,

@@ -135,9 +135,10 @@ def tile_to_dir(
     out = Path(out_dir)
     check_outputs_free(out, TILE_OUTPUTS, overwrite)
     infos = [o if isinstance(o, RasterInfo) else inspect_raster(o, bands=bands) for o in orthos]
+    if progress is not None:  # the plans cost a pass over the overviews: only to report
+        progress.start(sum(plan_raster(info, grid, prescreen=min_valid_frac > 0).n_to_read
+                           for info in infos))
     progress = as_progress(progress)
-    progress.start(sum(plan_raster(info, grid, prescreen=min_valid_frac > 0).n_to_read
-                       for info in infos))
     stats, index = ChipStats(), ChipIndex()
     chips = iter_chips(infos, grid, min_valid_frac=min_valid_frac, workers=workers, stats=stats)
     for chip, path in write_chips(with_progress(chips, stats, progress.advance), out / CHIPS_DIR):
