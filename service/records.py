@@ -15,10 +15,10 @@ from poppyscan.service.store import now
 
 __all__ = [
     "active_jobs_using", "add_file", "add_mission", "delete_file", "delete_mission",
-    "expired_uploads", "file_name", "file_row", "files_in_state", "job_file_ids", "last_jobs",
-    "link_job_files", "mission_files", "mission_in_use", "mission_jobs", "mission_named",
-    "ready_file_ids", "record_check", "reject_files", "reserved_bytes", "set_offset", "team_missions",
-    "team_usage", "used_pixels",
+    "expired_uploads", "file_name", "file_row", "files_by_id", "files_in_state", "job_file_ids",
+    "last_jobs", "link_job_files", "mission_and_team", "mission_files", "mission_in_use",
+    "mission_jobs", "mission_named", "ready_file_ids", "record_check", "reject_files",
+    "reserved_bytes", "set_offset", "team_missions", "team_usage", "used_pixels",
 ]
 
 
@@ -34,6 +34,12 @@ def mission_named(con: sqlite3.Connection, team_id: str, name: str) -> sqlite3.R
 
 def add_mission(con: sqlite3.Connection, mission_id: str, team_id: str, name: str) -> None:
     con.execute("INSERT INTO missions VALUES (?, ?, ?, ?)", (mission_id, team_id, name, now()))
+
+
+def mission_and_team(con: sqlite3.Connection, mission_id: str) -> sqlite3.Row:
+    """The mission's ``name`` and its team's (``team``)."""
+    return con.execute("SELECT m.name, t.name AS team FROM missions m JOIN teams t ON "
+                       "t.id = m.team_id WHERE m.id = ?", (mission_id,)).fetchone()
 
 
 def mission_in_use(con: sqlite3.Connection, mission_id: str) -> bool:
@@ -96,6 +102,13 @@ def record_check(con: sqlite3.Connection, file_id: str, state: str, error: str |
     """What an upload's checks found: ``ready`` with its bounds and pixels, or ``rejected``."""
     con.execute("UPDATE files SET state = ?, error = ?, bounds = ?, pixels = ? WHERE id = ?",
                 (state, error, json.dumps(bounds) if bounds else None, pixels, file_id))
+
+
+def files_by_id(con: sqlite3.Connection, file_ids: list[str]) -> dict[str, sqlite3.Row]:
+    """Id -> row of each of ``file_ids`` still in the database."""
+    marks = ",".join("?" * len(file_ids))
+    return {r["id"]: r for r in con.execute(f"SELECT * FROM files WHERE id IN ({marks})",
+                                            file_ids)}
 
 
 def file_name(con: sqlite3.Connection, file_id: str) -> str | None:

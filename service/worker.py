@@ -197,11 +197,9 @@ class Worker:
     def _inputs(self, job) -> tuple[str, str, list]:
         con = connect(self.data)
         try:
-            mission = con.execute("SELECT m.name, t.name AS team FROM missions m JOIN teams t ON "
-                                  "t.id = m.team_id WHERE m.id = ?", (job["mission_id"],)).fetchone()
+            mission = records.mission_and_team(con, job["mission_id"])
             ids = records.job_file_ids(con, job["id"])
-            rows = {r["id"]: r for r in con.execute(
-                f"SELECT id, name, state FROM files WHERE id IN ({','.join('?' * len(ids))})", ids)}
+            rows = records.files_by_id(con, ids)
         finally:
             con.close()
         from poppyscan.errors import ConfigError
