@@ -12,6 +12,7 @@ from affine import Affine
 from pyproj import CRS
 from rasterio.warp import Resampling, reproject, transform_bounds
 
+from poppyscan.tiles.geometry import connected_groups
 from poppyscan.tiles.raster import RasterInfo, decimated_read_is_cheap, overview_read, to_uint8
 
 __all__ = ["GROUP_GAP_M", "group_far_apart", "mission_overview", "mission_overviews"]
@@ -43,20 +44,11 @@ def group_far_apart(infos: Sequence[RasterInfo], gap_m: float = GROUP_GAP_M
                     ) -> list[list[RasterInfo]]:
     """``infos`` in groups whose footprints lie within ``gap_m`` of another of the group."""
     boxes = [transform_bounds(i.crs, "EPSG:4326", *_bounds(i)) for i in infos]
-    group = list(range(len(infos)))
-
-    def root(k: int) -> int:
-        while group[k] != k:
-            k = group[k]
-        return k
-
-    for a in range(len(infos)):
-        for b in range(a + 1, len(infos)):
-            if _gap_m(boxes[a], boxes[b]) <= gap_m:
-                group[root(b)] = root(a)
-    ordered: dict[int, list[RasterInfo]] = {}
-    for k, info in enumerate(infos):
-        ordered.setdefault(root(k), []).append(info)
+    near = [(a, b) for a in range(len(infos)) for b in range(a + 1, len(infos))
+            if _gap_m(boxes[a], boxes[b]) <= gap_m]
+    ordered: dict[int, list[RasterInfo]] = {}  # groups in the order of their first file
+    for group, info in zip(connected_groups(len(infos), np.array(near)), infos, strict=True):
+        ordered.setdefault(int(group), []).append(info)
     return list(ordered.values())
 
 
